@@ -1,0 +1,240 @@
+//! The checked cell: names resolved, shapes inferred, equations ordered, initialisation known.
+//!
+//! This is the contract between the front end and everything after it: a `Cell` is always valid
+//! (no cycles, every state has one next-state equation, shapes agree), so IR lowering cannot fail.
+
+use std::fmt;
+
+use crate::diag::Span;
+use crate::syntax::ast::{MulOp, Sign};
+
+/// A checked recurrent cell.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Cell {
+    pub name: String,
+    pub name_span: Span,
+    /// The doc comment lines (of the derived cell, if derived).
+    pub doc: Vec<String>,
+    /// For a derived cell, the name of the cell it derives from.
+    pub base: Option<String>,
+    pub states: Vec<Named>,
+    /// Index into `states` of the state the cell emits each step.
+    pub output: usize,
+    /// Parameters in order of first use.
+    pub params: Vec<Param>,
+    /// Every equation (local values and next states) in source order, after derivation.
+    pub equations: Vec<Equation>,
+    /// Indices into `equations` in an order where each comes after everything it reads.
+    pub order: Vec<usize>,
+    /// Where an element-wise use ties the input size D to the hidden size H, if anywhere.
+    pub d_equals_h: Option<Span>,
+}
+
+impl Cell {
+    /// One line of description: the first doc line.
+    pub fn summary(&self) -> &str {
+        self.doc.iter().map(|l| l.trim()).find(|l| !l.is_empty()).unwrap_or("")
+    }
+
+    /// The equation that defines the next value of state `s`.
+    pub fn next_equation(&self, s: usize) -> &Equation {
+        self.equations
+            .iter()
+            .find(|e| e.target == Target::Next(s))
+            .expect("checked cell: every state has a next equation")
+    }
+
+    pub fn param(&self, name: &str) -> Option<usize> {
+        self.params.iter().position(|p| p.name == name)
+    }
+}
+
+/// A name with the span that declared it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Named {
+    pub name: String,
+    pub span: Span,
+}
+
+/// `name = expr` (a local value) or `s' = expr` (the next value of state `s`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Equation {
+    pub target: Target,
+    /// The local's name, or the state's name (without the prime).
+    pub name: String,
+    pub expr: Expr,
+    /// The whole statement.
+    pub span: Span,
+    pub target_span: Span,
+}
+
+impl Equation {
+    /// `r` or `h'`, as written on the left of `=`.
+    pub fn display_name(&self) -> String {
+        match self.target {
+            Target::Local => self.name.clone(),
+            Target::Next(_) => format!("{}'", self.name),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    Local,
+    /// The next value of state `i`.
+    Next(usize),
+}
+
+/// A learned parameter: a weight matrix (upper-case name) or a vector (lower-case name).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Param {
+    pub name: String,
+    pub kind: ParamKind,
+    pub init: Init,
+    /// The first use, for diagnostics.
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ParamKind {
+    /// `rows x cols`; it maps a `cols`-vector to a `rows`-vector.
+    Matrix {
+        rows: Dim,
+        cols: Dim,
+    },
+    Vector {
+        len: Dim,
+    },
+}
+
+impl ParamKind {
+    pub fn is_matrix(self) -> bool {
+        matches!(self, ParamKind::Matrix { .. })
+    }
+}
+
+impl fmt::Display for ParamKind {
+    /// `[H, D]` or `[H]`: the PyTorch layout `cellc eval` uses.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamKind::Matrix { rows, cols } => write!(f, "[{rows}, {cols}]"),
+            ParamKind::Vector { len } => write!(f, "[{len}]"),
+        }
+    }
+}
+
+/// A vector size: the hidden size H or the input size D.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Dim {
+    H,
+    D,
+}
+
+impl fmt::Display for Dim {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Dim::H => "H",
+            Dim::D => "D",
+        })
+    }
+}
+
+/// The shape of an expression's value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// A number, broadcast against vectors.
+    Scalar,
+    Vector(Dim),
+}
+
+/// How a parameter starts, as declared with `init` (or `Default`: the trainer's uniform law).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Init {
+    /// Uniform in ±scale/sqrt(fan-in) with the trainer's scale.
+    Default,
+    /// Every entry equal to this value (`init b_f = 1`).
+    Const(f64),
+    /// Uniform in ±s/sqrt(fan-in) with this `s` (`init W = uniform(0.5)`).
+    Uniform(f64),
+    /// Chrono initialisation (Tallec & Ollivier 2018): log(U[1, t_max - 1]).
+    Chrono { t_max: f64, negated: bool },
+    /// Uniform gate initialisation (Gu et al. 2020): -log(1/u - 1), u ~ U[1/d, 1 - 1/d].
+    Ugi { negated: bool },
+    /// The default uniform law plus `a` on the diagonal (the paper's Linear(a, ·)); square only.
+    Diag(f64),
+    /// A random (semi-)orthogonal matrix times `gain`.
+    Orthogonal(f64),
+    /// The same values as another parameter's initial values, optionally negated (`init b_i = -b_f`).
+    Copy { param: usize, negated: bool },
+}
+
+/// A built-in element-wise function.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Func {
+    Tanh,
+    Sigm,
+    Relu,
+    Id,
+    Exp,
+    Softplus,
+    Abs,
+}
+
+impl Func {
+    pub const ALL: [Func; 7] = [Func::Tanh, Func::Sigm, Func::Relu, Func::Id, Func::Exp, Func::Softplus, Func::Abs];
+
+    /// The canonical name (`sigmoid` is an alias of `sigm`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Func::Tanh => "tanh",
+            Func::Sigm => "sigm",
+            Func::Relu => "relu",
+            Func::Id => "id",
+            Func::Exp => "exp",
+            Func::Softplus => "softplus",
+            Func::Abs => "abs",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Func> {
+        if name == "sigmoid" {
+            return Some(Func::Sigm);
+        }
+        Func::ALL.into_iter().find(|f| f.name() == name)
+    }
+
+    /// Every name a user may call, aliases included.
+    pub fn all_names() -> impl Iterator<Item = &'static str> {
+        Func::ALL.into_iter().map(Func::name).chain(["sigmoid"])
+    }
+}
+
+/// A resolved expression with its shape.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Expr {
+    pub kind: ExprKind,
+    pub span: Span,
+    pub shape: Shape,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ExprKind {
+    Const(f64),
+    /// The input vector `x`.
+    Input,
+    /// The previous value of state `i`.
+    State(usize),
+    /// The next value of state `i` (`c'`), as its equation defines it.
+    Next(usize),
+    /// The value of the local equation with this index into `Cell::equations`.
+    Local(usize),
+    /// A vector parameter.
+    Param(usize),
+    Call(Func, Box<Expr>),
+    Neg(Box<Expr>),
+    Sum(Vec<(Sign, Expr)>),
+    /// Element-wise products and quotients; the first operator is always `Mul`.
+    Product(Vec<(MulOp, Expr)>),
+    /// A weight matrix (parameter index) times a vector.
+    MatVec(usize, Box<Expr>),
+}

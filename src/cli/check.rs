@@ -1,0 +1,177 @@
+//! `cellc check`: diagnostics for bad cells, a one-line summary for good ones.
+
+use std::process::ExitCode;
+
+use serde_json::{Value, json};
+
+use super::input::{self, Origin};
+use super::ui::Ui;
+use crate::check::{Cell, Init, Target};
+use crate::diag::{Diagnostic, Severity, Sources};
+use crate::workspace::Workspace;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// .cell files or standard cell names (`cellc list` shows them).
+    #[arg(required = true, value_name = "FILE|NAME")]
+    cells: Vec<String>,
+    /// Also print each cell's equations in evaluation order with their shapes, the initialisation
+    /// of every parameter, and what ties the input size D to the hidden size H.
+    #[arg(short, long)]
+    verbose: bool,
+    /// Print one JSON document with every cell and diagnostic, for scripts.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ui: &Ui, args: Args) -> ExitCode {
+    let mut ws = Workspace::new();
+    let mut failed = false;
+    let mut json_cells = vec![];
+    let mut json_diags = vec![];
+    for arg in &args.cells {
+        let (file, origin) = match input::load(&mut ws, arg) {
+            Ok(loaded) => loaded,
+            Err(msg) => {
+                failed = true;
+                if args.json {
+                    json_diags.push(json!({"severity": "error", "code": "cellc::input", "message": msg}));
+                } else {
+                    ui.error(msg);
+                }
+                continue;
+            }
+        };
+        let checked = ws.check(file);
+        failed |= checked.has_errors();
+        if args.json {
+            json_diags.extend(checked.diagnostics.iter().map(|d| diagnostic_json(d, &ws.sources)));
+            json_cells.extend(checked.cells.iter().map(|c| cell_json(c, &ws.sources)));
+            continue;
+        }
+        ui.diagnostics(&ws.sources, &checked.diagnostics);
+        let prefix = match origin {
+            Origin::File(_) => format!("{arg}: "),
+            Origin::Std => String::new(),
+        };
+        for cell in &checked.cells {
+            println!("{prefix}{}", summary(cell));
+            if args.verbose {
+                print!("{}", details(cell, &ws.sources));
+            }
+        }
+        if checked.ast.cells.is_empty() && !checked.has_errors() {
+            ui.error(format!("{arg}: no cells in this file"));
+            failed = true;
+        }
+    }
+    if args.json {
+        println!("{}", json!({"ok": !failed, "cells": json_cells, "diagnostics": json_diags}));
+    }
+    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+}
+
+/// `gru: state h | 9 params: W_xr[H,D] ... | D free`
+pub fn summary(cell: &Cell) -> String {
+    let states: Vec<&str> = cell.states.iter().map(|s| s.name.as_str()).collect();
+    let emits =
+        if cell.states.len() > 1 { format!(" (emits {})", cell.states[cell.output].name) } else { String::new() };
+    let params: Vec<String> =
+        cell.params.iter().map(|p| format!("{}{}", p.name, p.kind.to_string().replace(", ", ","))).collect();
+    let d = if cell.d_equals_h.is_some() { "D = H" } else { "D free" };
+    format!("{}: state {}{emits} | {} params: {} | {d}", cell.name, states.join(", "), params.len(), params.join(" "))
+}
+
+/// Equations in evaluation order, initialisation, and the D = H reason, indented.
+fn details(cell: &Cell, sources: &Sources) -> String {
+    let mut out = String::new();
+    if let Some(base) = &cell.base {
+        out.push_str(&format!("    derived from {base}\n"));
+    }
+    for &i in &cell.order {
+        let eq = &cell.equations[i];
+        let kind = match eq.target {
+            Target::Local => "local",
+            Target::Next(_) => "next state",
+        };
+        let text = sources.slice(eq.span).split_whitespace().collect::<Vec<_>>().join(" ");
+        out.push_str(&format!("    {text}    ({kind}, {})\n", shape_word(eq.expr.shape)));
+    }
+    for p in &cell.params {
+        out.push_str(&format!("    init {} = {}\n", p.name, init_text(&p.init, cell)));
+    }
+    match cell.d_equals_h {
+        Some(span) => out.push_str(&format!(
+            "    D = H: `{}` at {} combines the input with an H-vector element-wise\n",
+            sources.slice(span).split_whitespace().collect::<Vec<_>>().join(" "),
+            sources.location(span)
+        )),
+        None => out.push_str("    D free: the input size need not equal the hidden size\n"),
+    }
+    out
+}
+
+fn shape_word(shape: crate::check::Shape) -> String {
+    match shape {
+        crate::check::Shape::Scalar => "scalar".into(),
+        crate::check::Shape::Vector(d) => format!("{d}-vector"),
+    }
+}
+
+/// An initialisation as `init` would write it.
+pub fn init_text(init: &Init, cell: &Cell) -> String {
+    let neg = |n: bool| if n { "-" } else { "" };
+    match init {
+        Init::Default => "uniform (default)".into(),
+        Init::Const(v) => crate::syntax::print::format_number(*v),
+        Init::Uniform(s) => format!("uniform({})", crate::syntax::print::format_number(*s)),
+        Init::Chrono { t_max, negated } => {
+            format!("{}chrono({})", neg(*negated), crate::syntax::print::format_number(*t_max))
+        }
+        Init::Ugi { negated } => format!("{}ugi", neg(*negated)),
+        Init::Diag(a) => format!("diag({})", crate::syntax::print::format_number(*a)),
+        Init::Orthogonal(g) => format!("orthogonal({})", crate::syntax::print::format_number(*g)),
+        Init::Copy { param, negated } => format!("{}{}", neg(*negated), cell.params[*param].name),
+    }
+}
+
+fn cell_json(cell: &Cell, sources: &Sources) -> Value {
+    let params: Vec<Value> = cell
+        .params
+        .iter()
+        .map(|p| {
+            let shape: Vec<String> = match p.kind {
+                crate::check::ParamKind::Matrix { rows, cols } => vec![rows.to_string(), cols.to_string()],
+                crate::check::ParamKind::Vector { len } => vec![len.to_string()],
+            };
+            json!({"name": p.name, "shape": shape, "init": init_text(&p.init, cell)})
+        })
+        .collect();
+    json!({
+        "file": sources.get(cell.name_span.file).name,
+        "cell": cell.name,
+        "description": cell.summary(),
+        "base": cell.base,
+        "states": cell.states.iter().map(|s| s.name.clone()).collect::<Vec<_>>(),
+        "output": cell.states[cell.output].name,
+        "params": params,
+        "d_equals_h": cell.d_equals_h.is_some(),
+    })
+}
+
+fn diagnostic_json(d: &Diagnostic, sources: &Sources) -> Value {
+    let place = d.primary_span().map(|s| {
+        let (line, col) = sources.line_col(s.file, s.start as usize);
+        (sources.get(s.file).name.clone(), line, col)
+    });
+    json!({
+        "severity": match d.severity { Severity::Error => "error", Severity::Warning => "warning" },
+        "code": d.code,
+        "message": d.message,
+        "file": place.as_ref().map(|p| p.0.clone()),
+        "line": place.as_ref().map(|p| p.1),
+        "column": place.as_ref().map(|p| p.2),
+        "labels": d.labels.iter().map(|l| l.text.clone()).collect::<Vec<_>>(),
+        "help": d.help,
+    })
+}

@@ -1,0 +1,21 @@
+//! cellc: a compiler and workbench for recurrent neural-network cells.
+//!
+//! The pipeline, in the order data flows (each stage a module):
+//!
+//! ```text
+//! text ─syntax─▶ AST ─check─▶ checked Cell ─ir─▶ expression graph ─autodiff─▶ backward graph
+//!      ─schedule─▶ GEMMs + fused regions ─codegen─▶ Cranelift kernels ─runtime─▶ numbers
+//!      ─train / tasks / search─▶ results ─cli─▶ the user
+//! ```
+//!
+//! `syntax` parses `.cell` text (grammar in `grammar/cell.pest`) and prints it back; `check`
+//! resolves names, orders equations and infers shapes, reporting problems as [`diag::Diagnostic`]s;
+//! `workspace` ties sources, the embedded standard library (`stdlib`) and checking together.
+//! Only `cli` prints or exits. ARCHITECTURE.md has the map and the invariants.
+
+pub mod check;
+pub mod cli;
+pub mod diag;
+pub mod stdlib;
+pub mod syntax;
+pub mod workspace;

@@ -1,0 +1,5 @@
+//! The `cellc` binary: everything lives in the library's `cli` module.
+
+fn main() -> std::process::ExitCode {
+    cellc::cli::main()
+}

@@ -1,0 +1,86 @@
+//! A session's sources: the standard library plus whatever files a command loads, parsed and checked.
+//!
+//! The workspace owns the [`Sources`] every span refers to and the parsed std cells that derived
+//! cells may name. It does no I/O: callers hand it text.
+
+use crate::check::{self, Cell};
+use crate::diag::{Diagnostic, FileId, Sources};
+use crate::stdlib;
+use crate::syntax::{self, ast};
+
+/// Sources and the parsed standard library.
+pub struct Workspace {
+    pub sources: Sources,
+    std_defs: Vec<ast::CellDef>,
+    std_files: Vec<(&'static str, FileId)>,
+}
+
+/// A parsed and checked file.
+#[derive(Debug)]
+pub struct Checked {
+    pub file: FileId,
+    pub ast: ast::File,
+    /// The cells without errors, in source order.
+    pub cells: Vec<Cell>,
+    /// Syntax and check diagnostics, errors and warnings, in source order.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+impl Default for Workspace {
+    fn default() -> Self {
+        Workspace::new()
+    }
+}
+
+impl Workspace {
+    /// A workspace with the standard library loaded.
+    pub fn new() -> Workspace {
+        let mut sources = Sources::new();
+        let mut std_defs = vec![];
+        let mut std_files = vec![];
+        for (name, text) in stdlib::STD_CELLS {
+            let file = sources.add(stdlib::file_name(name), *text);
+            let (parsed, diags) = syntax::parse(file, text);
+            debug_assert!(diags.is_empty(), "std/{name}.cell has syntax errors: {diags:?}");
+            std_defs.extend(parsed.cells);
+            std_files.push((*name, file));
+        }
+        Workspace { sources, std_defs, std_files }
+    }
+
+    /// The parsed standard cells.
+    pub fn std_defs(&self) -> &[ast::CellDef] {
+        &self.std_defs
+    }
+
+    /// The file of standard cell `name`, if there is one.
+    pub fn std_file(&self, name: &str) -> Option<FileId> {
+        self.std_files.iter().find(|(n, _)| *n == name).map(|(_, f)| *f)
+    }
+
+    /// Adds a source text under a display name.
+    pub fn add(&mut self, name: impl Into<String>, text: &str) -> FileId {
+        self.sources.add(name, text)
+    }
+
+    /// Parses and checks one file.
+    pub fn check(&self, file: FileId) -> Checked {
+        let text = self.sources.get(file).text.clone();
+        let (ast, mut diagnostics) = syntax::parse(file, &text);
+        let (cells, check_diags) = check::check_file(&ast, &self.std_defs);
+        diagnostics.extend(check_diags);
+        diagnostics.sort_by_key(|d| d.primary_span().map(|s| (s.file != file, s.file, s.start)));
+        Checked { file, ast, cells, diagnostics }
+    }
+
+    /// Checks a standard cell by name.
+    pub fn check_std(&self, name: &str) -> Option<Checked> {
+        self.std_file(name).map(|f| self.check(f))
+    }
+}
