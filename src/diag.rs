@@ -321,7 +321,9 @@ pub fn edit_distance(a: &str, b: &str) -> usize {
 
 /// The candidate closest to `name`, if it is close enough to be a plausible typo.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
+    // One edit in three characters; very short names are too close to everything to suggest.
+    let len = name.chars().count();
+    let limit = if len < 3 { 0 } else { (len / 3).max(1) };
     candidates
         .into_iter()
         .map(|c| (edit_distance(name, c), c))

@@ -16,6 +16,7 @@
 pub mod check;
 pub mod cli;
 pub mod diag;
+pub mod rng;
 pub mod stdlib;
 pub mod syntax;
 pub mod workspace;

@@ -44,8 +44,54 @@ impl Cell {
             .expect("checked cell: every state has a next equation")
     }
 
+    /// One line: `gru: state h | 9 params: W_xr[H,D] ... | D free` (what `cellc check` prints).
+    pub fn signature(&self) -> String {
+        let states: Vec<&str> = self.states.iter().map(|s| s.name.as_str()).collect();
+        let emits =
+            if self.states.len() > 1 { format!(" (emits {})", self.states[self.output].name) } else { String::new() };
+        let params: Vec<String> =
+            self.params.iter().map(|p| format!("{}{}", p.name, p.kind.to_string().replace(", ", ","))).collect();
+        let d = if self.d_equals_h.is_some() { "D = H" } else { "D free" };
+        format!(
+            "{}: state {}{emits} | {} params: {} | {d}",
+            self.name,
+            states.join(", "),
+            params.len(),
+            params.join(" ")
+        )
+    }
+
     pub fn param(&self, name: &str) -> Option<usize> {
         self.params.iter().position(|p| p.name == name)
+    }
+
+    /// The same cell with every span zeroed: two cells are the same cell, wherever their text
+    /// came from, exactly when their span-free forms are equal.
+    pub fn without_spans(&self) -> Cell {
+        let mut c = self.clone();
+        let zero = Span::default();
+        c.name_span = zero;
+        c.d_equals_h = c.d_equals_h.map(|_| zero);
+        c.states.iter_mut().for_each(|s| s.span = zero);
+        c.params.iter_mut().for_each(|p| p.span = zero);
+        for eq in &mut c.equations {
+            eq.span = zero;
+            eq.target_span = zero;
+            eq.expr.erase_spans();
+        }
+        c
+    }
+}
+
+impl Expr {
+    fn erase_spans(&mut self) {
+        self.span = Span::default();
+        match &mut self.kind {
+            ExprKind::Call(_, a) | ExprKind::Neg(a) | ExprKind::MatVec(_, a) => a.erase_spans(),
+            ExprKind::Sum(terms) => terms.iter_mut().for_each(|(_, t)| t.erase_spans()),
+            ExprKind::Product(factors) => factors.iter_mut().for_each(|(_, f)| f.erase_spans()),
+            _ => {}
+        }
     }
 }
 
@@ -166,6 +212,24 @@ pub enum Init {
     Orthogonal(f64),
     /// The same values as another parameter's initial values, optionally negated (`init b_i = -b_f`).
     Copy { param: usize, negated: bool },
+}
+
+impl Init {
+    /// The initialisation as an `init` statement would write it (`1`, `chrono(35)`, `-b_f`).
+    pub fn display(&self, cell: &Cell) -> String {
+        use crate::syntax::print::format_number as num;
+        let neg = |n: bool| if n { "-" } else { "" };
+        match self {
+            Init::Default => "uniform (default)".into(),
+            Init::Const(v) => num(*v),
+            Init::Uniform(s) => format!("uniform({})", num(*s)),
+            Init::Chrono { t_max, negated } => format!("{}chrono({})", neg(*negated), num(*t_max)),
+            Init::Ugi { negated } => format!("{}ugi", neg(*negated)),
+            Init::Diag(a) => format!("diag({})", num(*a)),
+            Init::Orthogonal(g) => format!("orthogonal({})", num(*g)),
+            Init::Copy { param, negated } => format!("{}{}", neg(*negated), cell.params[*param].name),
+        }
+    }
 }
 
 /// A built-in element-wise function.

@@ -30,13 +30,15 @@ pub(super) struct FlatEquation<'a> {
 
 /// Flattens `def`; errors (unknown base or equation, cycles) go to `diags`.
 pub(super) fn flatten<'a>(def: &'a CellDef, env: &Env<'a>, diags: &mut Vec<Diagnostic>) -> Option<Flat<'a>> {
-    flatten_chain(def, env, &mut vec![def.name.name.as_str()], diags)
+    flatten_chain(def, env, &mut vec![def], diags)
 }
 
+/// `chain` holds the cells being flattened, by identity: `cell lstm = lstm with {...}` in a user
+/// file derives from the std `lstm`, a different cell with the same name.
 fn flatten_chain<'a>(
     def: &'a CellDef,
     env: &Env<'a>,
-    chain: &mut Vec<&'a str>,
+    chain: &mut Vec<&'a CellDef>,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Flat<'a>> {
     let Some(base_ident) = &def.base else {
@@ -53,15 +55,16 @@ fn flatten_chain<'a>(
         diags.push(d);
         return None;
     };
-    if chain.contains(&base.name.name.as_str()) {
-        chain.push(&base.name.name);
+    if chain.iter().any(|c| std::ptr::eq(*c, base)) {
+        chain.push(base);
+        let names: Vec<&str> = chain.iter().map(|c| c.name.name.as_str()).collect();
         diags.push(
-            Diagnostic::error("cellc::cycle", format!("derived cells form a cycle: {}", chain.join(" → ")))
+            Diagnostic::error("cellc::cycle", format!("derived cells form a cycle: {}", names.join(" → ")))
                 .label(base_ident.span, "derives from a cell that derives from this one"),
         );
         return None;
     }
-    chain.push(&base.name.name);
+    chain.push(base);
     let mut flat = flatten_chain(base, env, chain, diags)?;
     for init in &mut flat.inits {
         init.inherited = true;
@@ -134,7 +137,13 @@ fn unknown_equation(eq: &ast::Equation, def: &CellDef, base: &CellDef, flat: &Fl
     )
     .label(eq.target.span, "not an equation of the base cell");
     let list = names.join(", ");
-    d = d.help(match did_you_mean(&wanted, names.iter().map(String::as_str)) {
+    let primed = format!("{wanted}'");
+    let suggestion = if names.contains(&primed) {
+        Some(primed.as_str())
+    } else {
+        did_you_mean(&wanted, names.iter().map(String::as_str))
+    };
+    d = d.help(match suggestion {
         Some(s) => format!("did you mean `{s}`? `{}` defines: {list}", base.name.name),
         None => format!("a derived cell can only replace equations of its base; `{}` defines: {list}", base.name.name),
     });

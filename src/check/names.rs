@@ -136,7 +136,9 @@ impl Checker<'_> {
             });
         }
         for (s, state) in self.states.clone().iter().enumerate() {
-            if !self.equations.iter().any(|e| e.target == Target::Next(s)) {
+            // `h = ...` for a state was reported above; saying `h'` is missing too would be noise.
+            let written_unprimed = flat.equations.iter().any(|fe| !fe.eq.primed && fe.eq.target.name == state.name);
+            if !written_unprimed && !self.equations.iter().any(|e| e.target == Target::Next(s)) {
                 self.error(
                     Diagnostic::error(
                         "cellc::missing_next_state",
@@ -200,8 +202,14 @@ impl Checker<'_> {
                 if !ok {
                     return None;
                 }
-                if let [(Sign::Plus, _)] = out.as_slice() {
-                    return out.pop().map(|(_, v)| Resolved::Value(v));
+                // One term: `+a` is `a` and `-a` is a negation, however it was written.
+                if let [(sign, _)] = out.as_slice() {
+                    let sign = *sign;
+                    let (_, v) = out.pop().expect("one term");
+                    return match sign {
+                        Sign::Plus => Some(Resolved::Value(v)),
+                        Sign::Minus => value(ExprKind::Neg(Box::new(v))),
+                    };
                 }
                 value(ExprKind::Sum(out))
             }
@@ -294,17 +302,13 @@ impl Checker<'_> {
         let mut i = 0;
         let mut ok = true;
         while i < resolved.len() {
-            let (op, r, fspan) = &resolved[i];
+            let (op, r, _) = &resolved[i];
             match r {
                 Some(Resolved::Value(v)) => {
                     out.push((*op, v.clone()));
                     i += 1;
                 }
                 Some(Resolved::Matrix(p, mspan)) => {
-                    if *op == MulOp::Div {
-                        self.matrix_misused(*p, *mspan, *fspan);
-                        return None;
-                    }
                     // Matrices stack to the right: `W*U*v` is `W (U v)`.
                     let mut mats = vec![(*p, *mspan)];
                     let mut j = i + 1;

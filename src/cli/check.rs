@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 
 use super::input::{self, Origin};
 use super::ui::Ui;
-use crate::check::{Cell, Init, Target};
+use crate::check::{Cell, Target};
 use crate::diag::{Diagnostic, Severity, Sources};
 use crate::workspace::Workspace;
 
@@ -55,7 +55,7 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
             Origin::Std => String::new(),
         };
         for cell in &checked.cells {
-            println!("{prefix}{}", summary(cell));
+            println!("{prefix}{}", cell.signature());
             if args.verbose {
                 print!("{}", details(cell, &ws.sources));
             }
@@ -69,17 +69,6 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
         println!("{}", json!({"ok": !failed, "cells": json_cells, "diagnostics": json_diags}));
     }
     if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
-}
-
-/// `gru: state h | 9 params: W_xr[H,D] ... | D free`
-pub fn summary(cell: &Cell) -> String {
-    let states: Vec<&str> = cell.states.iter().map(|s| s.name.as_str()).collect();
-    let emits =
-        if cell.states.len() > 1 { format!(" (emits {})", cell.states[cell.output].name) } else { String::new() };
-    let params: Vec<String> =
-        cell.params.iter().map(|p| format!("{}{}", p.name, p.kind.to_string().replace(", ", ","))).collect();
-    let d = if cell.d_equals_h.is_some() { "D = H" } else { "D free" };
-    format!("{}: state {}{emits} | {} params: {} | {d}", cell.name, states.join(", "), params.len(), params.join(" "))
 }
 
 /// Equations in evaluation order, initialisation, and the D = H reason, indented.
@@ -98,7 +87,7 @@ fn details(cell: &Cell, sources: &Sources) -> String {
         out.push_str(&format!("    {text}    ({kind}, {})\n", shape_word(eq.expr.shape)));
     }
     for p in &cell.params {
-        out.push_str(&format!("    init {} = {}\n", p.name, init_text(&p.init, cell)));
+        out.push_str(&format!("    init {} = {}\n", p.name, p.init.display(cell)));
     }
     match cell.d_equals_h {
         Some(span) => out.push_str(&format!(
@@ -118,23 +107,6 @@ fn shape_word(shape: crate::check::Shape) -> String {
     }
 }
 
-/// An initialisation as `init` would write it.
-pub fn init_text(init: &Init, cell: &Cell) -> String {
-    let neg = |n: bool| if n { "-" } else { "" };
-    match init {
-        Init::Default => "uniform (default)".into(),
-        Init::Const(v) => crate::syntax::print::format_number(*v),
-        Init::Uniform(s) => format!("uniform({})", crate::syntax::print::format_number(*s)),
-        Init::Chrono { t_max, negated } => {
-            format!("{}chrono({})", neg(*negated), crate::syntax::print::format_number(*t_max))
-        }
-        Init::Ugi { negated } => format!("{}ugi", neg(*negated)),
-        Init::Diag(a) => format!("diag({})", crate::syntax::print::format_number(*a)),
-        Init::Orthogonal(g) => format!("orthogonal({})", crate::syntax::print::format_number(*g)),
-        Init::Copy { param, negated } => format!("{}{}", neg(*negated), cell.params[*param].name),
-    }
-}
-
 fn cell_json(cell: &Cell, sources: &Sources) -> Value {
     let params: Vec<Value> = cell
         .params
@@ -144,7 +116,7 @@ fn cell_json(cell: &Cell, sources: &Sources) -> Value {
                 crate::check::ParamKind::Matrix { rows, cols } => vec![rows.to_string(), cols.to_string()],
                 crate::check::ParamKind::Vector { len } => vec![len.to_string()],
             };
-            json!({"name": p.name, "shape": shape, "init": init_text(&p.init, cell)})
+            json!({"name": p.name, "shape": shape, "init": p.init.display(cell)})
         })
         .collect();
     json!({

@@ -55,7 +55,7 @@ pub(crate) fn syntax_error(err: &pest::error::Error<Rule>, file: FileId, text: &
     let mut d = Diagnostic::error("cellc::syntax", format!("unexpected {shown}"))
         .label(at(token.len()), format!("expected {expected_text}"));
     if expected.contains(&"`)`")
-        && let Some(open) = unclosed(&text[..pos], b'(', b')')
+        && let Some(open) = unclosed_on_line(text, pos)
     {
         return d
             .label(Span::new(file, offset + open, offset + open + 1), "this `(` is not closed")
@@ -199,6 +199,30 @@ fn token_at(rest: &str) -> &str {
 /// Characters that can appear in a valid `.cell` file outside comments.
 fn is_language_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || c.is_ascii_whitespace() || "_+-*/(){}=,;'.".contains(c)
+}
+
+/// The innermost `(` before `pos` that nothing up to the end of the line closes. A `(` closed
+/// later on the line is not the problem (`tanh(W h)` lacks a `*`, not a `)`).
+fn unclosed_on_line(text: &str, pos: usize) -> Option<usize> {
+    let mut open = vec![];
+    let mut rest = &text[..pos];
+    while let Some(p) = unclosed(rest, b'(', b')') {
+        open.push(p);
+        rest = &text[..p];
+    }
+    let line_end = text[pos..].find('\n').map_or(text.len(), |i| pos + i);
+    let code = text[pos..line_end].split("//").next().unwrap_or("");
+    let mut depth = 0i64;
+    let mut closed = 0usize;
+    for b in code.bytes() {
+        match b {
+            b'(' => depth += 1,
+            b')' if depth > 0 => depth -= 1,
+            b')' => closed += 1,
+            _ => {}
+        }
+    }
+    open.get(closed).copied()
 }
 
 /// The position of the last `open` that has no matching `close` (outside comments).

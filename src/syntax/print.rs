@@ -32,9 +32,13 @@ pub fn file(f: &File) -> String {
 /// One cell, ending with a newline.
 pub fn cell(c: &CellDef) -> String {
     let mut out = String::new();
-    for line in trim_blank_ends(&c.comments) {
-        out.push_str(line);
-        out.push('\n');
+    // Leading comments keep one blank line after them if they had one (a file header).
+    let comments = &c.comments[c.comments.iter().position(|l| !l.is_empty()).unwrap_or(c.comments.len())..];
+    for (i, line) in comments.iter().enumerate() {
+        if !(line.is_empty() && comments.get(i + 1).is_some_and(|l| l.is_empty())) {
+            out.push_str(line);
+            out.push('\n');
+        }
     }
     for line in &c.doc {
         out.push_str(if line.is_empty() { "///".to_string() } else { format!("/// {line}") }.as_str());
@@ -65,7 +69,7 @@ pub fn cell(c: &CellDef) -> String {
             out.push('\n');
         }
         out.push_str("    ");
-        out.push_str(&stmt(s));
+        out.push_str(&wrapped_stmt(s));
         if let Some(t) = &s.trailing_comment {
             out.push_str("  ");
             out.push_str(t);
@@ -90,6 +94,32 @@ fn trim_blank_ends(lines: &[String]) -> &[String] {
     let start = lines.iter().position(|l| !l.is_empty()).unwrap_or(lines.len());
     let end = lines.iter().rposition(|l| !l.is_empty()).map_or(start, |e| e + 1);
     &lines[start..end]
+}
+
+/// Longest line the formatter writes before it breaks a long sum across lines.
+pub const MAX_WIDTH: usize = 100;
+
+/// A statement, with an equation whose line would pass [`MAX_WIDTH`] broken before the `+` and
+/// `-` of its top-level sum, continuation lines indented twice.
+fn wrapped_stmt(s: &Stmt) -> String {
+    let one_line = stmt(s);
+    let StmtKind::Equation(eq) = &s.kind else { return one_line };
+    let ExprKind::Sum(terms) = &eq.rhs.kind else { return one_line };
+    if 4 + one_line.len() <= MAX_WIDTH || terms.len() < 2 {
+        return one_line;
+    }
+    let mut out = format!("{}{} = ", eq.target.name, if eq.primed { "'" } else { "" });
+    for (i, (sign, t)) in terms.iter().enumerate() {
+        match (i, sign) {
+            (0, Sign::Plus) => {}
+            (0, Sign::Minus) => out.push('-'),
+            (_, Sign::Plus) => out.push_str("\n        + "),
+            (_, Sign::Minus) => out.push_str("\n        - "),
+        }
+        let need = if i == 0 && *sign == Sign::Minus { Prec::Product.max_with(t) } else { Prec::Product };
+        write_child(&mut out, t, need);
+    }
+    out
 }
 
 /// One statement, without comments or indentation.

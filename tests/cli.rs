@@ -1,0 +1,164 @@
+//! The `cellc` binary end to end: exit codes, one-line errors for bad input, fmt, list, JSON.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn cellc(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cellc")).args(args).env("NO_COLOR", "1").output().expect("run cellc")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// A fresh directory for one test.
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cellc-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, bytes).unwrap();
+    p.to_string_lossy().into_owned()
+}
+
+#[test]
+fn check_std_cell_prints_summary_and_exits_zero() {
+    let o = cellc(&["check", "gru", "mut1"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let out = stdout(&o);
+    assert!(out.starts_with("gru: state h | 9 params: W_xr[H,D]"), "{out}");
+    assert!(out.contains("mut1: state h | 7 params") && out.contains("| D = H"), "{out}");
+    assert!(stderr(&o).is_empty());
+}
+
+#[test]
+fn check_errors_exit_one_with_all_diagnostics() {
+    let o = cellc(&["check", "tests/data/diag/unknown_function.cell"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert_eq!(err.matches("unknown function").count(), 3, "{err}");
+    assert!(err.contains("tests/data/diag/unknown_function.cell:3:10"), "{err}");
+    assert!(err.contains("did you mean `tanh`?"), "{err}");
+}
+
+#[test]
+fn warnings_alone_exit_zero() {
+    let o = cellc(&["check", "tests/data/diag/unused_equation.cell"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert!(stderr(&o).contains("never used"));
+    assert!(stdout(&o).contains("a: state h"));
+}
+
+#[test]
+fn bad_inputs_get_one_line_errors() {
+    let dir = scratch("bad");
+    let not_utf8 = write(&dir, "bin.cell", b"cell a {\n state h \xff\xfe }");
+    let huge = write(&dir, "huge.cell", &vec![b' '; 2 << 20]);
+    let dir_arg = dir.to_string_lossy().into_owned();
+    for (arg, expect) in [
+        ("nonexistent", "no file or standard cell named `nonexistent`"),
+        ("lsmt", "did you mean the standard cell `lstm`?"),
+        ("missing.cell", "the file does not exist"),
+        (not_utf8.as_str(), "file is not valid UTF-8: invalid byte 0xff at line 2, column 10"),
+        (huge.as_str(), "file is too large for a cell file"),
+        (dir_arg.as_str(), "is a directory"),
+    ] {
+        let o = cellc(&["check", arg]);
+        assert_eq!(o.status.code(), Some(1), "{arg}");
+        let err = stderr(&o);
+        assert_eq!(err.lines().count(), 1, "{arg}: {err}");
+        assert!(err.starts_with("error: ") && err.contains(expect), "{arg}: {err}");
+    }
+}
+
+#[test]
+fn deep_nesting_is_a_diagnostic_not_a_crash() {
+    let dir = scratch("deep");
+    let text = format!("cell a {{\n state h\n h' = {}h{}\n}}\n", "(".repeat(10_000), ")".repeat(10_000));
+    let path = write(&dir, "deep.cell", text.as_bytes());
+    let o = cellc(&["check", &path]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("parentheses nest more than 64 levels deep"));
+}
+
+#[test]
+fn usage_errors_exit_two() {
+    assert_eq!(cellc(&["check", "gru", "--bogus"]).status.code(), Some(2));
+    assert_eq!(cellc(&["check"]).status.code(), Some(2));
+    assert_eq!(cellc(&["frobnicate"]).status.code(), Some(2));
+}
+
+#[test]
+fn help_teaches_the_language() {
+    let o = cellc(&["--help"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert!(out.contains("cellc check gru") && out.contains("h' = z*h + (1 - z)*tanh"), "{out}");
+}
+
+#[test]
+fn fmt_prints_checks_and_rewrites_atomically() {
+    let dir = scratch("fmt");
+    let messy = "cell a{state h\n  h'=tanh(W*h+b) // keep me\n}";
+    let path = write(&dir, "a.cell", messy.as_bytes());
+    let canonical = "cell a {\n    state h\n    h' = tanh(W*h + b)  // keep me\n}\n";
+
+    let o = cellc(&["fmt", &path]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(0), canonical));
+    assert_eq!(cellc(&["fmt", "--check", &path]).status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), messy, "--check must not write");
+
+    assert_eq!(cellc(&["fmt", "--write", &path]).status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), canonical);
+    assert_eq!(cellc(&["fmt", "--check", &path]).status.code(), Some(0));
+    let leftovers: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(leftovers.len(), 1, "temporary files left behind: {leftovers:?}");
+
+    let broken = write(&dir, "broken.cell", b"cell a { state h\n h' = ( }");
+    let o = cellc(&["fmt", "--write", &broken]);
+    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(std::fs::read_to_string(&broken).unwrap(), "cell a { state h\n h' = ( }", "a broken file was rewritten");
+    assert_eq!(cellc(&["fmt", "--write", "gru"]).status.code(), Some(1), "std cells cannot be rewritten");
+}
+
+#[test]
+fn list_shows_every_std_cell_with_a_description() {
+    let o = cellc(&["list"]);
+    assert_eq!(o.status.code(), Some(0));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), cellc::stdlib::names().count());
+    assert!(out.lines().any(|l| l.starts_with("gru ") && l.contains("gated recurrent unit")), "{out}");
+    let json: serde_json::Value = serde_json::from_slice(&cellc(&["list", "--json"]).stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), cellc::stdlib::names().count());
+}
+
+#[test]
+fn check_json_reports_cells_and_diagnostics() {
+    let o = cellc(&["check", "--json", "lstm_b", "tests/data/diag/cycle.cell"]);
+    assert_eq!(o.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("one JSON document");
+    assert_eq!(v["ok"], false);
+    let cell = &v["cells"][0];
+    assert_eq!(cell["cell"], "lstm_b");
+    assert_eq!(cell["states"], serde_json::json!(["h", "c"]));
+    let b_f = cell["params"].as_array().unwrap().iter().find(|p| p["name"] == "b_f").unwrap();
+    assert_eq!(b_f["init"], "1");
+    assert_eq!(v["diagnostics"][0]["code"], "cellc::cycle");
+    assert_eq!(v["diagnostics"][0]["line"], 3);
+}
+
+#[test]
+fn verbose_check_explains_d_equals_h() {
+    let o = cellc(&["check", "-v", "mut1"]);
+    let out = stdout(&o);
+    assert!(out.contains("D = H: `") && out.contains("std/mut1.cell:"), "{out}");
+    assert!(out.contains("h' = tanh(W_hh*(r*h) + tanh(x) + b_h)*z + h*(1 - z)"), "{out}");
+}
