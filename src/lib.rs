@@ -13,10 +13,18 @@
 //! `workspace` ties sources, the embedded standard library (`stdlib`) and checking together.
 //! Only `cli` prints or exits. ARCHITECTURE.md has the map and the invariants.
 
+pub mod autodiff;
 pub mod check;
 pub mod cli;
 pub mod diag;
+pub mod eval;
+pub mod init;
+pub mod interp;
+pub mod io;
+pub mod ir;
 pub mod rng;
+pub mod stats;
 pub mod stdlib;
 pub mod syntax;
+pub mod tensors;
 pub mod workspace;

@@ -162,3 +162,37 @@ fn verbose_check_explains_d_equals_h() {
     assert!(out.contains("D = H: `") && out.contains("std/mut1.cell:"), "{out}");
     assert!(out.contains("h' = tanh(W_hh*(r*h) + tanh(x) + b_h)*z + h*(1 - z)"), "{out}");
 }
+
+#[test]
+fn grad_prints_the_golden_backward_step() {
+    let o = cellc(&["grad", "gru"]);
+    assert_eq!(o.status.code(), Some(0));
+    assert_eq!(stdout(&o), std::fs::read_to_string("tests/data/grad/gru.grad").unwrap());
+}
+
+#[test]
+fn gradcheck_and_stats_report_numbers() {
+    let o = cellc(&["gradcheck", "lstm", "--seed", "3", "--json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert!(v["worst_relative_error"].as_f64().unwrap() < 1e-5);
+
+    let o = cellc(&["stats", "gru", "--hidden", "128", "--input", "64", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    // 3 gates x (128x64 + 128x128 + 128) parameters; forward 2 flops per matrix entry.
+    assert_eq!(v["params"], 3 * (128 * 64 + 128 * 128 + 128));
+    assert_eq!(v["forward"]["matmul_flops"], 2 * 3 * (128 * 64 + 128 * 128));
+    assert_eq!(v["backward"]["matmul_flops"], 4 * 3 * (128 * 64 + 128 * 128));
+}
+
+#[test]
+fn files_with_several_cells_need_a_name() {
+    let o = cellc(&["grad", "examples/03_derived_ablation.cell"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("has 3 cells; name one with `examples/03_derived_ablation.cell:NAME`"), "{}", stderr(&o));
+    let o = cellc(&["gradcheck", "examples/03_derived_ablation.cell:gru_no_reset"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let o = cellc(&["grad", "examples/03_derived_ablation.cell:nope"]);
+    assert!(stderr(&o).contains("has no cell `nope`"), "{}", stderr(&o));
+}

@@ -186,7 +186,7 @@ impl fmt::Display for Dim {
 }
 
 /// The shape of an expression's value.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Shape {
     /// A number, broadcast against vectors.
     Scalar,

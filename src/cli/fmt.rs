@@ -54,7 +54,7 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
             }
             (Origin::File(path), true, _) => {
                 if formatted != *text
-                    && let Err(e) = crate::cli::files::write_atomic(path, formatted.as_bytes())
+                    && let Err(e) = crate::io::write_atomic(path, formatted.as_bytes())
                 {
                     ui.error(format!("cannot write `{arg}`: {e}"));
                     failed = true;

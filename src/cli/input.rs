@@ -1,6 +1,10 @@
 //! Command-line cell arguments: a path to a `.cell` file, or the name of a standard cell.
 
 use std::path::Path;
+use std::process::ExitCode;
+
+use super::ui::Ui;
+use crate::check::Cell;
 
 use crate::diag::{FileId, did_you_mean};
 use crate::stdlib;
@@ -37,4 +41,35 @@ pub fn load(ws: &mut Workspace, arg: &str) -> Result<(FileId, Origin), String> {
         msg.push_str(" (`cellc list` shows the standard cells)");
     }
     Err(msg)
+}
+
+/// Loads one checked cell: `FILE` (which must hold exactly one cell), `FILE:NAME`, or a std name.
+/// Problems are reported through `ui`; the error is the exit code to return.
+pub fn load_cell(ws: &mut Workspace, arg: &str, ui: &Ui) -> Result<Cell, ExitCode> {
+    let (path, wanted) = match arg.rsplit_once(':') {
+        Some((p, n)) if !Path::new(arg).exists() && !n.is_empty() && !n.contains('/') => (p, Some(n)),
+        _ => (arg, None),
+    };
+    let (file, _) = load(ws, path).map_err(|msg| ui.fail(msg))?;
+    let checked = ws.check(file);
+    ui.diagnostics(&ws.sources, &checked.diagnostics);
+    if checked.has_errors() {
+        return Err(ExitCode::from(1));
+    }
+    let names: Vec<&str> = checked.ast.cells.iter().map(|c| c.name.name.as_str()).collect();
+    match wanted {
+        Some(name) => checked
+            .cells
+            .iter()
+            .find(|c| c.name == name)
+            .cloned()
+            .ok_or_else(|| ui.fail(format!("`{path}` has no cell `{name}` (it has: {})", names.join(", ")))),
+        None if checked.cells.len() == 1 => Ok(checked.cells[0].clone()),
+        None if checked.cells.is_empty() => Err(ui.fail(format!("`{path}` has no cells"))),
+        None => Err(ui.fail(format!(
+            "`{path}` has {} cells; name one with `{path}:NAME` (one of: {})",
+            checked.cells.len(),
+            names.join(", ")
+        ))),
+    }
 }

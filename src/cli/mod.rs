@@ -2,8 +2,10 @@
 //! touches stdout, stderr or `process::exit`; every command is a thin layer over the library.
 
 mod check;
-mod files;
+mod eval;
 mod fmt;
+mod grad;
+mod gradcheck;
 mod input;
 mod list;
 mod ui;
@@ -56,6 +58,28 @@ pub enum Command {
     Fmt(fmt::Args),
     /// List the standard cells (or the cells of a file) with their descriptions.
     List(list::Args),
+    /// Print a cell's backward step (its symbolic derivative) as equations.
+    ///
+    /// Forward values are read by name; adjoints are named after what they belong to (`dn` for
+    /// `n`, `dr_pre` for the argument of `r = sigm(...)`); weight gradients are outer products.
+    Grad(grad::Args),
+    /// Check the symbolic derivative against finite differences (f64, central differences).
+    ///
+    /// Random weights, inputs and output adjoints from --seed; every parameter entry (or a sample
+    /// of 8 per tensor), the input, the initial states and one random direction are checked.
+    /// Prints the worst relative error; exits 1 above 1e-5.
+    Gradcheck(gradcheck::Args),
+    /// Run a cell on tensors from safetensors files: the interop contract.
+    ///
+    /// Weights are named as the cell's parameters (a matrix [rows, cols], a vector [len]); inputs
+    /// are `x` [T, B, D] and one [B, H] tensor per state (plus `dy` [T, B, H] with --grad). Writes
+    /// `y` [T, B, H] and the final states, and with --grad the gradients of sum(dy * y) as
+    /// `grad.x`, `grad.<state>` and `grad.<param>`.
+    Eval(eval::EvalArgs),
+    /// Write initial weights from the cell's init rules to a safetensors file.
+    Init(eval::InitArgs),
+    /// Parameter count and flops per step, forward and backward.
+    Stats(eval::StatsArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -67,5 +91,10 @@ pub fn main() -> ExitCode {
         Command::Check(args) => check::run(&ui, args),
         Command::Fmt(args) => fmt::run(&ui, args),
         Command::List(args) => list::run(&ui, args),
+        Command::Grad(args) => grad::run(&ui, args),
+        Command::Gradcheck(args) => gradcheck::run(&ui, args),
+        Command::Eval(args) => eval::run_eval(&ui, args),
+        Command::Init(args) => eval::run_init(&ui, args),
+        Command::Stats(args) => eval::run_stats(&ui, args),
     }
 }

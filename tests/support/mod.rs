@@ -1,6 +1,8 @@
 //! Shared test helpers: fixtures, a workspace that checks text, and random cell generators.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod reference;
+
 use cellc::check::Cell;
 use cellc::diag::{self, RenderStyle};
 use cellc::rng::Rng;

@@ -1,4 +1,5 @@
-//! Writing files without ever leaving a half-written one behind.
+//! File helpers for the library: atomic writes (temporary file + rename), so an interrupted run
+//! never leaves a half-written file where a good one was.
 
 use std::io::Write;
 use std::path::Path;

@@ -1,0 +1,70 @@
+//! `cellc gradcheck`: the symbolic derivative against finite differences, in f64.
+
+use std::process::ExitCode;
+
+use serde_json::json;
+
+use super::input;
+use super::ui::Ui;
+use crate::interp::gradcheck::{self, CheckSizes, TOLERANCE};
+use crate::workspace::Workspace;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A .cell file (FILE:NAME for one of several cells) or a standard cell name.
+    #[arg(value_name = "CELL")]
+    cell: String,
+    /// Seed for the random weights, inputs and output adjoints.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Hidden size of the check.
+    #[arg(long, default_value_t = 3)]
+    hidden: usize,
+    /// Input size of the check (ignored when the cell needs D = H).
+    #[arg(long, default_value_t = 2)]
+    input: usize,
+    /// Sequence length.
+    #[arg(long, default_value_t = 3)]
+    seq: usize,
+    /// Batch size.
+    #[arg(long, default_value_t = 2)]
+    batch: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ui: &Ui, args: Args) -> ExitCode {
+    let mut ws = Workspace::new();
+    let cell = match input::load_cell(&mut ws, &args.cell, ui) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if args.hidden == 0 || args.input == 0 || args.seq == 0 || args.batch == 0 {
+        return ui.fail("--hidden, --input, --seq and --batch must be at least 1");
+    }
+    let fwd = crate::ir::lower(&cell);
+    let bwd = crate::autodiff::grad(&fwd);
+    let sizes = CheckSizes { hidden: args.hidden, input: args.input, seq: args.seq, batch: args.batch, per_tensor: 8 };
+    let r = gradcheck::check(&fwd, &bwd, args.seed, sizes);
+    let ok = r.worst <= TOLERANCE;
+    if args.json {
+        println!(
+            "{}",
+            json!({"cell": cell.name, "seed": args.seed, "checks": r.checks, "worst_relative_error": r.worst,
+                   "at": r.worst_at, "analytic": r.analytic, "numeric": r.numeric, "ok": ok})
+        );
+    } else {
+        println!(
+            "{}: worst relative error {:.1e} at {} (analytic {:.9}, numeric {:.9}) over {} checks: {}",
+            cell.name,
+            r.worst,
+            r.worst_at,
+            r.analytic,
+            r.numeric,
+            r.checks,
+            if ok { "ok" } else { "FAILED" }
+        );
+    }
+    if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+}

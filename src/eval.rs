@@ -1,0 +1,134 @@
+//! The `cellc eval` interop contract: named tensors in, named tensors out.
+//!
+//! Weights: one f32 tensor per parameter, named as in the cell, a matrix [rows, cols] as PyTorch's
+//! `Linear` stores it (y = W v), a vector [len]. Inputs: `x` [T, B, D], each state [B, H], and
+//! with gradients `dy` [T, B, H]. Outputs: `y` [T, B, H], each final state [B, H], and with
+//! gradients of L = sum(dy * y): `grad.x`, `grad.<state>` and `grad.<param>`. External tools rely
+//! on exactly these names and shapes.
+
+use ndarray::{Array2, Array3, ArrayD, Ix2, Ix3};
+
+use crate::autodiff::Backward;
+use crate::check::{Dim, ParamKind};
+use crate::interp::{self, SeqInputs};
+use crate::ir::Graph;
+use crate::tensors::TensorSet;
+
+/// Which evaluator computes the numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// The f64 reference interpreter.
+    Interp,
+    /// Cranelift-compiled f32 kernels.
+    Jit,
+}
+
+/// Named inputs of one evaluation, and the names of the files they came from (for errors).
+pub struct Request {
+    pub weights: TensorSet,
+    pub weights_name: String,
+    pub inputs: TensorSet,
+    pub inputs_name: String,
+    pub grad: bool,
+}
+
+/// Evaluates the cell `fwd` (with its backward step `bwd` when gradients are asked for).
+pub fn evaluate(fwd: &Graph, bwd: &Backward, req: Request, engine: Engine) -> Result<TensorSet, String> {
+    let Request { mut weights, weights_name, mut inputs, inputs_name, grad } = req;
+    let states = &fwd.sig.states;
+    let x = inputs.take_rank("x", &["T", "B", "D"], &inputs_name)?;
+    let (t, b, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+    let first = inputs.take_rank(&states[0], &["B", "H"], &inputs_name)?;
+    let h = first.shape()[1];
+    if first.shape()[0] != b {
+        return Err(format!(
+            "{inputs_name}: tensor `{}` has shape {:?}, expected [B={b}, H]",
+            states[0],
+            first.shape()
+        ));
+    }
+    let mut state_values = vec![first];
+    for s in &states[1..] {
+        state_values.push(inputs.take(s, &[b, h], &["B", "H"], &inputs_name)?);
+    }
+    let dy = if grad { Some(inputs.take("dy", &[t, b, h], &["T", "B", "H"], &inputs_name)?) } else { None };
+    let allowed = format!(
+        "the inputs are x, {}{}",
+        states.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
+        if grad { " and dy" } else { ", and dy with --grad" }
+    );
+    inputs.expect_empty(&inputs_name, &allowed)?;
+    if fwd.sig.d_equals_h && d != h {
+        return Err(format!(
+            "{inputs_name}: cell `{}` needs input size D equal to hidden size H; x has D = {d}, the states H = {h}",
+            fwd.sig.name
+        ));
+    }
+    let mut params = vec![];
+    for p in &fwd.sig.params {
+        let labels: Vec<&str> = match p.kind {
+            ParamKind::Matrix { rows, cols } => vec![dim_label(rows), dim_label(cols)],
+            ParamKind::Vector { len } => vec![dim_label(len)],
+        };
+        params.push(weights.take(&p.name, &p.dims(h, d), &labels, &weights_name)?);
+    }
+    let names: Vec<&str> = fwd.sig.params.iter().map(|p| p.name.as_str()).collect();
+    weights.expect_empty(&weights_name, &format!("the parameters of `{}` are {}", fwd.sig.name, names.join(", ")))?;
+
+    match engine {
+        Engine::Interp => run_interp(fwd, bwd, &params, x, state_values, dy),
+        Engine::Jit => Err("the JIT engine is not available yet; use --engine interp".into()),
+    }
+}
+
+fn dim_label(d: Dim) -> &'static str {
+    match d {
+        Dim::H => "H",
+        Dim::D => "D",
+    }
+}
+
+fn to64(a: &ArrayD<f32>) -> ArrayD<f64> {
+    a.mapv(f64::from)
+}
+
+fn to32<D: ndarray::Dimension>(a: &ndarray::Array<f64, D>) -> ArrayD<f32> {
+    a.mapv(|v| v as f32).into_dyn()
+}
+
+fn run_interp(
+    fwd: &Graph,
+    bwd: &Backward,
+    params: &[ArrayD<f32>],
+    x: ArrayD<f32>,
+    states: Vec<ArrayD<f32>>,
+    dy: Option<ArrayD<f32>>,
+) -> Result<TensorSet, String> {
+    let weights: Vec<ArrayD<f64>> = params.iter().map(to64).collect();
+    let x: Array3<f64> = to64(&x).into_dimensionality::<Ix3>().map_err(|e| e.to_string())?;
+    let states: Vec<Array2<f64>> = states
+        .iter()
+        .map(|s| to64(s).into_dimensionality::<Ix2>().map_err(|e| e.to_string()))
+        .collect::<Result<_, _>>()?;
+    let inputs = SeqInputs { x, states };
+    let out = interp::forward(fwd, &weights, &inputs)?;
+    let mut result = TensorSet::default();
+    result.tensors.insert("y".into(), to32(&out.y));
+    for (s, name) in fwd.sig.states.iter().enumerate() {
+        result.tensors.insert(name.clone(), to32(&out.states[s]));
+    }
+    if let Some(dy) = dy {
+        let dy: Array3<f64> = to64(&dy).into_dimensionality::<Ix3>().map_err(|e| e.to_string())?;
+        let grads = interp::backward(bwd, &weights, &inputs, &out, &dy);
+        result.tensors.insert("grad.x".into(), to32(&grads.x));
+        for (s, name) in fwd.sig.states.iter().enumerate() {
+            result.tensors.insert(format!("grad.{name}"), to32(&grads.states[s]));
+        }
+        for (p, info) in fwd.sig.params.iter().enumerate() {
+            result.tensors.insert(format!("grad.{}", info.name), to32(&grads.params[p]));
+        }
+    }
+    result.metadata.insert("cell".into(), fwd.sig.name.clone());
+    result.metadata.insert("engine".into(), "interp".into());
+    Ok(result)
+}

@@ -1,0 +1,142 @@
+//! Named f32 tensors in the safetensors format, with errors that name the tensor at fault.
+//!
+//! This is the interop layer of `cellc eval` and `cellc init`: decoding and encoding bytes only;
+//! callers read and write the files.
+
+use std::collections::BTreeMap;
+
+use ndarray::ArrayD;
+use safetensors::tensor::{Dtype, SafeTensors};
+
+/// A set of named f32 tensors.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct TensorSet {
+    pub tensors: BTreeMap<String, ArrayD<f32>>,
+    /// The file's free-form `__metadata__`.
+    pub metadata: BTreeMap<String, String>,
+}
+
+impl TensorSet {
+    /// Decodes a safetensors file. `what` names the file in errors.
+    pub fn decode(bytes: &[u8], what: &str) -> Result<TensorSet, String> {
+        let st = SafeTensors::deserialize(bytes).map_err(|e| format!("{what}: not a valid safetensors file ({e})"))?;
+        let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| format!("{what}: {e}"))?;
+        let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
+        let mut tensors = BTreeMap::new();
+        for (name, view) in st.tensors() {
+            if view.dtype() != Dtype::F32 {
+                return Err(format!("{what}: tensor `{name}` has dtype {:?}; cellc reads F32 tensors", view.dtype()));
+            }
+            let data: Vec<f32> =
+                view.data().chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+            let array = ArrayD::from_shape_vec(view.shape().to_vec(), data)
+                .map_err(|e| format!("{what}: tensor `{name}`: {e}"))?;
+            tensors.insert(name, array);
+        }
+        Ok(TensorSet { tensors, metadata })
+    }
+
+    /// Encodes as a safetensors file. Tensors and metadata are written in name order, so the same
+    /// tensors always give the same bytes (the format's reference writer orders metadata by hash).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut header = serde_json::Map::new();
+        if !self.metadata.is_empty() {
+            let meta: serde_json::Map<String, serde_json::Value> =
+                self.metadata.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+            header.insert("__metadata__".into(), serde_json::Value::Object(meta));
+        }
+        let mut data = vec![];
+        for (name, a) in &self.tensors {
+            let start = data.len();
+            data.extend(a.iter().flat_map(|v| v.to_le_bytes()));
+            let info = serde_json::json!({"dtype": "F32", "shape": a.shape(), "data_offsets": [start, data.len()]});
+            header.insert(name.clone(), info);
+        }
+        // serde_json's map keeps keys sorted (no `preserve_order` feature), so this is canonical.
+        let mut text = serde_json::Value::Object(header).to_string().into_bytes();
+        // Pad the header with spaces so the data starts 8-byte aligned, as the format recommends.
+        while !(8 + text.len()).is_multiple_of(8) {
+            text.push(b' ');
+        }
+        let mut out = (text.len() as u64).to_le_bytes().to_vec();
+        out.extend(text);
+        out.extend(data);
+        out
+    }
+
+    /// The tensor `name`, which must have exactly `shape` (`labels` name the axes in errors,
+    /// like `["T", "B", "D"]`). `what` names the file.
+    pub fn take(&mut self, name: &str, shape: &[usize], labels: &[&str], what: &str) -> Result<ArrayD<f32>, String> {
+        let expected = describe_shape(shape, labels);
+        let Some(t) = self.tensors.remove(name) else {
+            return Err(format!("{what}: missing tensor `{name}` (expected shape {expected})"));
+        };
+        if t.shape() != shape {
+            return Err(format!("{what}: tensor `{name}` has shape {:?}, expected {expected}", t.shape()));
+        }
+        Ok(t)
+    }
+
+    /// The tensor `name` with `rank` axes, whatever their sizes (to learn T, B, D from `x`).
+    pub fn take_rank(&mut self, name: &str, labels: &[&str], what: &str) -> Result<ArrayD<f32>, String> {
+        let want = format!("[{}]", labels.join(", "));
+        let Some(t) = self.tensors.remove(name) else {
+            return Err(format!("{what}: missing tensor `{name}` (expected shape {want})"));
+        };
+        if t.ndim() != labels.len() {
+            return Err(format!("{what}: tensor `{name}` has shape {:?}, expected {want}", t.shape()));
+        }
+        Ok(t)
+    }
+
+    /// Fails on any tensor not yet taken: a misspelt name should not be silently ignored.
+    pub fn expect_empty(&self, what: &str, allowed: &str) -> Result<(), String> {
+        match self.tensors.keys().next() {
+            None => Ok(()),
+            Some(extra) => Err(format!("{what}: unexpected tensor `{extra}` ({allowed})")),
+        }
+    }
+}
+
+/// `[T=3, B=2, D=4]` when labels are given, else `[3, 2, 4]`.
+fn describe_shape(shape: &[usize], labels: &[&str]) -> String {
+    let parts: Vec<String> = shape
+        .iter()
+        .enumerate()
+        .map(|(i, n)| match labels.get(i) {
+            Some(l) if !l.is_empty() => format!("{l}={n}"),
+            _ => n.to_string(),
+        })
+        .collect();
+    format!("[{}]", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_with_metadata() {
+        let mut set = TensorSet::default();
+        set.tensors.insert("W".into(), ArrayD::from_shape_vec(vec![2, 3], vec![1., 2., 3., 4., 5., 6.]).unwrap());
+        set.tensors.insert("b".into(), ArrayD::from_shape_vec(vec![2], vec![-1., 0.5]).unwrap());
+        set.metadata.insert("cell".into(), "gru".into());
+        let back = TensorSet::decode(&set.encode(), "t").unwrap();
+        assert_eq!(back, set);
+    }
+
+    #[test]
+    fn errors_name_the_tensor_and_shape() {
+        let mut set = TensorSet::default();
+        set.tensors.insert("x".into(), ArrayD::zeros(vec![2, 3]));
+        assert_eq!(
+            set.clone().take("x", &[4, 2, 3], &["T", "B", "D"], "IN").unwrap_err(),
+            "IN: tensor `x` has shape [2, 3], expected [T=4, B=2, D=3]"
+        );
+        assert_eq!(
+            set.take("h", &[2, 5], &["B", "H"], "IN").unwrap_err(),
+            "IN: missing tensor `h` (expected shape [B=2, H=5])"
+        );
+        assert!(TensorSet::decode(b"garbage", "W").unwrap_err().starts_with("W: not a valid safetensors file"));
+    }
+}
