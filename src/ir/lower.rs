@@ -6,7 +6,9 @@ use crate::syntax::ast::{MulOp, Sign};
 
 /// The cell as a simplified graph: what every later stage starts from.
 pub fn lower(cell: &Cell) -> Graph {
-    simplify(&lower_raw(cell))
+    let g = simplify(&lower_raw(cell));
+    debug_assert_eq!(super::verify(&g), Ok(()), "lowering {} broke an invariant", cell.name);
+    g
 }
 
 /// The cell as a graph exactly as written (hash-consed, not simplified), for testing `simplify`.
