@@ -77,7 +77,7 @@ pub fn evaluate(fwd: &Graph, bwd: &Backward, req: Request, engine: Engine) -> Re
 
     match engine {
         Engine::Interp => run_interp(fwd, bwd, &params, x, state_values, dy),
-        Engine::Jit => Err("the JIT engine is not available yet; use --engine interp".into()),
+        Engine::Jit => run_jit(fwd, &params, x, state_values, dy),
     }
 }
 
@@ -130,5 +130,47 @@ fn run_interp(
     }
     result.metadata.insert("cell".into(), fwd.sig.name.clone());
     result.metadata.insert("engine".into(), "interp".into());
+    Ok(result)
+}
+
+fn run_jit(
+    fwd: &Graph,
+    params: &[ArrayD<f32>],
+    x: ArrayD<f32>,
+    states: Vec<ArrayD<f32>>,
+    dy: Option<ArrayD<f32>>,
+) -> Result<TensorSet, String> {
+    let engine = crate::runtime::Engine::from_graph(fwd.clone())?;
+    let (t, b, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
+    let h = states[0].shape()[1];
+    let sizes = crate::runtime::Sizes { hidden: h, input: d, batch: b, steps: t };
+    let mut bufs = engine.buffers(sizes)?;
+    let flat = |a: &ArrayD<f32>| a.iter().copied().collect::<Vec<f32>>();
+    let weights: Vec<Vec<f32>> = params.iter().map(flat).collect();
+    bufs.input_mut(&engine).copy_from_slice(&flat(&x));
+    for (s, st) in states.iter().enumerate() {
+        bufs.initial_state_mut(&engine, s).copy_from_slice(&flat(st));
+    }
+    let threads = 1;
+    engine.forward(&mut bufs, &weights, threads);
+    let arr = |shape: Vec<usize>, data: &[f32]| ArrayD::from_shape_vec(shape, data.to_vec()).expect("sizes match");
+    let mut result = TensorSet::default();
+    result.tensors.insert("y".into(), arr(vec![t, b, h], bufs.output(&engine)));
+    for (s, name) in fwd.sig.states.iter().enumerate() {
+        result.tensors.insert(name.clone(), arr(vec![b, h], bufs.final_state(&engine, s)));
+    }
+    if let Some(dy) = dy {
+        let mut grads: Vec<Vec<f32>> = engine.param_lens(sizes).into_iter().map(|n| vec![0.0; n]).collect();
+        engine.backward(&mut bufs, &weights, &flat(&dy), &mut grads, threads);
+        result.tensors.insert("grad.x".into(), arr(vec![t, b, d], bufs.input_grad(&engine)));
+        for (s, name) in fwd.sig.states.iter().enumerate() {
+            result.tensors.insert(format!("grad.{name}"), arr(vec![b, h], bufs.initial_state_grad(&engine, s)));
+        }
+        for (p, info) in fwd.sig.params.iter().enumerate() {
+            result.tensors.insert(format!("grad.{}", info.name), arr(info.dims(h, d), &grads[p]));
+        }
+    }
+    result.metadata.insert("cell".into(), fwd.sig.name.clone());
+    result.metadata.insert("engine".into(), "jit".into());
     Ok(result)
 }

@@ -16,6 +16,7 @@
 pub mod autodiff;
 pub mod check;
 pub mod cli;
+pub mod codegen;
 pub mod diag;
 pub mod eval;
 pub mod init;
@@ -23,6 +24,8 @@ pub mod interp;
 pub mod io;
 pub mod ir;
 pub mod rng;
+pub mod runtime;
+pub mod schedule;
 pub mod stats;
 pub mod stdlib;
 pub mod syntax;

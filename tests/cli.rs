@@ -190,7 +190,11 @@ fn gradcheck_and_stats_report_numbers() {
 fn files_with_several_cells_need_a_name() {
     let o = cellc(&["grad", "examples/03_derived_ablation.cell"]);
     assert_eq!(o.status.code(), Some(1));
-    assert!(stderr(&o).contains("has 3 cells; name one with `examples/03_derived_ablation.cell:NAME`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("has 3 cells; name one with `examples/03_derived_ablation.cell:NAME`"),
+        "{}",
+        stderr(&o)
+    );
     let o = cellc(&["gradcheck", "examples/03_derived_ablation.cell:gru_no_reset"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = cellc(&["grad", "examples/03_derived_ablation.cell:nope"]);

@@ -12,8 +12,13 @@ use crate::ir::raise::Raiser;
 use crate::ir::{Graph, NodeId, Op};
 use crate::syntax::print;
 
-/// The backward step of `b` as text.
-pub fn backward_text(b: &Backward) -> String {
+/// Names for the values of a backward step, as `cellc grad` shows them: equation names for
+/// forward values, `dn`, `dr_pre`, `t1` and so on for the rest.
+pub fn names(b: &Backward) -> HashMap<NodeId, String> {
+    name_all(b).names
+}
+
+fn name_all(b: &Backward) -> Namer<'_> {
     let g = &b.graph;
     let mut namer = Namer::new(b);
     namer.name_forward_temporaries();
@@ -23,8 +28,13 @@ pub fn backward_text(b: &Backward) -> String {
     namer.output(b.d_input, "dx".into());
     namer.name_adjoints();
     namer.name_shared_backward_values();
+    namer
+}
 
-    let Namer { names, forward_lines, lines, .. } = namer;
+/// The backward step of `b` as text.
+pub fn backward_text(b: &Backward) -> String {
+    let g = &b.graph;
+    let Namer { names, forward_lines, lines, .. } = name_all(b);
     let raiser = Raiser { g, names };
     let states: Vec<String> = g.sig.states.iter().map(|s| format!("d{s}'")).collect();
     let mut out = format!(

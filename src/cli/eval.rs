@@ -27,7 +27,7 @@ pub struct EvalArgs {
     #[arg(long)]
     grad: bool,
     /// Which evaluator computes the numbers.
-    #[arg(long, value_enum, default_value_t = Engine::Interp)]
+    #[arg(long, value_enum, default_value_t = Engine::Jit)]
     engine: Engine,
 }
 

@@ -2,6 +2,7 @@
 //! touches stdout, stderr or `process::exit`; every command is a thin layer over the library.
 
 mod check;
+mod compile;
 mod eval;
 mod fmt;
 mod grad;
@@ -80,6 +81,8 @@ pub enum Command {
     Init(eval::InitArgs),
     /// Parameter count and flops per step, forward and backward.
     Stats(eval::StatsArgs),
+    /// Compile a cell to fused kernels; show the schedule, the Cranelift IR or the code size.
+    Compile(compile::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -96,5 +99,6 @@ pub fn main() -> ExitCode {
         Command::Eval(args) => eval::run_eval(&ui, args),
         Command::Init(args) => eval::run_init(&ui, args),
         Command::Stats(args) => eval::run_stats(&ui, args),
+        Command::Compile(args) => compile::run(&ui, args),
     }
 }

@@ -1,0 +1,197 @@
+//! Running a compiled cell over sequences: buffers laid out for the GEMMs (batch-major, a row per
+//! example and step), the schedule's phases, and batch-parallel threads. With `codegen`, the only
+//! module with `unsafe`; its API is safe.
+//!
+//! A run works on [`Buffers`] allocated once per size and reused: nothing inside the time loop
+//! allocates. Threads split the batch for the per-step phases (each thread runs the whole time
+//! loop for its examples, with no synchronisation between steps) and split rows or output rows
+//! for the all-steps phases and weight gradients. The split is fixed by the thread count, so a
+//! given thread count always gives the same numbers.
+
+mod exec;
+pub mod gemm;
+
+use crate::autodiff::Backward;
+use crate::check::Cell;
+use crate::codegen::{self, Kernels};
+use crate::ir::Graph;
+use crate::schedule::{self, BufferRole, Schedule};
+
+/// Problem sizes of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sizes {
+    pub hidden: usize,
+    pub input: usize,
+    pub batch: usize,
+    pub steps: usize,
+}
+
+/// A cell compiled to kernels, ready to run at any size.
+pub struct Engine {
+    pub forward: Graph,
+    pub backward: Backward,
+    pub schedule: Schedule,
+    pub kernels: Kernels,
+}
+
+/// Most arguments one kernel may take (pointers are passed in a fixed-size array).
+pub const MAX_KERNEL_ARGS: usize = 64;
+
+impl Engine {
+    /// Lowers, differentiates, schedules and compiles a checked cell.
+    pub fn compile(cell: &Cell) -> Result<Engine, String> {
+        Engine::from_graph(crate::ir::lower(cell))
+    }
+
+    pub fn from_graph(forward: Graph) -> Result<Engine, String> {
+        let backward = crate::autodiff::grad(&forward);
+        let schedule = schedule::plan(&backward);
+        if let Some(k) = schedule.kernels.iter().find(|k| k.inputs.len() + k.outputs.len() > MAX_KERNEL_ARGS) {
+            return Err(format!("kernel {} has more than {MAX_KERNEL_ARGS} arguments", k.name));
+        }
+        let kernels = codegen::compile(&backward.graph, &schedule, codegen::Options::default())?;
+        Ok(Engine { forward, backward, schedule, kernels })
+    }
+
+    /// Buffers for runs of this size.
+    pub fn buffers(&self, sizes: Sizes) -> Result<Buffers, String> {
+        let sig = &self.forward.sig;
+        if sig.d_equals_h && sizes.input != sizes.hidden {
+            return Err(format!("cell `{}` needs input size D equal to hidden size H", sig.name));
+        }
+        if sizes.batch == 0 || sizes.hidden == 0 || sizes.input == 0 {
+            return Err("batch, hidden and input sizes must be at least 1".into());
+        }
+        let data = self
+            .schedule
+            .buffers
+            .iter()
+            .map(|b| match b.role {
+                BufferRole::Param(_) => vec![],
+                _ => vec![0.0; exec::buffer_len(b, sizes)],
+            })
+            .collect();
+        let stacks =
+            self.schedule
+                .stacks
+                .iter()
+                .map(|st| {
+                    if st.transposed || st.params.len() > 1 {
+                        vec![0.0; exec::stack_len(sig, st, sizes)]
+                    } else {
+                        vec![]
+                    }
+                })
+                .collect();
+        let views = vec![(0, 0); self.schedule.buffers.len()];
+        let stack_views = vec![(0, 0, 0); self.schedule.stacks.len()];
+        Ok(Buffers { sizes, data, stacks, views, stack_views })
+    }
+
+    /// The number of values each parameter has at these sizes, in the signature's order.
+    pub fn param_lens(&self, sizes: Sizes) -> Vec<usize> {
+        self.forward.sig.params.iter().map(|p| p.len(sizes.hidden, sizes.input)).collect()
+    }
+
+    fn check_weights(&self, bufs: &Buffers, weights: &[Vec<f32>]) {
+        let s = bufs.sizes;
+        assert_eq!(weights.len(), self.forward.sig.params.len(), "one weight vector per parameter");
+        for (w, p) in weights.iter().zip(&self.forward.sig.params) {
+            assert_eq!(w.len(), p.len(s.hidden, s.input), "weight size of {}", p.name);
+        }
+    }
+
+    /// Runs the cell over the sequence in `bufs`: reads x (`input_mut`) and the initial states
+    /// (`initial_state_mut`), writes every state at every step (`state`, `output`).
+    pub fn forward(&self, bufs: &mut Buffers, weights: &[Vec<f32>], threads: usize) {
+        self.check_weights(bufs, weights);
+        exec::prepare_stacks(self, bufs, weights);
+        exec::forward(self, bufs, weights, threads);
+    }
+
+    /// Backpropagation through time after [`Engine::forward`], for the loss sum(dy * y) where y
+    /// is the output state at every step. Writes each parameter's gradient into `grads`
+    /// (overwriting), the input gradient (`input_grad`) and the initial-state gradients
+    /// (`initial_state_grad`).
+    pub fn backward(
+        &self,
+        bufs: &mut Buffers,
+        weights: &[Vec<f32>],
+        dy: &[f32],
+        grads: &mut [Vec<f32>],
+        threads: usize,
+    ) {
+        self.check_weights(bufs, weights);
+        let s = bufs.sizes;
+        assert_eq!(dy.len(), s.steps * s.batch * s.hidden, "dy is [T, B, H]");
+        for (g, p) in grads.iter().zip(&self.forward.sig.params) {
+            assert_eq!(g.len(), p.len(s.hidden, s.input), "gradient size of {}", p.name);
+        }
+        exec::seed_adjoints(self, bufs, dy);
+        exec::backward(self, bufs, weights, threads);
+        exec::param_grads(self, bufs, weights, grads, threads);
+    }
+}
+
+/// The memory of runs at one size: every schedule buffer plus stacked weight copies, and the
+/// tables of raw views a run fills in (allocated here, so a run allocates nothing).
+pub struct Buffers {
+    pub sizes: Sizes,
+    data: Vec<Vec<f32>>,
+    stacks: Vec<Vec<f32>>,
+    /// (address, length) of each buffer during a run.
+    views: Vec<(usize, usize)>,
+    /// (address, length, columns) of each weight stack during a run.
+    stack_views: Vec<(usize, usize, usize)>,
+}
+
+impl Buffers {
+    fn rows(&self, block_from: usize, blocks: usize) -> std::ops::Range<usize> {
+        let w = self.sizes.hidden * self.sizes.batch;
+        block_from * w..(block_from + blocks) * w
+    }
+
+    fn input_rows(&self) -> usize {
+        self.sizes.input * self.sizes.batch * self.sizes.steps
+    }
+
+    /// x, [T, B, D] row-major.
+    pub fn input_mut(&mut self, e: &Engine) -> &mut [f32] {
+        let n = self.input_rows();
+        &mut self.data[e.schedule.input_buf][..n]
+    }
+
+    /// The initial value of state `s`, [B, H].
+    pub fn initial_state_mut(&mut self, e: &Engine, s: usize) -> &mut [f32] {
+        let r = self.rows(0, 1);
+        &mut self.data[e.schedule.state_bufs[s]][r]
+    }
+
+    /// State `s` after every step, [T, B, H].
+    pub fn state(&self, e: &Engine, s: usize) -> &[f32] {
+        let r = self.rows(1, self.sizes.steps);
+        &self.data[e.schedule.state_bufs[s]][r]
+    }
+
+    /// The emitted state after every step, [T, B, H].
+    pub fn output(&self, e: &Engine) -> &[f32] {
+        self.state(e, e.forward.sig.output)
+    }
+
+    /// The final value of state `s`, [B, H].
+    pub fn final_state(&self, e: &Engine, s: usize) -> &[f32] {
+        let r = self.rows(self.sizes.steps, 1);
+        &self.data[e.schedule.state_bufs[s]][r]
+    }
+
+    /// The gradient of x after a backward run, [T, B, D].
+    pub fn input_grad(&self, e: &Engine) -> &[f32] {
+        &self.data[e.schedule.input_grad_buf][..self.input_rows()]
+    }
+
+    /// The gradient of the initial value of state `s` after a backward run, [B, H].
+    pub fn initial_state_grad(&self, e: &Engine, s: usize) -> &[f32] {
+        let r = self.rows(0, 1);
+        &self.data[e.schedule.adjoint_bufs[s]][r]
+    }
+}

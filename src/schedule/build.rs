@@ -1,0 +1,520 @@
+//! Building the schedule: phase membership, levels (how many GEMMs deep a value is within its
+//! phase), which values must be stored, where, and the stages that compute them.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use super::*;
+use crate::autodiff::{Backward, ParamGrad};
+use crate::check::{ParamKind, Shape};
+use crate::ir::{Graph, NodeId, Op};
+
+/// The phases, in run order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Phase {
+    /// Values of parameters alone (`W*b`, `sigm(b)`): one row, computed once per run.
+    Setup,
+    ForwardPre,
+    ForwardStep,
+    BackwardStep,
+    BackwardPost,
+}
+
+/// A write a phase must make besides storing values for later readers: a next state into its
+/// state buffer, a state adjoint into the previous step's adjoint, the input gradient.
+#[derive(Clone, Copy, Debug)]
+struct Sink {
+    node: NodeId,
+    slot: Slot,
+    store: Store,
+}
+
+struct Planner<'a> {
+    g: &'a Graph,
+    b: &'a Backward,
+    /// Display names (`cellc grad`'s), for buffer names.
+    names: HashMap<NodeId, String>,
+    phase_of: HashMap<NodeId, Phase>,
+    level: HashMap<NodeId, u32>,
+    buffers: Vec<Buffer>,
+    homes: HashMap<NodeId, Slot>,
+    param_bufs: HashMap<usize, BufId>,
+    sinks: BTreeMap<Phase, Vec<Sink>>,
+    kernels: Vec<KernelSpec>,
+    stacks: Vec<WeightStack>,
+    state_bufs: Vec<BufId>,
+    adjoint_bufs: Vec<BufId>,
+    input_buf: BufId,
+    input_grad_buf: BufId,
+}
+
+/// Plans the forward and backward passes of a differentiated cell.
+pub fn plan(b: &Backward) -> Schedule {
+    let mut p = Planner::new(b);
+    p.assign_phases();
+    p.assign_levels();
+    p.add_sinks();
+    let stored = p.stored_nodes();
+    p.assign_homes(&stored);
+    let setup = p.stages(Phase::Setup, &stored);
+    let forward_pre = p.stages(Phase::ForwardPre, &stored);
+    let forward_step = p.stages(Phase::ForwardStep, &stored);
+    let backward_step = p.stages(Phase::BackwardStep, &stored);
+    let backward_post = p.stages(Phase::BackwardPost, &stored);
+    let grads = p.grad_plans();
+    Schedule {
+        buffers: p.buffers,
+        kernels: p.kernels,
+        stacks: p.stacks,
+        setup,
+        forward_pre,
+        forward_step,
+        backward_step,
+        backward_post,
+        grads,
+        state_bufs: p.state_bufs,
+        adjoint_bufs: p.adjoint_bufs,
+        input_buf: p.input_buf,
+        input_grad_buf: p.input_grad_buf,
+    }
+}
+
+fn is_matrix_op(op: Op) -> bool {
+    matches!(op, Op::MatVec(_) | Op::MatVecT(_))
+}
+
+impl<'a> Planner<'a> {
+    fn new(b: &'a Backward) -> Planner<'a> {
+        let g = &b.graph;
+        let input_dim = if g.sig.d_equals_h { Dim::H } else { Dim::D };
+        let mut buffers = vec![];
+        let mut add = |name: String, role: BufferRole, dim: Dim, blocks: Blocks| {
+            buffers.push(Buffer { name, role, width: Cols::of(dim), blocks });
+            buffers.len() - 1
+        };
+        let input_buf = add("x".into(), BufferRole::Input, input_dim, Blocks::Steps);
+        let input_grad_buf = add("dx".into(), BufferRole::InputGrad, input_dim, Blocks::Steps);
+        let state_bufs = (0..g.sig.states.len())
+            .map(|s| add(g.sig.states[s].clone(), BufferRole::State(s), Dim::H, Blocks::StatesPlusOne))
+            .collect();
+        let adjoint_bufs = (0..g.sig.states.len())
+            .map(|s| add(format!("d{}'", g.sig.states[s]), BufferRole::StateAdjoint(s), Dim::H, Blocks::StatesPlusOne))
+            .collect();
+        Planner {
+            g,
+            b,
+            names: crate::autodiff::print::names(b),
+            phase_of: HashMap::new(),
+            level: HashMap::new(),
+            buffers,
+            homes: HashMap::new(),
+            param_bufs: HashMap::new(),
+            sinks: BTreeMap::new(),
+            kernels: vec![],
+            stacks: vec![],
+            state_bufs,
+            adjoint_bufs,
+            input_buf,
+            input_grad_buf,
+        }
+    }
+
+    fn dim(&self, id: NodeId) -> Dim {
+        match self.g.node(id).shape {
+            Shape::Vector(d) => d,
+            Shape::Scalar => Dim::H,
+        }
+    }
+
+    /// The roots the backward post phase must produce.
+    fn post_roots(&self) -> Vec<NodeId> {
+        let mut roots = vec![self.b.d_input];
+        for grad in &self.b.d_params {
+            match grad {
+                ParamGrad::Vector(n) => roots.push(*n),
+                ParamGrad::Matrix(terms) => terms.iter().for_each(|(g, v)| roots.extend([*g, *v])),
+            }
+        }
+        roots
+    }
+
+    /// Forward: values of parameters alone in setup, other values without state dependence in
+    /// the pre phase, the rest per step. Backward: the chain to the state adjoints per step,
+    /// everything else after the loop.
+    fn assign_phases(&mut self) {
+        let g = self.g;
+        // 0: parameters and constants only; 1: reads x; 2: reads a state.
+        let mut class = vec![0u8; g.len()];
+        for id in g.ids().take(self.b.forward_len) {
+            let n = g.node(id);
+            class[id.index()] = match n.op {
+                Op::State(_) => 2,
+                Op::Input => 1,
+                _ => n.args().iter().map(|a| class[a.index()]).max().unwrap_or(0),
+            };
+            if n.op.arity() > 0 {
+                let phase = [Phase::Setup, Phase::ForwardPre, Phase::ForwardStep][class[id.index()] as usize];
+                self.phase_of.insert(id, phase);
+            }
+        }
+        let computed = |g: &Graph, id: NodeId, fl: usize| id.index() >= fl && g.node(id).op.arity() > 0;
+        for id in g.reachable(&self.b.d_state) {
+            if computed(g, id, self.b.forward_len) {
+                self.phase_of.insert(id, Phase::BackwardStep);
+            }
+        }
+        for id in g.reachable(&self.post_roots()) {
+            if computed(g, id, self.b.forward_len) {
+                self.phase_of.entry(id).or_insert(Phase::BackwardPost);
+            }
+        }
+    }
+
+    /// Level: GEMMs between the phase's start and the node, counting its own. GEMMs run as
+    /// early as they can; an element-wise value then moves as late as its readers in the phase
+    /// allow, so it is computed in the kernel that uses it instead of being stored in between.
+    fn assign_levels(&mut self) {
+        for id in self.g.ids() {
+            let Some(&phase) = self.phase_of.get(&id) else { continue };
+            let n = self.g.node(id);
+            let base = n
+                .args()
+                .iter()
+                .filter(|a| self.phase_of.get(a) == Some(&phase))
+                .map(|a| self.level[a])
+                .max()
+                .unwrap_or(0);
+            self.level.insert(id, base + u32::from(is_matrix_op(n.op)));
+        }
+        let mut latest: HashMap<NodeId, u32> = HashMap::new();
+        for id in self.g.ids().collect::<Vec<_>>().into_iter().rev() {
+            let Some(&phase) = self.phase_of.get(&id) else { continue };
+            let n = *self.g.node(id);
+            if !is_matrix_op(n.op)
+                && let Some(&l) = latest.get(&id)
+            {
+                self.level.insert(id, l.max(self.level[&id]));
+            }
+            for &a in n.args() {
+                if self.phase_of.get(&a) != Some(&phase) {
+                    continue;
+                }
+                let need = if is_matrix_op(n.op) { self.level[&id] - 1 } else { self.level[&id] };
+                let entry = latest.entry(a).or_insert(need);
+                *entry = (*entry).min(need);
+            }
+        }
+    }
+
+    fn add_sinks(&mut self) {
+        let g = self.g;
+        for (s, &next) in g.next.iter().enumerate() {
+            // A next state of parameters alone is computed once and copied into every step.
+            let phase = match self.phase_of.get(&next) {
+                Some(Phase::Setup) => Phase::ForwardPre,
+                Some(&p) => p,
+                None => Phase::ForwardStep,
+            };
+            let slot = Slot { buf: self.state_bufs[s], col: Cols::default(), dim: Dim::H, shift: 1 };
+            self.sinks.entry(phase).or_default().push(Sink { node: next, slot, store: Store::Set });
+        }
+        for (s, &d) in self.b.d_state.iter().enumerate() {
+            if g.const_value(d) == Some(0.0) {
+                continue;
+            }
+            let slot = Slot { buf: self.adjoint_bufs[s], col: Cols::default(), dim: Dim::H, shift: 0 };
+            self.sinks.entry(Phase::BackwardStep).or_default().push(Sink { node: d, slot, store: Store::Accumulate });
+        }
+        let d = self.b.d_input;
+        let slot = Slot {
+            buf: self.input_grad_buf,
+            col: Cols::default(),
+            dim: self.buffers_dim(self.input_grad_buf),
+            shift: 0,
+        };
+        self.sinks.entry(Phase::BackwardPost).or_default().push(Sink { node: d, slot, store: Store::Set });
+    }
+
+    fn buffers_dim(&self, buf: BufId) -> Dim {
+        if self.buffers[buf].width == Cols::of(Dim::D) { Dim::D } else { Dim::H }
+    }
+
+    /// Computed values that must be stored: GEMM outputs and operands, values read by a later
+    /// stage or another phase, and values the gradients read.
+    fn stored_nodes(&self) -> BTreeSet<NodeId> {
+        let g = self.g;
+        let mut stored = BTreeSet::new();
+        let stage = |id: NodeId| (self.phase_of[&id], self.level[&id], is_matrix_op(g.node(id).op));
+        for id in g.reachable(&self.b.roots()).into_iter().chain(g.reachable(&g.next)) {
+            let Some(&phase) = self.phase_of.get(&id) else { continue };
+            let n = g.node(id);
+            if is_matrix_op(n.op) {
+                stored.insert(id);
+            }
+            for &a in n.args() {
+                if !self.phase_of.contains_key(&a) {
+                    continue; // a leaf: it has a slot of its own
+                }
+                let read_elsewhere =
+                    is_matrix_op(n.op) || self.phase_of[&a] != phase || stage(a) != (phase, self.level[&id], false);
+                if read_elsewhere {
+                    stored.insert(a);
+                }
+            }
+        }
+        for id in self.post_roots().into_iter().chain(self.g.next.iter().copied()) {
+            if self.phase_of.contains_key(&id) {
+                stored.insert(id);
+            }
+        }
+        stored
+    }
+
+    /// A buffer for values of `phase`: one row for setup values, else a row per example and step.
+    fn new_buffer(&mut self, name: String, width: Cols, phase: Phase) -> BufId {
+        let blocks = if phase == Phase::Setup { Blocks::Broadcast } else { Blocks::Steps };
+        self.buffers.push(Buffer { name, role: BufferRole::Temp, width, blocks });
+        self.buffers.len() - 1
+    }
+
+    /// Gives every stored value a slot. Next states that are computed in a kernel live in their
+    /// state buffer; GEMM groups share one buffer, a column block each.
+    fn assign_homes(&mut self, stored: &BTreeSet<NodeId>) {
+        let g = self.g;
+        for (s, &next) in g.next.iter().enumerate() {
+            let per_row = matches!(self.phase_of.get(&next), Some(Phase::ForwardPre | Phase::ForwardStep));
+            if per_row && !is_matrix_op(g.node(next).op) && !self.homes.contains_key(&next) {
+                self.homes.insert(next, Slot { buf: self.state_bufs[s], col: Cols::default(), dim: Dim::H, shift: 1 });
+            }
+        }
+        let dx = self.b.d_input;
+        if self.phase_of.get(&dx) == Some(&Phase::BackwardPost) && !is_matrix_op(g.node(dx).op) {
+            let dim = self.buffers_dim(self.input_grad_buf);
+            self.homes.insert(dx, Slot { buf: self.input_grad_buf, col: Cols::default(), dim, shift: 0 });
+        }
+        for (key, group) in self.gemm_groups(stored) {
+            let name = format!("{}{}", if key.3 { "W" } else { "Wᵀ" }, group.len());
+            let mut col = Cols::default();
+            let cols: Vec<Cols> = group
+                .iter()
+                .map(|&n| {
+                    let at = col;
+                    col = col.plus(Cols::of(self.dim(n)));
+                    at
+                })
+                .collect();
+            let buf = self.new_buffer(format!("{name}·{}", self.label(key.2)), col, key.0);
+            for (&n, at) in group.iter().zip(cols) {
+                self.homes.insert(n, Slot { buf, col: at, dim: self.dim(n), shift: 0 });
+            }
+        }
+        for &id in stored {
+            if !self.homes.contains_key(&id) {
+                let dim = self.dim(id);
+                let buf = self.new_buffer(self.label(id), Cols::of(dim), self.phase_of[&id]);
+                self.homes.insert(id, Slot { buf, col: Cols::default(), dim, shift: 0 });
+            }
+        }
+    }
+
+    /// GEMM nodes grouped by (phase, level, operand, forward): one GEMM each.
+    fn gemm_groups(&self, stored: &BTreeSet<NodeId>) -> BTreeMap<(Phase, u32, NodeId, bool), Vec<NodeId>> {
+        let mut groups: BTreeMap<(Phase, u32, NodeId, bool), Vec<NodeId>> = BTreeMap::new();
+        for &id in stored {
+            let n = self.g.node(id);
+            if is_matrix_op(n.op) {
+                let backward = matches!(n.op, Op::MatVecT(_));
+                groups.entry((self.phase_of[&id], self.level[&id], n.args[0], backward)).or_default().push(id);
+            }
+        }
+        groups
+    }
+
+    /// A short name for a node's buffer: its display name, or `v<id>`.
+    fn label(&self, id: NodeId) -> String {
+        match self.names.get(&id) {
+            Some(n) => n.clone(),
+            None => match self.g.node(id).op {
+                Op::Input => "x".into(),
+                Op::State(s) => self.g.sig.states[s as usize].clone(),
+                Op::AdjNext(s) => format!("d{}'", self.g.sig.states[s as usize]),
+                Op::Param(p) => self.g.sig.params[p as usize].name.clone(),
+                _ => format!("v{}", id.0),
+            },
+        }
+    }
+
+    /// Where a value can be read: its home, or the leaf's own buffer. `None` for constants.
+    fn slot(&mut self, id: NodeId) -> Option<Slot> {
+        if let Some(s) = self.homes.get(&id) {
+            return Some(*s);
+        }
+        let col = Cols::default();
+        Some(match self.g.node(id).op {
+            Op::Input => Slot { buf: self.input_buf, col, dim: self.buffers_dim(self.input_buf), shift: 0 },
+            Op::State(s) => Slot { buf: self.state_bufs[s as usize], col, dim: Dim::H, shift: 0 },
+            Op::AdjNext(s) => Slot { buf: self.adjoint_bufs[s as usize], col, dim: Dim::H, shift: 1 },
+            Op::Param(p) => {
+                let p = p as usize;
+                let len = match self.g.sig.params[p].kind {
+                    ParamKind::Vector { len } => len,
+                    ParamKind::Matrix { .. } => unreachable!("matrices are only read by GEMMs"),
+                };
+                let buf = match self.param_bufs.get(&p) {
+                    Some(&b) => b,
+                    None => {
+                        self.buffers.push(Buffer {
+                            name: self.g.sig.params[p].name.clone(),
+                            role: BufferRole::Param(p),
+                            width: Cols::of(len),
+                            blocks: Blocks::Broadcast,
+                        });
+                        let b = self.buffers.len() - 1;
+                        self.param_bufs.insert(p, b);
+                        b
+                    }
+                };
+                Slot { buf, col, dim: len, shift: 0 }
+            }
+            Op::Const(_) => return None,
+            _ => unreachable!("computed value {id:?} without a home"),
+        })
+    }
+
+    /// The stages of one phase: for each level, its GEMMs then its kernels; last, the sinks of
+    /// values no kernel of the phase computes.
+    fn stages(&mut self, phase: Phase, stored: &BTreeSet<NodeId>) -> Vec<Stage> {
+        let nodes: Vec<NodeId> = self.g.ids().filter(|id| self.phase_of.get(id) == Some(&phase)).collect();
+        let max_level = nodes.iter().map(|n| self.level[n]).max().unwrap_or(0);
+        let sinks = self.sinks.get(&phase).cloned().unwrap_or_default();
+        let mut stages = vec![];
+        let mut sunk = BTreeSet::new();
+        for level in 0..=max_level {
+            for (key, group) in self.gemm_groups(stored) {
+                if key.0 == phase && key.1 == level {
+                    stages.push(self.gemm_stage(key.2, key.3, &group));
+                }
+            }
+            for dim in [Dim::H, Dim::D] {
+                let members: Vec<NodeId> = nodes
+                    .iter()
+                    .copied()
+                    .filter(|&n| self.level[&n] == level && !is_matrix_op(self.g.node(n).op) && self.dim(n) == dim)
+                    .collect();
+                if members.is_empty() {
+                    continue;
+                }
+                let extra: Vec<Sink> = sinks.iter().filter(|s| members.contains(&s.node)).copied().collect();
+                sunk.extend(extra.iter().map(|s| s.node));
+                let name = format!("{}_{level}{}", phase_name(phase), if dim == Dim::D { "_d" } else { "" });
+                stages.push(self.kernel_stage(name, dim, &members, stored, &extra));
+            }
+        }
+        let rest: Vec<Sink> = sinks.iter().filter(|s| !sunk.contains(&s.node)).copied().collect();
+        for dim in [Dim::H, Dim::D] {
+            let part: Vec<Sink> = rest.iter().filter(|s| s.slot.dim == dim).copied().collect();
+            if !part.is_empty() {
+                let name = format!("{}_out{}", phase_name(phase), if dim == Dim::D { "_d" } else { "" });
+                stages.push(self.kernel_stage(name, dim, &[], stored, &part));
+            }
+        }
+        stages
+    }
+
+    fn gemm_stage(&mut self, operand: NodeId, backward: bool, group: &[NodeId]) -> Stage {
+        let params: Vec<usize> = group
+            .iter()
+            .map(|&n| match self.g.node(n).op {
+                Op::MatVec(p) | Op::MatVecT(p) => p as usize,
+                _ => unreachable!("GEMM groups hold matrix products"),
+            })
+            .collect();
+        let stack = WeightStack { params, transposed: !backward };
+        let stack = match self.stacks.iter().position(|s| *s == stack) {
+            Some(i) => i,
+            None => {
+                self.stacks.push(stack);
+                self.stacks.len() - 1
+            }
+        };
+        let operand = self.slot(operand).expect("GEMM operands are vectors");
+        let out = self.homes[&group[0]];
+        Stage::Gemm { operand, stack, out, nodes: group.to_vec() }
+    }
+
+    /// A kernel computing `members` (in order), reading what it does not compute, storing stored
+    /// members and the `sinks`.
+    fn kernel_stage(
+        &mut self,
+        name: String,
+        dim: Dim,
+        members: &[NodeId],
+        stored: &BTreeSet<NodeId>,
+        sinks: &[Sink],
+    ) -> Stage {
+        let inside: BTreeSet<NodeId> = members.iter().copied().collect();
+        let mut inputs: Vec<NodeId> = vec![];
+        let needs = |id: NodeId, g: &Graph, inputs: &mut Vec<NodeId>| {
+            if !inside.contains(&id) && g.const_value(id).is_none() && !inputs.contains(&id) {
+                inputs.push(id);
+            }
+        };
+        for &m in members {
+            for &a in self.g.node(m).args() {
+                needs(a, self.g, &mut inputs);
+            }
+        }
+        for s in sinks {
+            needs(s.node, self.g, &mut inputs);
+        }
+        let mut outputs = vec![];
+        let mut args = vec![];
+        for &i in &inputs {
+            args.push(self.slot(i).expect("inputs are not constants"));
+        }
+        for &m in members {
+            if stored.contains(&m) {
+                outputs.push((m, Store::Set));
+                args.push(self.homes[&m]);
+            }
+        }
+        for s in sinks {
+            if self.homes.get(&s.node) != Some(&s.slot) {
+                outputs.push((s.node, s.store));
+                args.push(s.slot);
+            }
+        }
+        self.kernels.push(KernelSpec { name, dim, inputs, nodes: members.to_vec(), outputs });
+        Stage::Kernel { kernel: self.kernels.len() - 1, args }
+    }
+
+    fn grad_plans(&mut self) -> Vec<GradPlan> {
+        let grads = self.b.d_params.clone();
+        grads
+            .iter()
+            .map(|grad| match grad {
+                ParamGrad::Vector(n) => {
+                    GradPlan::Vector(if self.g.const_value(*n).is_some() { None } else { self.slot(*n) })
+                }
+                ParamGrad::Matrix(terms) => GradPlan::Matrix(
+                    terms
+                        .iter()
+                        .filter_map(|(gn, vn)| match (self.slot(*gn), self.slot(*vn)) {
+                            (Some(gs), Some(vs)) => Some((gs, vs)),
+                            _ => None, // a constant factor: only zero is possible here
+                        })
+                        .collect(),
+                ),
+            })
+            .collect()
+    }
+}
+
+fn phase_name(p: Phase) -> &'static str {
+    match p {
+        Phase::Setup => "setup",
+        Phase::ForwardPre => "fwd_pre",
+        Phase::ForwardStep => "fwd_step",
+        Phase::BackwardStep => "bwd_step",
+        Phase::BackwardPost => "bwd_post",
+    }
+}

@@ -1,0 +1,251 @@
+//! The JIT (f32, fused Cranelift kernels and GEMMs) against the reference interpreter (f64),
+//! forward and backward: every std cell and example at sizes that are not multiples of 4 and at
+//! batch 1, and 1,000 random cells. Also: the same thread count gives the same bits, and the
+//! inline activations against f64 over their whole range.
+
+mod support;
+
+use cellc::check::Cell;
+use cellc::interp::{self, SeqInputs};
+use cellc::rng::Rng;
+use cellc::runtime::{Engine, Sizes};
+use ndarray::{Array2, Array3, ArrayD};
+
+/// Largest error accepted, relative to the largest value of the tensor compared.
+const TOLERANCE: f64 = 1e-4;
+
+/// Everything one comparison produced.
+struct Outputs {
+    y: Vec<f64>,
+    finals: Vec<Vec<f64>>,
+    dx: Vec<f64>,
+    dstates: Vec<Vec<f64>>,
+    dparams: Vec<Vec<f64>>,
+}
+
+struct Problem {
+    sizes: Sizes,
+    weights: Vec<Vec<f32>>,
+    x: Vec<f32>,
+    states: Vec<Vec<f32>>,
+    dy: Vec<f32>,
+}
+
+fn problem(engine: &Engine, sizes: Sizes, seed: u64) -> Problem {
+    let mut rng = Rng::new(seed);
+    let mut draw = |n: usize| -> Vec<f32> { (0..n).map(|_| rng.uniform(-1.0, 1.0) as f32).collect() };
+    let weights = engine.param_lens(sizes).into_iter().map(&mut draw).collect();
+    let (t, b, h, d) = (sizes.steps, sizes.batch, sizes.hidden, sizes.input);
+    let x = draw(t * b * d);
+    let states = engine.forward.sig.states.iter().map(|_| draw(b * h)).collect();
+    let dy = draw(t * b * h);
+    Problem { sizes, weights, x, states, dy }
+}
+
+fn run_jit(engine: &Engine, p: &Problem, threads: usize) -> Outputs {
+    let mut bufs = engine.buffers(p.sizes).unwrap();
+    bufs.input_mut(engine).copy_from_slice(&p.x);
+    for (s, st) in p.states.iter().enumerate() {
+        bufs.initial_state_mut(engine, s).copy_from_slice(st);
+    }
+    engine.forward(&mut bufs, &p.weights, threads);
+    let to64 = |v: &[f32]| v.iter().map(|x| f64::from(*x)).collect::<Vec<f64>>();
+    let y = to64(bufs.output(engine));
+    let n = p.states.len();
+    let finals = (0..n).map(|s| to64(bufs.final_state(engine, s))).collect();
+    let mut grads: Vec<Vec<f32>> = engine.param_lens(p.sizes).into_iter().map(|n| vec![0.0; n]).collect();
+    engine.backward(&mut bufs, &p.weights, &p.dy, &mut grads, threads);
+    Outputs {
+        y,
+        finals,
+        dx: to64(bufs.input_grad(engine)),
+        dstates: (0..n).map(|s| to64(bufs.initial_state_grad(engine, s))).collect(),
+        dparams: grads.iter().map(|g| to64(g)).collect(),
+    }
+}
+
+fn run_interp(engine: &Engine, p: &Problem) -> Outputs {
+    let s = p.sizes;
+    let g = &engine.forward;
+    let weights: Vec<ArrayD<f64>> = g
+        .sig
+        .params
+        .iter()
+        .zip(&p.weights)
+        .map(|(info, w)| {
+            ArrayD::from_shape_vec(info.dims(s.hidden, s.input), w.iter().map(|v| f64::from(*v)).collect()).unwrap()
+        })
+        .collect();
+    let to64 = |v: &[f32]| v.iter().map(|x| f64::from(*x)).collect::<Vec<f64>>();
+    let x = Array3::from_shape_vec((s.steps, s.batch, s.input), to64(&p.x)).unwrap();
+    let states = p.states.iter().map(|st| Array2::from_shape_vec((s.batch, s.hidden), to64(st)).unwrap()).collect();
+    let inputs = SeqInputs { x, states };
+    let out = interp::forward(g, &weights, &inputs).unwrap();
+    let dy = Array3::from_shape_vec((s.steps, s.batch, s.hidden), to64(&p.dy)).unwrap();
+    let grads = interp::backward(&engine.backward, &weights, &inputs, &out, &dy);
+    Outputs {
+        y: out.y.iter().copied().collect(),
+        finals: out.states.iter().map(|a| a.iter().copied().collect()).collect(),
+        dx: grads.x.iter().copied().collect(),
+        dstates: grads.states.iter().map(|a| a.iter().copied().collect()).collect(),
+        dparams: grads.params.iter().map(|a| a.iter().copied().collect()).collect(),
+    }
+}
+
+/// max |a - b| over max |b|.
+fn rel_error(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    let scale = b.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(1e-6);
+    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max) / scale
+}
+
+/// The worst error between JIT and interpreter, and where.
+fn compare(engine: &Engine, p: &Problem, threads: usize) -> (f64, String) {
+    let (j, r) = (run_jit(engine, p, threads), run_interp(engine, p));
+    let sig = &engine.forward.sig;
+    let mut worst = (rel_error(&j.y, &r.y), "y".to_string());
+    let mut check = |e: f64, what: String| {
+        if e > worst.0 || e.is_nan() {
+            worst = (e, what);
+        }
+    };
+    for s in 0..sig.states.len() {
+        check(rel_error(&j.finals[s], &r.finals[s]), format!("final {}", sig.states[s]));
+        check(rel_error(&j.dstates[s], &r.dstates[s]), format!("grad.{}", sig.states[s]));
+    }
+    check(rel_error(&j.dx, &r.dx), "grad.x".into());
+    for (k, info) in sig.params.iter().enumerate() {
+        check(rel_error(&j.dparams[k], &r.dparams[k]), format!("grad.{}", info.name));
+    }
+    worst
+}
+
+fn cells_under_test() -> Vec<Cell> {
+    let ws = cellc::workspace::Workspace::new();
+    let mut cells: Vec<Cell> = cellc::stdlib::names().map(|n| ws.check_std(n).unwrap().cells.remove(0)).collect();
+    for (_, path) in support::fixtures("examples", "cell") {
+        let (_, checked) = support::check_text("example.cell", &std::fs::read_to_string(path).unwrap());
+        cells.extend(checked.cells);
+    }
+    cells
+}
+
+#[test]
+fn std_cells_and_examples_match_the_interpreter() {
+    let mut worst = (0.0, String::new());
+    for cell in cells_under_test() {
+        let engine = Engine::compile(&cell).unwrap();
+        for (k, &(h, d, b, t)) in [(5, 3, 1, 4), (8, 8, 3, 3), (13, 6, 2, 7), (1, 1, 1, 1)].iter().enumerate() {
+            let d = if engine.forward.sig.d_equals_h { h } else { d };
+            let sizes = Sizes { hidden: h, input: d, batch: b, steps: t };
+            for threads in [1, 2] {
+                let p = problem(&engine, sizes, k as u64);
+                let (e, at) = compare(&engine, &p, threads);
+                assert!(e <= TOLERANCE, "{} at {sizes:?}, {threads} threads: error {e:.2e} in {at}", cell.name);
+                if e > worst.0 {
+                    worst = (e, format!("{} {at} at {sizes:?}", cell.name));
+                }
+            }
+        }
+    }
+    eprintln!("std cells and examples: worst JIT/interpreter error {:.2e} ({})", worst.0, worst.1);
+}
+
+#[test]
+fn random_cells_match_the_interpreter() {
+    let mut rng = Rng::new(77);
+    let mut worst = (0.0, String::new());
+    for case in 0..1_000 {
+        let text = support::random_cell(&mut rng, &format!("random{case}"), support::CellGen::default());
+        let cell = support::checked_cell(&text);
+        let engine = Engine::compile(&cell).unwrap_or_else(|e| panic!("cell {case} does not compile: {e}\n{text}"));
+        let h = rng.range(1, 9);
+        let d = if engine.forward.sig.d_equals_h { h } else { rng.range(1, 6) };
+        let sizes = Sizes { hidden: h, input: d, batch: rng.range(1, 3), steps: rng.range(1, 4) };
+        let p = problem(&engine, sizes, case as u64);
+        let (e, at) = compare(&engine, &p, 1 + case % 2);
+        assert!(e <= TOLERANCE, "random cell {case} at {sizes:?}: error {e:.2e} in {at}\n{text}");
+        if e > worst.0 {
+            worst = (e, format!("case {case}, {at}"));
+        }
+    }
+    eprintln!("1,000 random cells: worst JIT/interpreter error {:.2e} ({})", worst.0, worst.1);
+}
+
+#[test]
+fn a_thread_count_always_gives_the_same_bits() {
+    let ws = cellc::workspace::Workspace::new();
+    for name in ["gru", "lstm", "mut1"] {
+        let engine = Engine::compile(&ws.check_std(name).unwrap().cells[0]).unwrap();
+        let sizes = Sizes { hidden: 24, input: 24, batch: 6, steps: 5 };
+        let p = problem(&engine, sizes, 9);
+        for threads in [1, 2, 3] {
+            let (a, b) = (run_jit(&engine, &p, threads), run_jit(&engine, &p, threads));
+            assert_eq!(a.y, b.y, "{name}, {threads} threads: y differs between runs");
+            assert_eq!(a.dparams, b.dparams, "{name}, {threads} threads: gradients differ between runs");
+            assert_eq!(a.dx, b.dx);
+        }
+    }
+}
+
+/// Runs `h' = f(h)` on `points` with the JIT: the activation alone, one value per lane.
+fn jit_activation(f: &str, points: &[f32]) -> Vec<f32> {
+    let cell = support::checked_cell(&format!("cell act {{\n    state h\n    h' = {f}(h)\n}}\n"));
+    let engine = Engine::compile(&cell).unwrap();
+    let sizes = Sizes { hidden: points.len(), input: points.len(), batch: 1, steps: 1 };
+    let mut bufs = engine.buffers(sizes).unwrap();
+    bufs.initial_state_mut(&engine, 0).copy_from_slice(points);
+    engine.forward(&mut bufs, &[], 1);
+    bufs.output(&engine).to_vec()
+}
+
+/// Test points: a dense grid over [-100, 100], tiny and huge magnitudes, ±0, ±inf, NaN.
+fn activation_points() -> Vec<f32> {
+    let mut p: Vec<f32> = (0..400_001).map(|i| -100.0 + i as f32 * 5e-4).collect();
+    for e in -45..=38 {
+        for m in [1.0f32, 2.5, 7.3] {
+            let v = m * 10f32.powi(e);
+            if v.is_finite() {
+                p.extend([v, -v]);
+            }
+        }
+    }
+    p.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, f32::NAN, f32::MAX, f32::MIN, f32::MIN_POSITIVE]);
+    p
+}
+
+#[test]
+fn activations_are_accurate_over_their_whole_range() {
+    let points = activation_points();
+    let reference: [(&str, fn(f64) -> f64, f64); 6] = [
+        ("tanh", f64::tanh, 1.5e-6),
+        ("sigm", cellc::ir::sigmoid, 1.5e-6),
+        ("exp", f64::exp, 1.5e-6),
+        ("softplus", cellc::ir::softplus, 1.5e-6),
+        ("relu", |x| if x > 0.0 || x.is_nan() { x } else { 0.0 }, 0.0),
+        ("abs", f64::abs, 0.0),
+    ];
+    for (name, f, bound) in reference {
+        let got = jit_activation(name, &points);
+        let mut worst = (0.0f64, 0.0f32);
+        for (&x, &y) in points.iter().zip(&got) {
+            let want = f(f64::from(x));
+            if want.is_nan() {
+                assert!(y.is_nan(), "{name}({x}) = {y}, want NaN");
+                continue;
+            }
+            if want.is_infinite() || want.abs() > f64::from(f32::MAX) {
+                assert!(y.is_infinite() && (y > 0.0) == (want > 0.0), "{name}({x}) = {y}, want {want}");
+                continue;
+            }
+            // Results below the smallest normal f32 are flushed to zero; judge them absolutely.
+            let diff = (f64::from(y) - want).abs();
+            let err = if want.abs() < f64::from(f32::MIN_POSITIVE) { diff } else { diff / want.abs() };
+            if err > worst.0 {
+                worst = (err, x);
+            }
+        }
+        eprintln!("{name}: max relative error {:.2e} at x = {}", worst.0, worst.1);
+        assert!(worst.0 <= bound.max(1e-12), "{name}: max relative error {:.2e} at x = {}", worst.0, worst.1);
+    }
+}
