@@ -30,4 +30,5 @@ pub mod stats;
 pub mod stdlib;
 pub mod syntax;
 pub mod tensors;
+pub mod train;
 pub mod workspace;

@@ -1,6 +1,7 @@
 //! The command line: argument parsing, reading files, printing, exit codes. The only module that
 //! touches stdout, stderr or `process::exit`; every command is a thin layer over the library.
 
+mod bench;
 mod check;
 mod compile;
 mod eval;
@@ -83,6 +84,13 @@ pub enum Command {
     Stats(eval::StatsArgs),
     /// Compile a cell to fused kernels; show the schedule, the Cranelift IR or the code size.
     Compile(compile::Args),
+    /// Time full language-model training steps: embedding, T recurrent steps, softmax
+    /// cross-entropy at every step, backpropagation through time, SGD.
+    ///
+    /// Prints milliseconds per step, tokens per second, GFLOP/s of matrix products (forward,
+    /// input and weight gradients of the cell and the output layer, as the anchors count them)
+    /// and that rate as a fraction of this machine's measured GEMM rate.
+    Bench(bench::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -100,5 +108,6 @@ pub fn main() -> ExitCode {
         Command::Init(args) => eval::run_init(&ui, args),
         Command::Stats(args) => eval::run_stats(&ui, args),
         Command::Compile(args) => compile::run(&ui, args),
+        Command::Bench(args) => bench::run(&ui, args),
     }
 }

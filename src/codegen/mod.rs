@@ -7,6 +7,7 @@
 mod annotate;
 mod kernel;
 pub mod math;
+pub mod softmax;
 
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -55,7 +56,7 @@ impl Drop for Kernels {
 }
 
 /// A Cranelift ISA for this machine: host features detected, position-dependent code.
-fn host_isa(verify: bool) -> Result<std::sync::Arc<dyn cranelift::codegen::isa::TargetIsa>, String> {
+pub(crate) fn host_isa(verify: bool) -> Result<std::sync::Arc<dyn cranelift::codegen::isa::TargetIsa>, String> {
     let mut flags = settings::builder();
     let set = |f: &mut settings::Builder, k: &str, v: &str| f.set(k, v).map_err(|e| format!("cranelift flag {k}: {e}"));
     set(&mut flags, "opt_level", "speed")?;

@@ -164,13 +164,17 @@ impl<'r> Ctx<'r> {
         let dst_len = if ds == 0 { n } else { (m.max(1) - 1) * ds + n };
         let (rp, rlen, rcols) = self.stacks[stack];
         let rp = rp as *const f32;
-        matmul(
-            MatMut { ptr: dp, rows: m, cols: n, stride: ds.max(n), len: dst_len },
-            Mat { ptr: lp, rows: m, cols: k, stride: ls.max(k), len: lhs_len },
-            false,
-            Mat { ptr: rp, rows: k, cols: rcols, stride: rcols, len: rlen },
-            false,
-        );
+        // SAFETY: the views come from `view` (bounds-checked) and the stack table; the GEMM
+        // output buffer is never one of its inputs.
+        unsafe {
+            matmul(
+                MatMut { ptr: dp, rows: m, cols: n, stride: ds.max(n), len: dst_len },
+                Mat { ptr: lp, rows: m, cols: k, stride: ls.max(k), len: lhs_len },
+                false,
+                Mat { ptr: rp, rows: k, cols: rcols, stride: rcols, len: rlen },
+                false,
+            )
+        };
     }
 }
 
@@ -207,7 +211,7 @@ pub fn prepare_stacks(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>]) {
 }
 
 /// Runs `f(from, count)` on `threads` contiguous chunks of `0..n`, the first on this thread.
-fn parallel(threads: usize, n: usize, f: impl Fn(usize, usize) + Sync) {
+pub fn parallel(threads: usize, n: usize, f: impl Fn(usize, usize) + Sync) {
     let t = threads.clamp(1, n.max(1));
     if t == 1 {
         f(0, n);
@@ -224,6 +228,28 @@ fn parallel(threads: usize, n: usize, f: impl Fn(usize, usize) + Sync) {
             }
         }
         f(0, chunk.min(n));
+    });
+}
+
+/// Runs `f(offset, chunk)` on `threads` contiguous chunks of `data` (chunk sizes a multiple of
+/// `granule`), the first on this thread.
+pub fn par_chunks_mut(data: &mut [f32], granule: usize, threads: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let units = data.len() / granule.max(1);
+    let per = units.div_ceil(threads.clamp(1, units.max(1))).max(1) * granule.max(1);
+    if threads <= 1 || data.len() <= per {
+        f(0, data);
+        return;
+    }
+    std::thread::scope(|scope| {
+        let f = &f;
+        let mut chunks = data.chunks_mut(per).enumerate();
+        let first = chunks.next();
+        for (i, c) in chunks {
+            scope.spawn(move || f(i * per, c));
+        }
+        if let Some((_, c)) = first {
+            f(0, c);
+        }
     });
 }
 
@@ -317,13 +343,17 @@ pub fn param_grads(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], grads: 
                         let lhs = Mat { ptr: g, rows: n, cols: count, stride: gs, len: (n - 1) * gs + count };
                         let rhs = Mat { ptr: vp as *const f32, rows: n, cols, stride: vs, len: (n - 1) * vs + cols };
                         let d = (out as *mut f32).wrapping_add(from * cols);
-                        matmul(
-                            MatMut { ptr: d, rows: count, cols, stride: cols, len: count * cols },
-                            lhs,
-                            true,
-                            rhs,
-                            true,
-                        );
+                        // SAFETY: views inside the bounds-checked slot views; each thread writes
+                        // its own rows of the gradient.
+                        unsafe {
+                            matmul(
+                                MatMut { ptr: d, rows: count, cols, stride: cols, len: count * cols },
+                                lhs,
+                                true,
+                                rhs,
+                                true,
+                            );
+                        }
                     });
                 }
             }

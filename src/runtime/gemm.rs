@@ -28,7 +28,11 @@ fn fits(rows: usize, cols: usize, stride: usize, len: usize) -> bool {
 
 /// `dst = lhs × rhs` (or `dst += lhs × rhs` when `accumulate`). With `transpose_lhs`, `lhs` is
 /// given as its transpose: a [k, m] view whose transpose is multiplied.
-pub fn matmul(dst: MatMut, lhs: Mat, transpose_lhs: bool, rhs: Mat, accumulate: bool) {
+///
+/// # Safety
+/// Each view's pointer must be valid for its `len` elements (reads, and writes for `dst`), and
+/// `dst` must not overlap the inputs. Shapes and strides are checked against `len` here.
+pub unsafe fn matmul(dst: MatMut, lhs: Mat, transpose_lhs: bool, rhs: Mat, accumulate: bool) {
     let (m, k) = if transpose_lhs { (lhs.cols, lhs.rows) } else { (lhs.rows, lhs.cols) };
     let n = rhs.cols;
     assert_eq!(rhs.rows, k, "matmul: inner sizes differ");
@@ -76,6 +80,82 @@ pub fn matmul(dst: MatMut, lhs: Mat, transpose_lhs: bool, rhs: Mat, accumulate: 
     }
 }
 
+/// `dst[m, n] (+)= lhs × rhs` on contiguous row-major slices, with `lhs` either [m, k] or, with
+/// `transpose_lhs`, [k, m]; `rhs` is [k, n]. Rows of `dst` are split over `threads`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_slices(
+    dst: &mut [f32],
+    m: usize,
+    n: usize,
+    lhs: &[f32],
+    k: usize,
+    transpose_lhs: bool,
+    rhs: &[f32],
+    accumulate: bool,
+    threads: usize,
+) {
+    assert_eq!(dst.len(), m * n, "matmul_slices: dst");
+    assert_eq!(lhs.len(), m * k, "matmul_slices: lhs");
+    assert_eq!(rhs.len(), k * n, "matmul_slices: rhs");
+    let chunk = m.div_ceil(threads.clamp(1, m.max(1))).max(1);
+    let work = |(i, d): (usize, &mut [f32])| {
+        let from = i * chunk;
+        let rows = d.len() / n.max(1);
+        let out = MatMut { ptr: d.as_mut_ptr(), rows, cols: n, stride: n, len: d.len() };
+        let l = if transpose_lhs {
+            Mat { ptr: lhs[from..].as_ptr(), rows: k, cols: rows, stride: m, len: lhs.len() - from }
+        } else {
+            Mat { ptr: lhs[from * k..].as_ptr(), rows, cols: k, stride: k, len: rows * k }
+        };
+        let r = Mat { ptr: rhs.as_ptr(), rows: k, cols: n, stride: n, len: rhs.len() };
+        // SAFETY: every view lies inside its slice; `d` is this chunk's own rows of `dst`.
+        unsafe { matmul(out, l, transpose_lhs, r, accumulate) };
+    };
+    if n == 0 || m == 0 {
+        return;
+    }
+    let chunks: Vec<(usize, &mut [f32])> = dst.chunks_mut(chunk * n).enumerate().collect();
+    if chunks.len() == 1 {
+        chunks.into_iter().for_each(work);
+        return;
+    }
+    std::thread::scope(|s| {
+        let mut iter = chunks.into_iter();
+        let first = iter.next();
+        let work = &work;
+        for c in iter {
+            s.spawn(move || work(c));
+        }
+        if let Some(c) = first {
+            work(c);
+        }
+    });
+}
+
+/// The machine's GEMM rate in GFLOP/s with `threads` threads, each multiplying its own
+/// 256 x 512 by 512 x 512 matrices for about 0.3 s.
+pub fn machine_rate(threads: usize) -> f64 {
+    let (m, k, n) = (256, 512, 512);
+    let flops_per_call = 2.0 * (m * k * n) as f64;
+    let per_thread = |_: usize| {
+        let a = vec![0.5f32; m * k];
+        let b = vec![0.25f32; k * n];
+        let mut c = vec![0.0f32; m * n];
+        let start = std::time::Instant::now();
+        let mut calls = 0u32;
+        while start.elapsed().as_secs_f64() < 0.3 {
+            matmul_slices(&mut c, m, n, &a, k, false, &b, false, 1);
+            calls += 1;
+        }
+        (calls, start.elapsed().as_secs_f64())
+    };
+    let results: Vec<(u32, f64)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads.max(1)).map(|i| s.spawn(move || per_thread(i))).collect();
+        handles.into_iter().map(|h| h.join().unwrap_or((0, 1.0))).collect()
+    });
+    results.iter().map(|(calls, secs)| f64::from(*calls) * flops_per_call / secs / 1e9).sum()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,7 +175,9 @@ mod tests {
                 Mat { ptr: a.as_ptr(), rows: m, cols: k, stride: k, len: a.len() }
             };
             let dst = MatMut { ptr: c.as_mut_ptr(), rows: m, cols: n, stride: n, len: m * n };
-            matmul(dst, lhs, transpose, Mat { ptr: b.as_ptr(), rows: k, cols: n, stride: n, len: b.len() }, true);
+            let rhs = Mat { ptr: b.as_ptr(), rows: k, cols: n, stride: n, len: b.len() };
+            // SAFETY: views of live vectors of the stated lengths.
+            unsafe { matmul(dst, lhs, transpose, rhs, true) };
             for (x, w) in c.iter().zip(&want) {
                 assert!((x - (w + 1.0)).abs() < 1e-4, "{x} vs {}", w + 1.0);
             }

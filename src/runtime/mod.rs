@@ -11,6 +11,8 @@
 mod exec;
 pub mod gemm;
 
+pub use exec::{par_chunks_mut, parallel};
+
 use crate::autodiff::Backward;
 use crate::check::Cell;
 use crate::codegen::{self, Kernels};
@@ -182,6 +184,23 @@ impl Buffers {
     pub fn final_state(&self, e: &Engine, s: usize) -> &[f32] {
         let r = self.rows(self.sizes.steps, 1);
         &self.data[e.schedule.state_bufs[s]][r]
+    }
+
+    /// Sets every initial state to zero.
+    pub fn zero_states(&mut self, e: &Engine) {
+        let r = self.rows(0, 1);
+        for &b in &e.schedule.state_bufs {
+            self.data[b][r.clone()].fill(0.0);
+        }
+    }
+
+    /// Makes the final states of the last run the initial states of the next.
+    pub fn carry_states(&mut self, e: &Engine) {
+        let first = self.rows(0, 1);
+        let last = self.rows(self.sizes.steps, 1);
+        for &b in &e.schedule.state_bufs {
+            self.data[b].copy_within(last.clone(), first.start);
+        }
     }
 
     /// The gradient of x after a backward run, [T, B, D].

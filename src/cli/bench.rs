@@ -1,0 +1,113 @@
+//! `cellc bench`: time full language-model training steps of a cell, as the PyTorch and JAX
+//! programs in `../shared/anchors` do, and compare with the machine's GEMM rate.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::input;
+use super::ui::Ui;
+use crate::runtime::Engine;
+use crate::train::lm::{LmParams, LmRunner, LmShape};
+use crate::workspace::Workspace;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// A .cell file (FILE:NAME for one of several cells) or a standard cell name.
+    #[arg(value_name = "CELL")]
+    cell: String,
+    /// Batch size B.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Hidden size H (the embedding size too).
+    #[arg(long, default_value_t = 128)]
+    hidden: usize,
+    /// Sequence length T: recurrent steps per training step.
+    #[arg(long, default_value_t = 64)]
+    seq: usize,
+    /// Vocabulary size V of the embedding and the softmax.
+    #[arg(long, default_value_t = 64)]
+    vocab: usize,
+    /// Threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Timed training steps (the median is reported).
+    #[arg(long, default_value_t = 20)]
+    steps: usize,
+    /// Untimed steps first.
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Print one JSON object.
+    #[arg(long)]
+    json: bool,
+}
+
+pub fn run(ui: &Ui, args: Args) -> ExitCode {
+    let mut ws = Workspace::new();
+    let cell = match input::load_cell(&mut ws, &args.cell, ui) {
+        Ok(c) => c,
+        Err(code) => return code,
+    };
+    if [args.batch, args.hidden, args.seq, args.vocab, args.steps].contains(&0) {
+        return ui.fail("--batch, --hidden, --seq, --vocab and --steps must be at least 1");
+    }
+    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let engine = match Engine::compile(&cell) {
+        Ok(e) => e,
+        Err(e) => return ui.fail(format!("cannot compile `{}`: {e}", cell.name)),
+    };
+    let shape = LmShape { vocab: args.vocab, hidden: args.hidden, layers: 1, batch: args.batch, steps: args.seq };
+    let mut runner = match LmRunner::new(&engine, shape, threads) {
+        Ok(r) => r,
+        Err(e) => return ui.fail(e),
+    };
+    let mut params = LmParams::init(&engine, shape, 1.0, 0);
+    let mut rng = crate::rng::Rng::new(1);
+    let n = args.batch * args.seq;
+    let tokens: Vec<u32> = (0..n).map(|_| rng.below(args.vocab as u64) as u32).collect();
+    let targets: Vec<u32> = (0..n).map(|_| rng.below(args.vocab as u64) as u32).collect();
+    let lr = 0.1;
+    for _ in 0..args.warmup {
+        runner.train_step(&mut params, &tokens, &targets, lr);
+    }
+    let mut times = vec![];
+    for _ in 0..args.steps {
+        let t0 = Instant::now();
+        runner.train_step(&mut params, &tokens, &targets, lr);
+        times.push(t0.elapsed().as_secs_f64());
+    }
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let stats = crate::stats::stats(&engine.forward, &engine.backward, args.hidden, args.hidden);
+    // The anchors' count: forward matrix products of the cell and the output layer, three times
+    // (forward, input gradient, weight gradient).
+    let flops = 3.0 * n as f64 * (stats.forward.matmul_flops as f64 + 2.0 * (args.hidden * args.vocab) as f64);
+    let gflops = flops / median / 1e9;
+    let ceiling = crate::runtime::gemm::machine_rate(threads);
+    let tokens_per_s = n as f64 / median;
+    if args.json {
+        println!(
+            "{}",
+            json!({"cell": cell.name, "batch": args.batch, "hidden": args.hidden, "seq": args.seq, "vocab": args.vocab,
+                   "threads": threads, "ms_per_step": median * 1e3, "tokens_per_s": tokens_per_s, "gflops": gflops,
+                   "gemm_gflops": ceiling, "fraction_of_gemm": gflops / ceiling})
+        );
+    } else {
+        println!(
+            "{} B={} H={} T={} V={}, {threads} thread{}: {:.2} ms/step, {:.0} tokens/s, {:.1} GFLOP/s = {:.0}% of the measured GEMM rate ({:.1} GFLOP/s)",
+            cell.name,
+            args.batch,
+            args.hidden,
+            args.seq,
+            args.vocab,
+            if threads == 1 { "" } else { "s" },
+            median * 1e3,
+            tokens_per_s,
+            gflops,
+            100.0 * gflops / ceiling,
+            ceiling
+        );
+    }
+    ExitCode::SUCCESS
+}

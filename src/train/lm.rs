@@ -1,0 +1,247 @@
+//! A recurrent language model around a compiled cell: an embedding of input symbols to H, L
+//! stacked layers of the cell, and a softmax output layer with cross-entropy at every step.
+//!
+//! The output layer is a GEMM over all T*B rows, then one JIT-compiled pass per row (bias, max,
+//! exp, sum, scale) that leaves the gradient of the mean cross-entropy in place of the logits.
+
+use crate::codegen::softmax::Softmax;
+use crate::runtime::gemm::matmul_slices;
+use crate::runtime::{Buffers, Engine, Sizes, par_chunks_mut};
+
+/// Sizes of a language model and of one batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LmShape {
+    pub vocab: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    pub batch: usize,
+    pub steps: usize,
+}
+
+/// The parameters of a language model.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LmParams {
+    /// [V, H]: row v is the input vector of symbol v.
+    pub embed: Vec<f32>,
+    /// Per layer, per cell parameter (the cell's order), row-major.
+    pub cells: Vec<Vec<Vec<f32>>>,
+    /// [V, H], PyTorch's `Linear` layout: logits = W h + b.
+    pub out_w: Vec<f32>,
+    pub out_b: Vec<f32>,
+}
+
+impl LmParams {
+    /// Initial parameters: the cell's init rules in each layer (each layer its own seed stream),
+    /// the embedding normal(0, 1) as PyTorch's `nn.Embedding`, the output matrix uniform in
+    /// ±scale/sqrt(H) and its bias zero.
+    pub fn init(engine: &Engine, shape: LmShape, init_scale: f64, seed: u64) -> LmParams {
+        let h = shape.hidden;
+        let sig = &engine.forward.sig;
+        let cells = (0..shape.layers)
+            .map(|l| {
+                let values = crate::init::initialise(sig, h, h, init_scale, seed.wrapping_add(1000 * l as u64 + 1));
+                values.into_iter().map(|a| a.iter().map(|v| *v as f32).collect()).collect()
+            })
+            .collect();
+        let mut rng = crate::rng::Rng::new(seed).fork(crate::init::name_hash("embed"));
+        let embed = (0..shape.vocab * h).map(|_| rng.normal() as f32).collect();
+        let mut rng = crate::rng::Rng::new(seed).fork(crate::init::name_hash("out.W"));
+        let bound = init_scale / (h as f64).sqrt();
+        let out_w = (0..shape.vocab * h).map(|_| rng.uniform(-bound, bound) as f32).collect();
+        LmParams { embed, cells, out_w, out_b: vec![0.0; shape.vocab] }
+    }
+}
+
+/// Gradients of the dense parameters after a backward pass (the embedding's gradient is the
+/// input gradient of the first layer, applied row by row).
+#[derive(Clone, Debug)]
+pub struct LmGrads {
+    pub cells: Vec<Vec<Vec<f32>>>,
+    pub out_w: Vec<f32>,
+    pub out_b: Vec<f32>,
+}
+
+/// Everything one batch shape needs, allocated once.
+pub struct LmRunner<'e> {
+    pub engine: &'e Engine,
+    pub shape: LmShape,
+    pub threads: usize,
+    softmax: Softmax,
+    layers: Vec<Buffers>,
+    /// [T*B, V]: logits, then (after the softmax pass) the gradient of the loss.
+    logits: Vec<f32>,
+    maxes: Vec<f32>,
+    sums: Vec<f32>,
+    target_logits: Vec<f32>,
+    /// [H, V]: the output matrix transposed, for the logits GEMM.
+    out_wt: Vec<f32>,
+    /// [T*B, H]: the gradient flowing into the top layer's output, then down the layers.
+    dy: Vec<f32>,
+    pub grads: LmGrads,
+}
+
+impl<'e> LmRunner<'e> {
+    pub fn new(engine: &'e Engine, shape: LmShape, threads: usize) -> Result<LmRunner<'e>, String> {
+        let sizes = Sizes { hidden: shape.hidden, input: shape.hidden, batch: shape.batch, steps: shape.steps };
+        let layers = (0..shape.layers).map(|_| engine.buffers(sizes)).collect::<Result<Vec<_>, _>>()?;
+        let rows = shape.steps * shape.batch;
+        let lens = engine.param_lens(sizes);
+        Ok(LmRunner {
+            engine,
+            shape,
+            threads,
+            softmax: Softmax::compile()?,
+            layers,
+            logits: vec![0.0; rows * shape.vocab],
+            maxes: vec![0.0; rows],
+            sums: vec![0.0; rows],
+            target_logits: vec![0.0; rows],
+            out_wt: vec![0.0; shape.hidden * shape.vocab],
+            dy: vec![0.0; rows * shape.hidden],
+            grads: LmGrads {
+                cells: (0..shape.layers).map(|_| lens.iter().map(|&n| vec![0.0; n]).collect()).collect(),
+                out_w: vec![0.0; shape.vocab * shape.hidden],
+                out_b: vec![0.0; shape.vocab],
+            },
+        })
+    }
+
+    /// Forward through every layer from `tokens` ([T, B]); states start at zero, or (with
+    /// `carry`) at the final states of the previous batch (truncated BPTT over a stream).
+    fn forward_layers(&mut self, p: &LmParams, tokens: &[u32], carry: bool) {
+        let h = self.shape.hidden;
+        let e = self.engine;
+        let x = self.layers[0].input_mut(e);
+        for (row, &tok) in tokens.iter().enumerate() {
+            let t = tok as usize;
+            x[row * h..(row + 1) * h].copy_from_slice(&p.embed[t * h..(t + 1) * h]);
+        }
+        for l in 0..self.shape.layers {
+            if l > 0 {
+                let (below, above) = self.layers.split_at_mut(l);
+                above[0].input_mut(e).copy_from_slice(below[l - 1].output(e));
+            }
+            if carry {
+                self.layers[l].carry_states(e);
+            } else {
+                self.layers[l].zero_states(e);
+            }
+            e.forward(&mut self.layers[l], &p.cells[l], self.threads);
+        }
+    }
+
+    /// Logits, softmax and the mean cross-entropy over all T*B rows; afterwards `logits` holds
+    /// d(loss)/d(logits). Returns (mean loss, number of rows whose top logit is the target, if
+    /// `count_correct`).
+    fn output_layer(&mut self, p: &LmParams, targets: &[u32], count_correct: bool) -> (f64, usize) {
+        let s = self.shape;
+        let (v, h, rows) = (s.vocab, s.hidden, s.steps * s.batch);
+        for r in 0..h {
+            for c in 0..v {
+                self.out_wt[r * v + c] = p.out_w[c * h + r];
+            }
+        }
+        let top = self.layers[s.layers - 1].output(self.engine);
+        matmul_slices(&mut self.logits, rows, v, top, h, false, &self.out_wt, false, self.threads);
+        let mut correct = 0;
+        for (r, &t) in targets.iter().enumerate() {
+            let row = &self.logits[r * v..(r + 1) * v];
+            self.target_logits[r] = row[t as usize] + p.out_b[t as usize];
+            if count_correct {
+                // The prediction is the largest biased logit; ties go to the smallest index.
+                let best = (0..v).fold(0, |b, c| if row[c] + p.out_b[c] > row[b] + p.out_b[b] { c } else { b });
+                correct += usize::from(best == t as usize);
+            }
+        }
+        let scale = 1.0 / rows as f32;
+        // Each thread takes whole rows, with their own slots of the max and sum tables.
+        let per = rows.div_ceil(self.threads.clamp(1, rows.max(1))).max(1);
+        let softmax = &self.softmax;
+        let bias = &p.out_b;
+        let parts = self.logits.chunks_mut(per * v).zip(self.maxes.chunks_mut(per).zip(self.sums.chunks_mut(per)));
+        std::thread::scope(|sc| {
+            for (i, (lg, (mx, sm))) in parts.enumerate() {
+                let mut run = move || softmax.run(lg, bias, mx.len(), v, v, scale, mx, sm);
+                if i == 0 {
+                    run();
+                } else {
+                    sc.spawn(run);
+                }
+            }
+        });
+        let mut loss = 0.0f64;
+        for (r, &t) in targets.iter().enumerate() {
+            let lse = f64::from(self.maxes[r]) + f64::from(self.sums[r]).ln();
+            loss += lse - f64::from(self.target_logits[r]);
+            self.logits[r * v + t as usize] -= scale;
+        }
+        (loss / rows as f64, correct)
+    }
+
+    /// Mean cross-entropy and correct predictions of a batch, without training.
+    pub fn evaluate(&mut self, p: &LmParams, tokens: &[u32], targets: &[u32]) -> (f64, usize) {
+        self.forward_layers(p, tokens, false);
+        self.output_layer(p, targets, true)
+    }
+
+    /// One step of plain SGD on one batch (states start at zero): forward, loss, BPTT, update.
+    /// Returns the mean cross-entropy before the update.
+    pub fn train_step(&mut self, p: &mut LmParams, tokens: &[u32], targets: &[u32], lr: f32) -> f64 {
+        self.forward_layers(p, tokens, false);
+        let (loss, _) = self.output_layer(p, targets, false);
+        self.backward(p);
+        self.sgd(p, tokens, lr);
+        loss
+    }
+
+    /// Gradients of every parameter from the softmax gradient in `logits`.
+    fn backward(&mut self, p: &LmParams) {
+        let s = self.shape;
+        let (v, h, rows) = (s.vocab, s.hidden, s.steps * s.batch);
+        let e = self.engine;
+        matmul_slices(&mut self.dy, rows, h, &self.logits, v, false, &p.out_w, false, self.threads);
+        let top = self.layers[s.layers - 1].output(e);
+        matmul_slices(&mut self.grads.out_w, v, h, &self.logits, rows, true, top, false, self.threads);
+        let (grad_b, logits) = (&mut self.grads.out_b, &self.logits);
+        grad_b.fill(0.0);
+        for r in 0..rows {
+            for (g, x) in grad_b.iter_mut().zip(&logits[r * v..(r + 1) * v]) {
+                *g += x;
+            }
+        }
+        for l in (0..s.layers).rev() {
+            e.backward(&mut self.layers[l], &p.cells[l], &self.dy, &mut self.grads.cells[l], self.threads);
+            if l > 0 {
+                self.dy.copy_from_slice(self.layers[l].input_grad(e));
+            }
+        }
+    }
+
+    /// w -= lr * dw for every dense parameter; the embedding rows of the batch's symbols take
+    /// their share of the first layer's input gradient.
+    fn sgd(&mut self, p: &mut LmParams, tokens: &[u32], lr: f32) {
+        let h = self.shape.hidden;
+        let threads = self.threads;
+        let update = |w: &mut [f32], g: &[f32]| {
+            par_chunks_mut(w, 1, threads, |from, chunk| {
+                for (a, b) in chunk.iter_mut().zip(&g[from..]) {
+                    *a -= lr * b;
+                }
+            });
+        };
+        for (layer, grads) in p.cells.iter_mut().zip(&self.grads.cells) {
+            for (w, g) in layer.iter_mut().zip(grads) {
+                update(w, g);
+            }
+        }
+        update(&mut p.out_w, &self.grads.out_w);
+        update(&mut p.out_b, &self.grads.out_b);
+        let dx = self.layers[0].input_grad(self.engine);
+        for (row, &tok) in tokens.iter().enumerate() {
+            let t = tok as usize;
+            for (w, g) in p.embed[t * h..(t + 1) * h].iter_mut().zip(&dx[row * h..(row + 1) * h]) {
+                *w -= lr * g;
+            }
+        }
+    }
+}

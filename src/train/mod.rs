@@ -1,0 +1,3 @@
+//! Training: models built around a compiled cell, and (later) optimisers, schedules and the loop.
+
+pub mod lm;
