@@ -41,6 +41,9 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Also print where the time goes, phase by phase.
+    #[arg(long)]
+    profile: bool,
 }
 
 pub fn run(ui: &Ui, args: Args) -> ExitCode {
@@ -71,6 +74,8 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
     for _ in 0..args.warmup {
         runner.train_step(&mut params, &tokens, &targets, lr);
     }
+    runner.times = Default::default();
+    let cell_before = runner.cell_times();
     let mut times = vec![];
     for _ in 0..args.steps {
         let t0 = Instant::now();
@@ -107,6 +112,36 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
             gflops,
             100.0 * gflops / ceiling,
             ceiling
+        );
+    }
+    if args.profile {
+        let total: f64 = times.iter().sum();
+        let c = runner.cell_times();
+        let l = runner.times;
+        let part = |d: std::time::Duration, d0: std::time::Duration| (d - d0).as_secs_f64();
+        let rows = [
+            ("embedding lookup", l.embed.as_secs_f64()),
+            ("weight layouts (stacked copies)", part(c.weights, cell_before.weights)),
+            ("cell forward, all steps at once (input projections)", part(c.forward_pre, cell_before.forward_pre)),
+            ("cell forward, step by step", part(c.forward_step, cell_before.forward_step)),
+            ("output layer: logits GEMM", l.logits.as_secs_f64()),
+            ("output layer: softmax + loss", l.softmax.as_secs_f64()),
+            ("output layer: gradients", l.output_grads.as_secs_f64()),
+            ("cell backward, step by step", part(c.backward_step, cell_before.backward_step)),
+            ("cell backward, all steps at once (input gradient)", part(c.backward_post, cell_before.backward_post)),
+            ("cell weight gradients (GEMMs over all steps)", part(c.weight_grads, cell_before.weight_grads)),
+            ("SGD update", l.sgd.as_secs_f64()),
+        ];
+        let counted: f64 = rows.iter().map(|r| r.1).sum();
+        println!("where the time goes ({} steps, {:.2} ms each):", times.len(), 1e3 * total / times.len() as f64);
+        for (what, secs) in rows {
+            println!("  {:<54} {:>8.3} ms  {:>5.1}%", what, 1e3 * secs / times.len() as f64, 100.0 * secs / total);
+        }
+        println!(
+            "  {:<54} {:>8.3} ms  {:>5.1}%",
+            "other",
+            1e3 * (total - counted) / times.len() as f64,
+            100.0 * (total - counted) / total
         );
     }
     ExitCode::SUCCESS

@@ -1,5 +1,7 @@
 //! Executing the schedule: slot views, kernel and GEMM calls, phases, threads, gradients.
 
+use std::time::Instant;
+
 use super::gemm::{Mat, MatMut, matmul};
 use super::{Buffers, Engine, MAX_KERNEL_ARGS, Sizes};
 use crate::check::{Dim, ParamKind};
@@ -173,6 +175,7 @@ impl<'r> Ctx<'r> {
                 false,
                 Mat { ptr: rp, rows: k, cols: rcols, stride: rcols, len: rlen },
                 false,
+                1.0,
             )
         };
     }
@@ -218,45 +221,42 @@ pub fn parallel(threads: usize, n: usize, f: impl Fn(usize, usize) + Sync) {
         return;
     }
     let chunk = n.div_ceil(t);
-    std::thread::scope(|scope| {
-        let f = &f;
-        for i in 1..t {
-            let from = i * chunk;
-            let to = ((i + 1) * chunk).min(n);
-            if from < to {
-                scope.spawn(move || f(from, to - from));
-            }
+    super::pool::run(t, &|i| {
+        let from = i * chunk;
+        let to = ((i + 1) * chunk).min(n);
+        if from < to {
+            f(from, to - from);
         }
-        f(0, chunk.min(n));
     });
 }
 
 /// Runs `f(offset, chunk)` on `threads` contiguous chunks of `data` (chunk sizes a multiple of
 /// `granule`), the first on this thread.
 pub fn par_chunks_mut(data: &mut [f32], granule: usize, threads: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
-    let units = data.len() / granule.max(1);
-    let per = units.div_ceil(threads.clamp(1, units.max(1))).max(1) * granule.max(1);
+    let granule = granule.max(1);
+    let units = data.len() / granule;
+    let per = units.div_ceil(threads.clamp(1, units.max(1))).max(1) * granule;
     if threads <= 1 || data.len() <= per {
         f(0, data);
         return;
     }
-    std::thread::scope(|scope| {
-        let f = &f;
-        let mut chunks = data.chunks_mut(per).enumerate();
-        let first = chunks.next();
-        for (i, c) in chunks {
-            scope.spawn(move || f(i * per, c));
-        }
-        if let Some((_, c)) = first {
-            f(0, c);
-        }
+    let len = data.len();
+    let base = data.as_mut_ptr() as usize;
+    super::pool::run(len.div_ceil(per), &|i| {
+        let from = i * per;
+        let to = ((i + 1) * per).min(len);
+        // SAFETY: the chunks [from, to) are disjoint parts of `data`, which outlives the region.
+        let chunk = unsafe { std::slice::from_raw_parts_mut((base as *mut f32).add(from), to - from) };
+        f(from, chunk);
     });
 }
 
 pub fn forward(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: usize) {
     let s = bufs.sizes;
+    let mut times = bufs.times;
     let ctx = Ctx::new(e, bufs, weights);
     let sch = &e.schedule;
+    let t0 = Instant::now();
     for stage in &sch.setup {
         ctx.run(stage, Rows::Once);
     }
@@ -265,6 +265,7 @@ pub fn forward(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: us
             ctx.run(stage, Rows::All { from, count });
         }
     });
+    let t1 = Instant::now();
     parallel(threads, s.batch, |from, count| {
         for t in 0..s.steps {
             for stage in &sch.forward_step {
@@ -272,6 +273,122 @@ pub fn forward(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: us
             }
         }
     });
+    times.forward_pre += t1 - t0;
+    times.forward_step += t1.elapsed();
+    bufs.times = times;
+}
+
+/// The temporaries the all-steps forward phase writes, or `None` if it writes anything else
+/// (a state that depends on x alone): the buffers an embedded run computes per vocabulary entry.
+pub fn pre_outputs(e: &Engine) -> Option<Vec<usize>> {
+    let sch = &e.schedule;
+    let mut out = vec![];
+    for stage in &sch.forward_pre {
+        let written: Vec<usize> = match stage {
+            Stage::Gemm { out, .. } => vec![out.buf],
+            Stage::Kernel { kernel, args } => args[sch.kernels[*kernel].inputs.len()..].iter().map(|s| s.buf).collect(),
+        };
+        for b in written {
+            if sch.buffers[b].role != BufferRole::Temp {
+                return None;
+            }
+            if !out.contains(&b) {
+                out.push(b);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Scratch for per-vocabulary sums: one [V, widest] buffer per thread.
+pub fn prepare_scatter(e: &Engine, bufs: &mut Buffers, vocab: usize, threads: usize) {
+    let s = bufs.sizes;
+    let sig = &e.forward.sig;
+    let widest = (0..sig.params.len())
+        .filter(|&p| sig.params[p].kind.is_matrix())
+        .map(|p| matrix_shape(sig, p, s).0)
+        .max()
+        .unwrap_or(0)
+        .max(s.hidden)
+        .max(s.input);
+    let want = vocab * widest;
+    if bufs.scatter.len() != threads.max(1) || bufs.scatter.first().is_some_and(|b| b.len() < want) {
+        bufs.scatter = (0..threads.max(1)).map(|_| vec![0.0; want]).collect();
+    }
+}
+
+pub fn forward_embedded(
+    e: &Engine,
+    bufs: &mut Buffers,
+    weights: &[Vec<f32>],
+    table: &[f32],
+    tokens: &[u32],
+    threads: usize,
+) {
+    let s = bufs.sizes;
+    let sch = &e.schedule;
+    let outputs = pre_outputs(e).expect("forward_embedded: check supports_embedding first");
+    let d = bufs.data[sch.input_buf].len() / (s.steps * s.batch).max(1);
+    let vocab = table.len() / d.max(1);
+    assert_eq!(tokens.len(), s.steps * s.batch, "one token per row");
+    // x itself is still needed by the backward pass: gather it.
+    let x = &mut bufs.data[sch.input_buf];
+    for (r, &tok) in tokens.iter().enumerate() {
+        let t = tok as usize;
+        x[r * d..(r + 1) * d].copy_from_slice(&table[t * d..(t + 1) * d]);
+    }
+    for &b in outputs.iter().chain([&sch.input_buf]) {
+        let width = sch.buffers[b].width.at(s.hidden, s.input);
+        if bufs.vocab[b].len() != vocab * width {
+            bufs.vocab[b] = vec![0.0; vocab * width];
+        }
+    }
+    bufs.vocab[sch.input_buf].copy_from_slice(table);
+    let mut times = bufs.times;
+    let t0 = Instant::now();
+    {
+        // The vocabulary pass: the pre phase's buffers swapped for their per-entry versions.
+        let ctx = Ctx::new(e, bufs, weights);
+        for stage in &sch.setup {
+            ctx.run(stage, Rows::Once);
+        }
+    }
+    let swapped: Vec<usize> = outputs.iter().copied().chain([sch.input_buf]).collect();
+    for &b in &swapped {
+        std::mem::swap(&mut bufs.data[b], &mut bufs.vocab[b]);
+    }
+    {
+        let ctx = Ctx::new(e, bufs, weights);
+        parallel(threads, vocab, |from, count| {
+            for stage in &sch.forward_pre {
+                ctx.run(stage, Rows::All { from, count });
+            }
+        });
+    }
+    for &b in &swapped {
+        std::mem::swap(&mut bufs.data[b], &mut bufs.vocab[b]);
+    }
+    // Gather each token's row of every value the step phase reads.
+    for &b in &outputs {
+        let width = sch.buffers[b].width.at(s.hidden, s.input);
+        let (dst, src) = (&mut bufs.data[b], &bufs.vocab[b]);
+        for (r, &tok) in tokens.iter().enumerate() {
+            let t = tok as usize;
+            dst[r * width..(r + 1) * width].copy_from_slice(&src[t * width..(t + 1) * width]);
+        }
+    }
+    let t1 = Instant::now();
+    let ctx = Ctx::new(e, bufs, weights);
+    parallel(threads, s.batch, |from, count| {
+        for t in 0..s.steps {
+            for stage in &sch.forward_step {
+                ctx.run(stage, Rows::Step { t, from, count });
+            }
+        }
+    });
+    times.forward_pre += t1 - t0;
+    times.forward_step += t1.elapsed();
+    bufs.times = times;
 }
 
 /// Zeroes every state adjoint and puts dy where the output state's next-step adjoints go.
@@ -289,8 +406,10 @@ pub fn seed_adjoints(e: &Engine, bufs: &mut Buffers, dy: &[f32]) {
 
 pub fn backward(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: usize) {
     let s = bufs.sizes;
+    let mut times = bufs.times;
     let ctx = Ctx::new(e, bufs, weights);
     let sch = &e.schedule;
+    let t0 = Instant::now();
     parallel(threads, s.batch, |from, count| {
         for t in (0..s.steps).rev() {
             for stage in &sch.backward_step {
@@ -298,67 +417,211 @@ pub fn backward(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: u
             }
         }
     });
+    let t1 = Instant::now();
     parallel(threads, s.steps * s.batch, |from, count| {
         for stage in &sch.backward_post {
             ctx.run(stage, Rows::All { from, count });
         }
     });
+    times.backward_step += t1 - t0;
+    times.backward_post += t1.elapsed();
+    bufs.times = times;
 }
 
-/// Parameter gradients, summed over every example and step.
-pub fn param_grads(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], grads: &mut [Vec<f32>], threads: usize) {
+/// A (row-major) matrix view of a slot over all T*B rows (`stride` 0 for a broadcast row).
+fn all_rows(ctx: &Ctx<'_>, slot: &Slot) -> (*const f32, usize, usize) {
+    let s = ctx.sizes;
+    let n = s.steps * s.batch;
+    let (p, stride) = ctx.view(slot, Rows::All { from: 0, count: n });
+    (p, stride, n)
+}
+
+/// How an embedded run replaces the input x: rows of `table` ([V, D]) picked by `tokens`, and
+/// the scratch where per-token values are summed per vocabulary entry.
+pub struct Embedded<'a> {
+    pub table: &'a [f32],
+    pub tokens: &'a [u32],
+    pub vocab: usize,
+}
+
+/// `out[v] += sign * sum of rows r of the slot with tokens[r] = v`, for each vocabulary entry v
+/// (`out` is [V, cols]). Threads take disjoint columns.
+fn scatter_rows(ctx: &Ctx<'_>, slot: &Slot, tokens: &[u32], out: &mut [f32], cols: usize, sign: f32, threads: usize) {
+    let (p, stride, n) = all_rows(ctx, slot);
+    let (p, base) = (p as usize, out.as_mut_ptr() as usize);
+    let len = out.len();
+    parallel(threads, cols, |from, count| {
+        for (r, &tok) in tokens.iter().enumerate().take(n) {
+            // SAFETY: row r of the slot holds `cols` values (checked by `view`); each thread
+            // writes only its columns of `out`, whose rows are in bounds by the assertion.
+            let row = unsafe { std::slice::from_raw_parts((p as *const f32).add(r * stride + from), count) };
+            let at = tok as usize * cols + from;
+            assert!(at + count <= len, "token out of range");
+            let dst = unsafe { std::slice::from_raw_parts_mut((base as *mut f32).add(at), count) };
+            for (d, v) in dst.iter_mut().zip(row) {
+                *d += sign * v;
+            }
+        }
+    });
+}
+
+/// Parameter gradients, summed over every example and step. Each parameter is one task; threads
+/// take every `threads`-th parameter. With `embedded`, a weight that multiplies x gets its
+/// gradient from the table: G[rows]ᵀ X = (Sᵀ G)ᵀ E, where S picks table rows by token.
+pub fn param_grads(
+    e: &Engine,
+    bufs: &mut Buffers,
+    weights: &[Vec<f32>],
+    grads: &mut [Vec<f32>],
+    threads: usize,
+    embedded: Option<&Embedded<'_>>,
+) {
     let s = bufs.sizes;
+    let input_buf = e.schedule.input_buf;
+    let scatter = std::mem::take(&mut bufs.scatter);
     let ctx = Ctx::new(e, bufs, weights);
-    let all = Rows::All { from: 0, count: s.steps * s.batch };
     let sig = &e.forward.sig;
-    for (p, plan) in e.schedule.grads.iter().enumerate() {
-        let dst = &mut grads[p];
-        match plan {
-            GradPlan::Vector(None) => dst.fill(0.0),
-            GradPlan::Vector(Some(slot)) => column_sums(&ctx, slot, all, dst),
-            GradPlan::Matrix(terms) => {
-                let (rows, cols) = matrix_shape(sig, p, s);
-                dst.fill(0.0);
-                for (g, v) in terms {
-                    let (gp, gs) = ctx.view(g, all);
-                    let (vp, vs) = ctx.view(v, all);
-                    let n = all.count();
-                    if vs == 0 {
-                        // v is the same in every row: sum of rows of G, times v.
-                        let mut sums = vec![0.0; rows];
-                        column_sums(&ctx, g, all, &mut sums);
-                        // SAFETY: a broadcast view holds `cols` values.
-                        let v = unsafe { std::slice::from_raw_parts(vp, cols) };
-                        for r in 0..rows {
-                            for c in 0..cols {
-                                dst[r * cols + c] += sums[r] * v[c];
+    let n_params = grads.len();
+    let dsts: Vec<(usize, usize)> = grads.iter_mut().map(|g| (g.as_mut_ptr() as usize, g.len())).collect();
+    let scatters: Vec<std::sync::Mutex<Vec<f32>>> = scatter.into_iter().map(std::sync::Mutex::new).collect();
+    let tasks = threads.clamp(1, n_params.max(1));
+    super::pool::run(tasks, &|i| {
+        for p in (i..n_params).step_by(tasks) {
+            // SAFETY: each parameter's gradient is written by exactly one task.
+            let dst = unsafe { std::slice::from_raw_parts_mut(dsts[p].0 as *mut f32, dsts[p].1) };
+            match &e.schedule.grads[p] {
+                GradPlan::Vector(None) => dst.fill(0.0),
+                GradPlan::Vector(Some(slot)) => {
+                    column_sums(&ctx, slot, Rows::All { from: 0, count: s.steps * s.batch }, dst)
+                }
+                GradPlan::Matrix(terms) => {
+                    let (rows, cols) = matrix_shape(sig, p, s);
+                    dst.fill(0.0);
+                    for (g, v) in terms {
+                        match embedded {
+                            Some(emb) if v.buf == input_buf => {
+                                let mut sc =
+                                    scatters[i % scatters.len().max(1)].lock().unwrap_or_else(|x| x.into_inner());
+                                let gv = &mut sc[..emb.vocab * rows];
+                                gv.fill(0.0);
+                                scatter_rows(&ctx, g, emb.tokens, gv, rows, 1.0, 1);
+                                // dW += gvᵀ × table: [rows, V] × [V, cols].
+                                let lhs =
+                                    Mat { ptr: gv.as_ptr(), rows: emb.vocab, cols: rows, stride: rows, len: gv.len() };
+                                let rhs = Mat {
+                                    ptr: emb.table.as_ptr(),
+                                    rows: emb.vocab,
+                                    cols,
+                                    stride: cols,
+                                    len: emb.table.len(),
+                                };
+                                let out = MatMut { ptr: dst.as_mut_ptr(), rows, cols, stride: cols, len: dst.len() };
+                                // SAFETY: views of live slices of the stated lengths.
+                                unsafe { matmul(out, lhs, true, rhs, true, 1.0) };
                             }
+                            _ => outer_sum(&ctx, g, v, dst, rows, cols),
                         }
-                        continue;
                     }
-                    // Threads take disjoint rows of the gradient; pointers cross as addresses.
-                    let (out, gp, vp) = (dst.as_mut_ptr() as usize, gp as usize, vp as usize);
-                    parallel(threads, rows, |from, count| {
-                        let g = (gp as *const f32).wrapping_add(from);
-                        let lhs = Mat { ptr: g, rows: n, cols: count, stride: gs, len: (n - 1) * gs + count };
-                        let rhs = Mat { ptr: vp as *const f32, rows: n, cols, stride: vs, len: (n - 1) * vs + cols };
-                        let d = (out as *mut f32).wrapping_add(from * cols);
-                        // SAFETY: views inside the bounds-checked slot views; each thread writes
-                        // its own rows of the gradient.
-                        unsafe {
-                            matmul(
-                                MatMut { ptr: d, rows: count, cols, stride: cols, len: count * cols },
-                                lhs,
-                                true,
-                                rhs,
-                                true,
-                            );
-                        }
-                    });
                 }
             }
         }
+    });
+    drop(ctx);
+    bufs.scatter = scatters.into_iter().map(|m| m.into_inner().unwrap_or_else(|x| x.into_inner())).collect();
+}
+
+/// `dst += G[all rows]ᵀ × V[all rows]`, or (V one broadcast row) column sums of G times v.
+fn outer_sum(ctx: &Ctx<'_>, g: &Slot, v: &Slot, dst: &mut [f32], rows: usize, cols: usize) {
+    let (gp, gs, n) = all_rows(ctx, g);
+    let (vp, vs, _) = all_rows(ctx, v);
+    if vs == 0 {
+        // SAFETY: a broadcast view holds `cols` values.
+        let v = unsafe { std::slice::from_raw_parts(vp, cols) };
+        for r in 0..n {
+            // SAFETY: row r of G holds `rows` values (checked by `view`).
+            let grow = unsafe { std::slice::from_raw_parts(gp.add(r * gs), rows) };
+            for (i, gi) in grow.iter().enumerate() {
+                for (d, vc) in dst[i * cols..(i + 1) * cols].iter_mut().zip(v) {
+                    *d += gi * vc;
+                }
+            }
+        }
+        return;
     }
+    let lhs = Mat { ptr: gp, rows: n, cols: rows, stride: gs, len: (n - 1) * gs + rows };
+    let rhs = Mat { ptr: vp, rows: n, cols, stride: vs, len: (n - 1) * vs + cols };
+    let out = MatMut { ptr: dst.as_mut_ptr(), rows, cols, stride: cols, len: dst.len() };
+    // SAFETY: views inside the bounds-checked slot views; `dst` is this task's own gradient.
+    unsafe { matmul(out, lhs, true, rhs, true, 1.0) };
+}
+
+/// The input gradient over all rows, `sum of ± G W` plus the other terms; rows split over threads.
+pub fn input_grad(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: usize) {
+    let s = bufs.sizes;
+    let d = dim_size(if e.forward.sig.d_equals_h { Dim::H } else { Dim::D }, s);
+    let dx_buf = e.schedule.input_grad_buf;
+    let ctx = Ctx::new(e, bufs, weights);
+    let (dx, _) = ctx.bufs[dx_buf];
+    let plan = &e.schedule.input_grad;
+    let sig = &e.forward.sig;
+    parallel(threads, s.steps * s.batch, |from, count| {
+        // SAFETY: rows [from, from + count) of dx belong to this thread.
+        let out = unsafe { std::slice::from_raw_parts_mut((dx as *mut f32).add(from * d), count * d) };
+        out.fill(0.0);
+        let rows = Rows::All { from, count };
+        for (slot, sign) in &plan.rest {
+            let (p, stride) = ctx.view(slot, rows);
+            for r in 0..count {
+                // SAFETY: row r of the slot holds d values (checked by `view`).
+                let row = unsafe { std::slice::from_raw_parts(p.add(r * stride), d) };
+                for (o, v) in out[r * d..(r + 1) * d].iter_mut().zip(row) {
+                    *o += sign * v;
+                }
+            }
+        }
+        for (param, slot, sign) in &plan.matvecs {
+            let (n, k) = matrix_shape(sig, *param, s);
+            let (gp, gs) = ctx.view(slot, rows);
+            let lhs = Mat { ptr: gp, rows: count, cols: n, stride: gs, len: (count.max(1) - 1) * gs + n };
+            let w = &weights[*param];
+            let rhs = Mat { ptr: w.as_ptr(), rows: n, cols: k, stride: k, len: w.len() };
+            let dst = MatMut { ptr: out.as_mut_ptr(), rows: count, cols: d, stride: d, len: out.len() };
+            // SAFETY: views of bounds-checked slots, the weights and this thread's rows of dx.
+            unsafe { matmul(dst, lhs, false, rhs, true, *sign) };
+        }
+    });
+}
+
+/// The gradient of an embedding table directly: for each vocabulary entry, the sum of the input
+/// gradients of the rows with that token, formed as `sum of ± (Sᵀ G) W` plus scattered rest
+/// terms, so the GEMMs have V rows instead of T*B.
+pub fn table_grad(
+    e: &Engine,
+    bufs: &mut Buffers,
+    weights: &[Vec<f32>],
+    emb: &Embedded<'_>,
+    dtable: &mut [f32],
+    threads: usize,
+) {
+    let s = bufs.sizes;
+    let d = dim_size(if e.forward.sig.d_equals_h { Dim::H } else { Dim::D }, s);
+    let mut scatter = std::mem::take(&mut bufs.scatter);
+    let ctx = Ctx::new(e, bufs, weights);
+    let plan = &e.schedule.input_grad;
+    dtable.fill(0.0);
+    for (slot, sign) in &plan.rest {
+        scatter_rows(&ctx, slot, emb.tokens, dtable, d, *sign, threads);
+    }
+    for (param, slot, sign) in &plan.matvecs {
+        let (n, _) = matrix_shape(&e.forward.sig, *param, s);
+        let gv = &mut scatter[0][..emb.vocab * n];
+        gv.fill(0.0);
+        scatter_rows(&ctx, slot, emb.tokens, gv, n, 1.0, threads);
+        let w = &weights[*param];
+        crate::runtime::gemm::matmul_scaled(dtable, emb.vocab, d, gv, n, w, *sign, threads);
+    }
+    drop(ctx);
+    bufs.scatter = scatter;
 }
 
 /// `dst[c] = sum over rows of slot[row][c]`.

@@ -26,13 +26,13 @@ fn fits(rows: usize, cols: usize, stride: usize, len: usize) -> bool {
     rows == 0 || cols == 0 || (rows - 1) * stride + cols <= len
 }
 
-/// `dst = lhs × rhs` (or `dst += lhs × rhs` when `accumulate`). With `transpose_lhs`, `lhs` is
+/// `dst = scale * lhs × rhs` (or `dst += ...` when `accumulate`). With `transpose_lhs`, `lhs` is
 /// given as its transpose: a [k, m] view whose transpose is multiplied.
 ///
 /// # Safety
 /// Each view's pointer must be valid for its `len` elements (reads, and writes for `dst`), and
 /// `dst` must not overlap the inputs. Shapes and strides are checked against `len` here.
-pub unsafe fn matmul(dst: MatMut, lhs: Mat, transpose_lhs: bool, rhs: Mat, accumulate: bool) {
+pub unsafe fn matmul(dst: MatMut, lhs: Mat, transpose_lhs: bool, rhs: Mat, accumulate: bool, scale: f32) {
     let (m, k) = if transpose_lhs { (lhs.cols, lhs.rows) } else { (lhs.rows, lhs.cols) };
     let n = rhs.cols;
     assert_eq!(rhs.rows, k, "matmul: inner sizes differ");
@@ -71,7 +71,7 @@ pub unsafe fn matmul(dst: MatMut, lhs: Mat, transpose_lhs: bool, rhs: Mat, accum
             1,
             rhs.stride as isize,
             1.0,
-            1.0,
+            scale,
             false,
             false,
             false,
@@ -109,26 +109,49 @@ pub fn matmul_slices(
         };
         let r = Mat { ptr: rhs.as_ptr(), rows: k, cols: n, stride: n, len: rhs.len() };
         // SAFETY: every view lies inside its slice; `d` is this chunk's own rows of `dst`.
-        unsafe { matmul(out, l, transpose_lhs, r, accumulate) };
+        unsafe { matmul(out, l, transpose_lhs, r, accumulate, 1.0) };
     };
     if n == 0 || m == 0 {
         return;
     }
-    let chunks: Vec<(usize, &mut [f32])> = dst.chunks_mut(chunk * n).enumerate().collect();
-    if chunks.len() == 1 {
-        chunks.into_iter().for_each(work);
+    let parts = m.div_ceil(chunk);
+    let base = dst.as_mut_ptr() as usize;
+    super::pool::run(parts, &|i| {
+        let from = i * chunk;
+        let rows = chunk.min(m - from);
+        // SAFETY: each part is its own rows of `dst`, which outlives the region.
+        let d = unsafe { std::slice::from_raw_parts_mut((base as *mut f32).add(from * n), rows * n) };
+        work((i, d));
+    });
+}
+
+/// `dst[m, n] += scale * lhs[m, k] × rhs[k, n]` on contiguous row-major slices, rows of `dst`
+/// split over `threads`.
+#[allow(clippy::too_many_arguments)]
+pub fn matmul_scaled(
+    dst: &mut [f32],
+    m: usize,
+    n: usize,
+    lhs: &[f32],
+    k: usize,
+    rhs: &[f32],
+    scale: f32,
+    threads: usize,
+) {
+    assert!(dst.len() >= m * n && lhs.len() >= m * k && rhs.len() >= k * n, "matmul_scaled: short slices");
+    if m == 0 || n == 0 {
         return;
     }
-    std::thread::scope(|s| {
-        let mut iter = chunks.into_iter();
-        let first = iter.next();
-        let work = &work;
-        for c in iter {
-            s.spawn(move || work(c));
-        }
-        if let Some(c) = first {
-            work(c);
-        }
+    let chunk = m.div_ceil(threads.clamp(1, m)).max(1);
+    let (base, lp) = (dst.as_mut_ptr() as usize, lhs.as_ptr() as usize);
+    super::pool::run(m.div_ceil(chunk), &|i| {
+        let from = i * chunk;
+        let rows = chunk.min(m - from);
+        let out = MatMut { ptr: (base as *mut f32).wrapping_add(from * n), rows, cols: n, stride: n, len: rows * n };
+        let l = Mat { ptr: (lp as *const f32).wrapping_add(from * k), rows, cols: k, stride: k, len: rows * k };
+        let r = Mat { ptr: rhs.as_ptr(), rows: k, cols: n, stride: n, len: k * n };
+        // SAFETY: each part covers its own rows of `dst` and `lhs`, inside the slices.
+        unsafe { matmul(out, l, false, r, true, scale) };
     });
 }
 
@@ -137,7 +160,7 @@ pub fn matmul_slices(
 pub fn machine_rate(threads: usize) -> f64 {
     let (m, k, n) = (256, 512, 512);
     let flops_per_call = 2.0 * (m * k * n) as f64;
-    let per_thread = |_: usize| {
+    let per_thread = || {
         let a = vec![0.5f32; m * k];
         let b = vec![0.25f32; k * n];
         let mut c = vec![0.0f32; m * n];
@@ -147,13 +170,16 @@ pub fn machine_rate(threads: usize) -> f64 {
             matmul_slices(&mut c, m, n, &a, k, false, &b, false, 1);
             calls += 1;
         }
-        (calls, start.elapsed().as_secs_f64())
+        f64::from(calls) * flops_per_call / start.elapsed().as_secs_f64() / 1e9
     };
-    let results: Vec<(u32, f64)> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..threads.max(1)).map(|i| s.spawn(move || per_thread(i))).collect();
-        handles.into_iter().map(|h| h.join().unwrap_or((0, 1.0))).collect()
+    let rates: Vec<std::sync::Mutex<f64>> = (0..threads.max(1)).map(|_| std::sync::Mutex::new(0.0)).collect();
+    super::pool::run(rates.len(), &|i| {
+        let r = per_thread();
+        if let Ok(mut slot) = rates[i].lock() {
+            *slot = r;
+        }
     });
-    results.iter().map(|(calls, secs)| f64::from(*calls) * flops_per_call / secs / 1e9).sum()
+    rates.iter().map(|r| r.lock().map(|v| *v).unwrap_or(0.0)).sum()
 }
 
 #[cfg(test)]
@@ -177,7 +203,7 @@ mod tests {
             let dst = MatMut { ptr: c.as_mut_ptr(), rows: m, cols: n, stride: n, len: m * n };
             let rhs = Mat { ptr: b.as_ptr(), rows: k, cols: n, stride: n, len: b.len() };
             // SAFETY: views of live vectors of the stated lengths.
-            unsafe { matmul(dst, lhs, transpose, rhs, true) };
+            unsafe { matmul(dst, lhs, transpose, rhs, true, 1.0) };
             for (x, w) in c.iter().zip(&want) {
                 assert!((x - (w + 1.0)).abs() < 1e-4, "{x} vs {}", w + 1.0);
             }

@@ -10,6 +10,7 @@
 
 mod exec;
 pub mod gemm;
+pub mod pool;
 
 pub use exec::{par_chunks_mut, parallel};
 
@@ -87,7 +88,8 @@ impl Engine {
                 .collect();
         let views = vec![(0, 0); self.schedule.buffers.len()];
         let stack_views = vec![(0, 0, 0); self.schedule.stacks.len()];
-        Ok(Buffers { sizes, data, stacks, views, stack_views })
+        let vocab = vec![vec![]; self.schedule.buffers.len()];
+        Ok(Buffers { sizes, times: PhaseTimes::default(), data, stacks, views, stack_views, vocab, scatter: vec![] })
     }
 
     /// The number of values each parameter has at these sizes, in the signature's order.
@@ -107,7 +109,9 @@ impl Engine {
     /// (`initial_state_mut`), writes every state at every step (`state`, `output`).
     pub fn forward(&self, bufs: &mut Buffers, weights: &[Vec<f32>], threads: usize) {
         self.check_weights(bufs, weights);
+        let t0 = std::time::Instant::now();
         exec::prepare_stacks(self, bufs, weights);
+        bufs.times.weights += t0.elapsed();
         exec::forward(self, bufs, weights, threads);
     }
 
@@ -131,20 +135,97 @@ impl Engine {
         }
         exec::seed_adjoints(self, bufs, dy);
         exec::backward(self, bufs, weights, threads);
-        exec::param_grads(self, bufs, weights, grads, threads);
+        let t0 = std::time::Instant::now();
+        exec::input_grad(self, bufs, weights, threads);
+        let t1 = std::time::Instant::now();
+        bufs.times.backward_post += t1 - t0;
+        exec::param_grads(self, bufs, weights, grads, threads, None);
+        bufs.times.weight_grads += t1.elapsed();
     }
+
+    /// Whether [`Engine::forward_embedded`] applies: the all-steps forward phase writes only
+    /// temporaries (no state is a function of x alone).
+    pub fn supports_embedding(&self) -> bool {
+        exec::pre_outputs(self).is_some()
+    }
+
+    /// [`Engine::forward`] for an input x that is rows of an embedding `table` ([V, D]) picked by
+    /// `tokens` ([T, B]): everything that depends on x alone is computed once per vocabulary
+    /// entry and then gathered, instead of once per token. Worth it when V is well below T*B.
+    pub fn forward_embedded(
+        &self,
+        bufs: &mut Buffers,
+        weights: &[Vec<f32>],
+        table: &[f32],
+        tokens: &[u32],
+        threads: usize,
+    ) {
+        self.check_weights(bufs, weights);
+        let t0 = std::time::Instant::now();
+        exec::prepare_stacks(self, bufs, weights);
+        bufs.times.weights += t0.elapsed();
+        exec::forward_embedded(self, bufs, weights, table, tokens, threads);
+    }
+
+    /// [`Engine::backward`] after [`Engine::forward_embedded`]: instead of the input gradient,
+    /// writes the gradient of the embedding table into `dtable` ([V, D]), formed per vocabulary
+    /// entry; weights that multiply x get their gradients from the table too.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_embedded(
+        &self,
+        bufs: &mut Buffers,
+        weights: &[Vec<f32>],
+        dy: &[f32],
+        grads: &mut [Vec<f32>],
+        table: &[f32],
+        tokens: &[u32],
+        dtable: &mut [f32],
+        threads: usize,
+    ) {
+        self.check_weights(bufs, weights);
+        let s = bufs.sizes;
+        let vocab = table.len() / s.input.max(1);
+        assert_eq!(dtable.len(), table.len(), "dtable is [V, D]");
+        exec::prepare_scatter(self, bufs, vocab, threads);
+        exec::seed_adjoints(self, bufs, dy);
+        exec::backward(self, bufs, weights, threads);
+        let emb = exec::Embedded { table, tokens, vocab };
+        let t0 = std::time::Instant::now();
+        exec::table_grad(self, bufs, weights, &emb, dtable, threads);
+        let t1 = std::time::Instant::now();
+        bufs.times.backward_post += t1 - t0;
+        exec::param_grads(self, bufs, weights, grads, threads, Some(&emb));
+        bufs.times.weight_grads += t1.elapsed();
+    }
+}
+
+/// Wall time spent in each phase of the runs on one [`Buffers`], accumulated.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct PhaseTimes {
+    pub weights: std::time::Duration,
+    pub forward_pre: std::time::Duration,
+    pub forward_step: std::time::Duration,
+    pub backward_step: std::time::Duration,
+    pub backward_post: std::time::Duration,
+    pub weight_grads: std::time::Duration,
 }
 
 /// The memory of runs at one size: every schedule buffer plus stacked weight copies, and the
 /// tables of raw views a run fills in (allocated here, so a run allocates nothing).
 pub struct Buffers {
     pub sizes: Sizes,
+    pub times: PhaseTimes,
     data: Vec<Vec<f32>>,
     stacks: Vec<Vec<f32>>,
     /// (address, length) of each buffer during a run.
     views: Vec<(usize, usize)>,
     /// (address, length, columns) of each weight stack during a run.
     stack_views: Vec<(usize, usize, usize)>,
+    /// Embedded runs: per-vocabulary-entry values of x and of what the all-steps forward phase
+    /// writes, [V, width] (empty when not used).
+    vocab: Vec<Vec<f32>>,
+    /// Embedded runs: scratch for sums per vocabulary entry, one per thread.
+    scatter: Vec<Vec<f32>>,
 }
 
 impl Buffers {

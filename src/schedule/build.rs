@@ -33,6 +33,9 @@ struct Planner<'a> {
     b: &'a Backward,
     /// Display names (`cellc grad`'s), for buffer names.
     names: HashMap<NodeId, String>,
+    /// The input gradient as a signed sum: `± g W` terms (parameter, g) and other terms.
+    input_matvecs: Vec<(usize, NodeId, f32)>,
+    input_rest: Vec<(NodeId, f32)>,
     phase_of: HashMap<NodeId, Phase>,
     level: HashMap<NodeId, u32>,
     buffers: Vec<Buffer>,
@@ -50,6 +53,7 @@ struct Planner<'a> {
 /// Plans the forward and backward passes of a differentiated cell.
 pub fn plan(b: &Backward) -> Schedule {
     let mut p = Planner::new(b);
+    p.split_input_grad();
     p.assign_phases();
     p.assign_levels();
     p.add_sinks();
@@ -61,7 +65,9 @@ pub fn plan(b: &Backward) -> Schedule {
     let backward_step = p.stages(Phase::BackwardStep, &stored);
     let backward_post = p.stages(Phase::BackwardPost, &stored);
     let grads = p.grad_plans();
+    let input_grad = p.input_grad_plan();
     Schedule {
+        input_grad,
         buffers: p.buffers,
         kernels: p.kernels,
         stacks: p.stacks,
@@ -103,6 +109,8 @@ impl<'a> Planner<'a> {
             g,
             b,
             names: crate::autodiff::print::names(b),
+            input_matvecs: vec![],
+            input_rest: vec![],
             phase_of: HashMap::new(),
             level: HashMap::new(),
             buffers,
@@ -125,9 +133,31 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// Splits the input gradient into `± Wᵀ g` terms, which become GEMMs over all rows (or, for
+    /// an embedding input, over the vocabulary), and other signed terms. Only sums used by
+    /// nothing else are taken apart.
+    fn split_input_grad(&mut self) {
+        let g = self.g;
+        let counts = g.use_counts(&self.b.roots());
+        let mut stack = vec![(self.b.d_input, 1.0f32)];
+        while let Some((n, sign)) = stack.pop() {
+            let node = g.node(n);
+            let open = n == self.b.d_input || counts[n.index()] == 1;
+            match node.op {
+                Op::Add if open => stack.extend([(node.args[1], sign), (node.args[0], sign)]),
+                Op::Sub if open => stack.extend([(node.args[1], -sign), (node.args[0], sign)]),
+                Op::Neg if open => stack.push((node.args[0], -sign)),
+                Op::MatVecT(p) if open => self.input_matvecs.push((p as usize, node.args[0], sign)),
+                Op::Const(_) if g.const_value(n) == Some(0.0) => {}
+                _ => self.input_rest.push((n, sign)),
+            }
+        }
+    }
+
     /// The roots the backward post phase must produce.
     fn post_roots(&self) -> Vec<NodeId> {
-        let mut roots = vec![self.b.d_input];
+        let mut roots: Vec<NodeId> = self.input_matvecs.iter().map(|t| t.1).collect();
+        roots.extend(self.input_rest.iter().map(|t| t.0));
         for grad in &self.b.d_params {
             match grad {
                 ParamGrad::Vector(n) => roots.push(*n),
@@ -224,14 +254,6 @@ impl<'a> Planner<'a> {
             let slot = Slot { buf: self.adjoint_bufs[s], col: Cols::default(), dim: Dim::H, shift: 0 };
             self.sinks.entry(Phase::BackwardStep).or_default().push(Sink { node: d, slot, store: Store::Accumulate });
         }
-        let d = self.b.d_input;
-        let slot = Slot {
-            buf: self.input_grad_buf,
-            col: Cols::default(),
-            dim: self.buffers_dim(self.input_grad_buf),
-            shift: 0,
-        };
-        self.sinks.entry(Phase::BackwardPost).or_default().push(Sink { node: d, slot, store: Store::Set });
     }
 
     fn buffers_dim(&self, buf: BufId) -> Dim {
@@ -285,11 +307,6 @@ impl<'a> Planner<'a> {
             if per_row && !is_matrix_op(g.node(next).op) && !self.homes.contains_key(&next) {
                 self.homes.insert(next, Slot { buf: self.state_bufs[s], col: Cols::default(), dim: Dim::H, shift: 1 });
             }
-        }
-        let dx = self.b.d_input;
-        if self.phase_of.get(&dx) == Some(&Phase::BackwardPost) && !is_matrix_op(g.node(dx).op) {
-            let dim = self.buffers_dim(self.input_grad_buf);
-            self.homes.insert(dx, Slot { buf: self.input_grad_buf, col: Cols::default(), dim, shift: 0 });
         }
         for (key, group) in self.gemm_groups(stored) {
             let name = format!("{}{}", if key.3 { "W" } else { "Wᵀ" }, group.len());
@@ -485,6 +502,15 @@ impl<'a> Planner<'a> {
         }
         self.kernels.push(KernelSpec { name, dim, inputs, nodes: members.to_vec(), outputs });
         Stage::Kernel { kernel: self.kernels.len() - 1, args }
+    }
+
+    fn input_grad_plan(&mut self) -> InputGradPlan {
+        let matvecs = self.input_matvecs.clone();
+        let rest = self.input_rest.clone();
+        InputGradPlan {
+            matvecs: matvecs.iter().filter_map(|&(p, n, sign)| self.slot(n).map(|s| (p, s, sign))).collect(),
+            rest: rest.iter().filter_map(|&(n, sign)| self.slot(n).map(|s| (s, sign))).collect(),
+        }
     }
 
     fn grad_plans(&mut self) -> Vec<GradPlan> {

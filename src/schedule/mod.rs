@@ -147,6 +147,16 @@ pub enum GradPlan {
     Matrix(Vec<(Slot, Slot)>),
 }
 
+/// The input gradient as a signed sum over all rows: `sign * G[rows, N] × W` for each
+/// (parameter W, slot of G, sign), plus `sign * slot` for each other term. Kept apart from the
+/// kernels so the runtime can form it with GEMMs over all rows, or directly for the rows of an
+/// embedding table.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct InputGradPlan {
+    pub matvecs: Vec<(usize, Slot, f32)>,
+    pub rest: Vec<(Slot, f32)>,
+}
+
 /// The complete plan for one cell.
 #[derive(Clone, Debug)]
 pub struct Schedule {
@@ -159,6 +169,7 @@ pub struct Schedule {
     pub backward_step: Vec<Stage>,
     pub backward_post: Vec<Stage>,
     pub grads: Vec<GradPlan>,
+    pub input_grad: InputGradPlan,
     /// The buffer of each state, of each state adjoint, of x and of its gradient.
     pub state_bufs: Vec<BufId>,
     pub adjoint_bufs: Vec<BufId>,

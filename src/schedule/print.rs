@@ -10,6 +10,7 @@ pub fn describe(s: &Schedule, b: &Backward) -> String {
     let g = &b.graph;
     let raiser = Raiser { g, names: crate::autodiff::print::names(b) };
     let show = |id: NodeId| print::expr(&raiser.expr(id));
+    let g_name = |p: usize| g.sig.params[p].name.clone();
     let define = |id: NodeId| print::expr(&raiser.definition(id));
     let cols = |c: Cols| match (c.h, c.d) {
         (0, 0) => "0".to_string(),
@@ -108,6 +109,17 @@ pub fn describe(s: &Schedule, b: &Backward) -> String {
             }
         }
     }
+    out.push_str("\ninput gradient (all T*B rows, after the backward loop)\n");
+    let mut terms: Vec<String> = s
+        .input_grad
+        .matvecs
+        .iter()
+        .map(|(p, g, sign)| format!("{} {} × {}", if *sign < 0.0 { "-" } else { "+" }, slot(g), g_name(*p)))
+        .collect();
+    terms.extend(
+        s.input_grad.rest.iter().map(|(sl, sign)| format!("{} {}", if *sign < 0.0 { "-" } else { "+" }, slot(sl))),
+    );
+    out.push_str(&format!("  dx = {}\n", if terms.is_empty() { "0".to_string() } else { terms.join(" ") }));
     out.push_str("\nweight gradients (summed over all T*B rows after the backward loop)\n");
     for (p, grad) in s.grads.iter().enumerate() {
         let name = &g.sig.params[p].name;

@@ -61,8 +61,19 @@ pub struct LmGrads {
     pub out_b: Vec<f32>,
 }
 
+/// Wall time of the parts of language-model steps outside the cell, accumulated.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct LmTimes {
+    pub embed: std::time::Duration,
+    pub logits: std::time::Duration,
+    pub softmax: std::time::Duration,
+    pub output_grads: std::time::Duration,
+    pub sgd: std::time::Duration,
+}
+
 /// Everything one batch shape needs, allocated once.
 pub struct LmRunner<'e> {
+    pub times: LmTimes,
     pub engine: &'e Engine,
     pub shape: LmShape,
     pub threads: usize,
@@ -77,16 +88,34 @@ pub struct LmRunner<'e> {
     out_wt: Vec<f32>,
     /// [T*B, H]: the gradient flowing into the top layer's output, then down the layers.
     dy: Vec<f32>,
+    /// Whether the first layer runs per vocabulary entry (V well below T*B; see
+    /// `Engine::forward_embedded`), and then the embedding's gradient, [V, H].
+    embedded: bool,
+    /// [V, H]; only the rows of `touched` are meaningful (the others stay zero).
+    pub dembed: Vec<f32>,
+    /// The distinct symbols of the last batch, ascending.
+    touched: Vec<u32>,
     pub grads: LmGrads,
 }
 
 impl<'e> LmRunner<'e> {
     pub fn new(engine: &'e Engine, shape: LmShape, threads: usize) -> Result<LmRunner<'e>, String> {
+        LmRunner::with_options(engine, shape, threads, true)
+    }
+
+    /// As [`LmRunner::new`]; `allow_embedded` false keeps the first layer per token always.
+    pub fn with_options(
+        engine: &'e Engine,
+        shape: LmShape,
+        threads: usize,
+        allow_embedded: bool,
+    ) -> Result<LmRunner<'e>, String> {
         let sizes = Sizes { hidden: shape.hidden, input: shape.hidden, batch: shape.batch, steps: shape.steps };
         let layers = (0..shape.layers).map(|_| engine.buffers(sizes)).collect::<Result<Vec<_>, _>>()?;
         let rows = shape.steps * shape.batch;
         let lens = engine.param_lens(sizes);
         Ok(LmRunner {
+            times: LmTimes::default(),
             engine,
             shape,
             threads,
@@ -98,6 +127,9 @@ impl<'e> LmRunner<'e> {
             target_logits: vec![0.0; rows],
             out_wt: vec![0.0; shape.hidden * shape.vocab],
             dy: vec![0.0; rows * shape.hidden],
+            embedded: allow_embedded && engine.supports_embedding() && 2 * shape.vocab <= rows,
+            dembed: vec![0.0; shape.vocab * shape.hidden],
+            touched: vec![],
             grads: LmGrads {
                 cells: (0..shape.layers).map(|_| lens.iter().map(|&n| vec![0.0; n]).collect()).collect(),
                 out_w: vec![0.0; shape.vocab * shape.hidden],
@@ -111,10 +143,14 @@ impl<'e> LmRunner<'e> {
     fn forward_layers(&mut self, p: &LmParams, tokens: &[u32], carry: bool) {
         let h = self.shape.hidden;
         let e = self.engine;
-        let x = self.layers[0].input_mut(e);
-        for (row, &tok) in tokens.iter().enumerate() {
-            let t = tok as usize;
-            x[row * h..(row + 1) * h].copy_from_slice(&p.embed[t * h..(t + 1) * h]);
+        if !self.embedded {
+            let t0 = std::time::Instant::now();
+            let x = self.layers[0].input_mut(e);
+            for (row, &tok) in tokens.iter().enumerate() {
+                let t = tok as usize;
+                x[row * h..(row + 1) * h].copy_from_slice(&p.embed[t * h..(t + 1) * h]);
+            }
+            self.times.embed += t0.elapsed();
         }
         for l in 0..self.shape.layers {
             if l > 0 {
@@ -126,7 +162,11 @@ impl<'e> LmRunner<'e> {
             } else {
                 self.layers[l].zero_states(e);
             }
-            e.forward(&mut self.layers[l], &p.cells[l], self.threads);
+            if l == 0 && self.embedded {
+                e.forward_embedded(&mut self.layers[0], &p.cells[0], &p.embed, tokens, self.threads);
+            } else {
+                e.forward(&mut self.layers[l], &p.cells[l], self.threads);
+            }
         }
     }
 
@@ -136,6 +176,7 @@ impl<'e> LmRunner<'e> {
     fn output_layer(&mut self, p: &LmParams, targets: &[u32], count_correct: bool) -> (f64, usize) {
         let s = self.shape;
         let (v, h, rows) = (s.vocab, s.hidden, s.steps * s.batch);
+        let t0 = std::time::Instant::now();
         for r in 0..h {
             for c in 0..v {
                 self.out_wt[r * v + c] = p.out_w[c * h + r];
@@ -153,22 +194,29 @@ impl<'e> LmRunner<'e> {
                 correct += usize::from(best == t as usize);
             }
         }
+        let t1 = std::time::Instant::now();
+        self.times.logits += t1 - t0;
         let scale = 1.0 / rows as f32;
         // Each thread takes whole rows, with their own slots of the max and sum tables.
         let per = rows.div_ceil(self.threads.clamp(1, rows.max(1))).max(1);
         let softmax = &self.softmax;
         let bias = &p.out_b;
-        let parts = self.logits.chunks_mut(per * v).zip(self.maxes.chunks_mut(per).zip(self.sums.chunks_mut(per)));
-        std::thread::scope(|sc| {
-            for (i, (lg, (mx, sm))) in parts.enumerate() {
-                let mut run = move || softmax.run(lg, bias, mx.len(), v, v, scale, mx, sm);
-                if i == 0 {
-                    run();
-                } else {
-                    sc.spawn(run);
-                }
-            }
+        let (lg, mx, sm) =
+            (self.logits.as_mut_ptr() as usize, self.maxes.as_mut_ptr() as usize, self.sums.as_mut_ptr() as usize);
+        crate::runtime::pool::run(rows.div_ceil(per), &|i| {
+            let from = i * per;
+            let n = per.min(rows - from);
+            // SAFETY: part i owns rows [from, from + n) of the logits and of both tables.
+            let (lg, mx, sm) = unsafe {
+                (
+                    std::slice::from_raw_parts_mut((lg as *mut f32).add(from * v), n * v),
+                    std::slice::from_raw_parts_mut((mx as *mut f32).add(from), n),
+                    std::slice::from_raw_parts_mut((sm as *mut f32).add(from), n),
+                )
+            };
+            softmax.run(lg, bias, n, v, v, scale, mx, sm);
         });
+        self.times.softmax += t1.elapsed();
         let mut loss = 0.0f64;
         for (r, &t) in targets.iter().enumerate() {
             let lse = f64::from(self.maxes[r]) + f64::from(self.sums[r]).ln();
@@ -187,18 +235,41 @@ impl<'e> LmRunner<'e> {
     /// One step of plain SGD on one batch (states start at zero): forward, loss, BPTT, update.
     /// Returns the mean cross-entropy before the update.
     pub fn train_step(&mut self, p: &mut LmParams, tokens: &[u32], targets: &[u32], lr: f32) -> f64 {
-        self.forward_layers(p, tokens, false);
-        let (loss, _) = self.output_layer(p, targets, false);
-        self.backward(p);
-        self.sgd(p, tokens, lr);
+        let loss = self.forward_backward(p, tokens, targets, false);
+        self.sgd(p, lr);
         loss
     }
 
+    /// Forward and backward on one batch: the mean cross-entropy, and every gradient in
+    /// `self.grads` and `self.dembed`. With `carry`, states start where the last batch ended.
+    pub fn forward_backward(&mut self, p: &LmParams, tokens: &[u32], targets: &[u32], carry: bool) -> f64 {
+        self.forward_layers(p, tokens, carry);
+        let (loss, _) = self.output_layer(p, targets, false);
+        self.backward(p, tokens);
+        loss
+    }
+
+    /// The Euclidean norm of all gradients together (the embedding's included).
+    pub fn grad_norm(&self) -> f64 {
+        let h = self.shape.hidden;
+        let sq = |v: &[f32]| v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>();
+        let mut total = sq(&self.grads.out_w) + sq(&self.grads.out_b);
+        for layer in &self.grads.cells {
+            total += layer.iter().map(|g| sq(g)).sum::<f64>();
+        }
+        for &t in &self.touched {
+            let t = t as usize;
+            total += sq(&self.dembed[t * h..(t + 1) * h]);
+        }
+        total.sqrt()
+    }
+
     /// Gradients of every parameter from the softmax gradient in `logits`.
-    fn backward(&mut self, p: &LmParams) {
+    fn backward(&mut self, p: &LmParams, tokens: &[u32]) {
         let s = self.shape;
         let (v, h, rows) = (s.vocab, s.hidden, s.steps * s.batch);
         let e = self.engine;
+        let t0 = std::time::Instant::now();
         matmul_slices(&mut self.dy, rows, h, &self.logits, v, false, &p.out_w, false, self.threads);
         let top = self.layers[s.layers - 1].output(e);
         matmul_slices(&mut self.grads.out_w, v, h, &self.logits, rows, true, top, false, self.threads);
@@ -209,19 +280,51 @@ impl<'e> LmRunner<'e> {
                 *g += x;
             }
         }
+        self.times.output_grads += t0.elapsed();
+        // Clear the rows the last batch left in the embedding gradient, then note this batch's.
+        for &t in &self.touched {
+            self.dembed[t as usize * h..(t as usize + 1) * h].fill(0.0);
+        }
+        self.touched.clear();
+        self.touched.extend_from_slice(tokens);
+        self.touched.sort_unstable();
+        self.touched.dedup();
         for l in (0..s.layers).rev() {
-            e.backward(&mut self.layers[l], &p.cells[l], &self.dy, &mut self.grads.cells[l], self.threads);
+            let (bufs, grads) = (&mut self.layers[l], &mut self.grads.cells[l]);
+            if l == 0 && self.embedded {
+                e.backward_embedded(
+                    bufs,
+                    &p.cells[0],
+                    &self.dy,
+                    grads,
+                    &p.embed,
+                    tokens,
+                    &mut self.dembed,
+                    self.threads,
+                );
+            } else {
+                e.backward(bufs, &p.cells[l], &self.dy, grads, self.threads);
+            }
             if l > 0 {
                 self.dy.copy_from_slice(self.layers[l].input_grad(e));
+            } else if !self.embedded {
+                let dx = self.layers[0].input_grad(e);
+                for (row, &tok) in tokens.iter().enumerate() {
+                    let t = tok as usize;
+                    for (d, g) in self.dembed[t * h..(t + 1) * h].iter_mut().zip(&dx[row * h..(row + 1) * h]) {
+                        *d += g;
+                    }
+                }
             }
         }
     }
 
-    /// w -= lr * dw for every dense parameter; the embedding rows of the batch's symbols take
-    /// their share of the first layer's input gradient.
-    fn sgd(&mut self, p: &mut LmParams, tokens: &[u32], lr: f32) {
+    /// Plain SGD with the current gradients: w -= lr * dw for every parameter (the embedding
+    /// rows of the last batch's symbols only).
+    pub fn sgd(&mut self, p: &mut LmParams, lr: f32) {
         let h = self.shape.hidden;
         let threads = self.threads;
+        let t0 = std::time::Instant::now();
         let update = |w: &mut [f32], g: &[f32]| {
             par_chunks_mut(w, 1, threads, |from, chunk| {
                 for (a, b) in chunk.iter_mut().zip(&g[from..]) {
@@ -236,12 +339,27 @@ impl<'e> LmRunner<'e> {
         }
         update(&mut p.out_w, &self.grads.out_w);
         update(&mut p.out_b, &self.grads.out_b);
-        let dx = self.layers[0].input_grad(self.engine);
-        for (row, &tok) in tokens.iter().enumerate() {
-            let t = tok as usize;
-            for (w, g) in p.embed[t * h..(t + 1) * h].iter_mut().zip(&dx[row * h..(row + 1) * h]) {
+        for &t in &self.touched {
+            let t = t as usize;
+            for (w, g) in p.embed[t * h..(t + 1) * h].iter_mut().zip(&self.dembed[t * h..(t + 1) * h]) {
                 *w -= lr * g;
             }
         }
+        self.times.sgd += t0.elapsed();
+    }
+
+    /// The accumulated phase times of every layer's cell runs.
+    pub fn cell_times(&self) -> crate::runtime::PhaseTimes {
+        let mut t = crate::runtime::PhaseTimes::default();
+        for l in &self.layers {
+            let x = l.times;
+            t.weights += x.weights;
+            t.forward_pre += x.forward_pre;
+            t.forward_step += x.forward_step;
+            t.backward_step += x.backward_step;
+            t.backward_post += x.backward_post;
+            t.weight_grads += x.weight_grads;
+        }
+        t
     }
 }

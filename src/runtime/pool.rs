@@ -1,0 +1,150 @@
+//! A small persistent thread pool: parallel regions cost a wake-up, not a thread spawn.
+//!
+//! `run(n, job)` calls `job(0)` on the caller and `job(1..n)` on workers, and returns when all
+//! have finished, so `job` may borrow from the caller's stack. Workers spin briefly for the next
+//! region (regions come in quick succession during a training step), then sleep on a condvar.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, OnceLock};
+
+/// The job of the current region, its lifetime erased; `run` outlives every use of it.
+#[derive(Clone, Copy)]
+struct JobPtr(*const (dyn Fn(usize) + Sync));
+
+// SAFETY: the pointee is `Sync` and `run` keeps it alive until every worker is done with it.
+unsafe impl Send for JobPtr {}
+
+struct Shared {
+    /// Bumped for every region; workers watch it.
+    epoch: AtomicU64,
+    job: Mutex<Option<(JobPtr, usize)>>,
+    wake: Condvar,
+    pending: AtomicUsize,
+    done: Mutex<()>,
+    finished: Condvar,
+    panicked: AtomicBool,
+}
+
+/// The process-wide pool; it grows to the largest region asked for.
+pub struct Pool {
+    shared: &'static Shared,
+    workers: Mutex<usize>,
+    /// One region at a time (nested or concurrent callers run serially).
+    region: Mutex<()>,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        let shared = Box::leak(Box::new(Shared {
+            epoch: AtomicU64::new(0),
+            job: Mutex::new(None),
+            wake: Condvar::new(),
+            pending: AtomicUsize::new(0),
+            done: Mutex::new(()),
+            finished: Condvar::new(),
+            panicked: AtomicBool::new(false),
+        }));
+        Pool { shared, workers: Mutex::new(0), region: Mutex::new(()) }
+    })
+}
+
+fn worker(shared: &'static Shared, index: usize) {
+    let mut seen = 0u64;
+    loop {
+        // Spin a little: the next region usually starts within microseconds.
+        let mut spins = 0u32;
+        while shared.epoch.load(Ordering::Acquire) == seen && spins < 20_000 {
+            std::hint::spin_loop();
+            spins += 1;
+        }
+        let mut slot = shared.job.lock().unwrap_or_else(|e| e.into_inner());
+        while shared.epoch.load(Ordering::Acquire) == seen {
+            slot = shared.wake.wait(slot).unwrap_or_else(|e| e.into_inner());
+        }
+        seen = shared.epoch.load(Ordering::Acquire);
+        let job = *slot;
+        drop(slot);
+        let Some((job, participants)) = job else { continue };
+        if index >= participants {
+            continue;
+        }
+        // SAFETY: `run` does not return before `pending` reaches zero, so the job is alive.
+        let f = unsafe { &*job.0 };
+        if catch_unwind(AssertUnwindSafe(|| f(index))).is_err() {
+            shared.panicked.store(true, Ordering::Release);
+        }
+        if shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let _guard = shared.done.lock().unwrap_or_else(|e| e.into_inner());
+            shared.finished.notify_all();
+        }
+    }
+}
+
+/// Runs `job(i)` for i in 0..n, `job(0)` on this thread, and waits for all of them.
+pub fn run(n: usize, job: &(dyn Fn(usize) + Sync)) {
+    if n <= 1 {
+        if n == 1 {
+            job(0);
+        }
+        return;
+    }
+    let p = pool();
+    let _region = p.region.lock().unwrap_or_else(|e| e.into_inner());
+    {
+        let mut workers = p.workers.lock().unwrap_or_else(|e| e.into_inner());
+        while *workers < n - 1 {
+            let index = *workers + 1;
+            let shared = p.shared;
+            std::thread::Builder::new()
+                .name(format!("cellc-worker-{index}"))
+                .spawn(move || worker(shared, index))
+                .expect("cannot start a worker thread");
+            *workers += 1;
+        }
+    }
+    let shared = p.shared;
+    shared.panicked.store(false, Ordering::Release);
+    shared.pending.store(n - 1, Ordering::Release);
+    {
+        let mut slot = shared.job.lock().unwrap_or_else(|e| e.into_inner());
+        // SAFETY (lifetime erasure): we wait below until every worker has finished with it.
+        let erased: &'static (dyn Fn(usize) + Sync) = unsafe { std::mem::transmute(job) };
+        *slot = Some((JobPtr(erased as *const _), n));
+        shared.epoch.fetch_add(1, Ordering::AcqRel);
+        shared.wake.notify_all();
+    }
+    let mine = catch_unwind(AssertUnwindSafe(|| job(0)));
+    let mut spins = 0u32;
+    while shared.pending.load(Ordering::Acquire) != 0 && spins < 200_000 {
+        std::hint::spin_loop();
+        spins += 1;
+    }
+    let mut guard = shared.done.lock().unwrap_or_else(|e| e.into_inner());
+    while shared.pending.load(Ordering::Acquire) != 0 {
+        guard = shared.finished.wait(guard).unwrap_or_else(|e| e.into_inner());
+    }
+    drop(guard);
+    *shared.job.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    if let Err(payload) = mine {
+        std::panic::resume_unwind(payload);
+    }
+    assert!(!shared.panicked.load(Ordering::Acquire), "a worker thread panicked");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_index_runs_once_and_borrows_work() {
+        let counts: Vec<AtomicUsize> = (0..5).map(|_| AtomicUsize::new(0)).collect();
+        for _ in 0..200 {
+            run(5, &|i| {
+                counts[i].fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 200));
+    }
+}
