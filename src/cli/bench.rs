@@ -77,11 +77,13 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
     runner.times = Default::default();
     let cell_before = runner.cell_times();
     let mut times = vec![];
+    let cpu0 = crate::runtime::cpu_time();
     for _ in 0..args.steps {
         let t0 = Instant::now();
         runner.train_step(&mut params, &tokens, &targets, lr);
         times.push(t0.elapsed().as_secs_f64());
     }
+    let cpu_ms = (crate::runtime::cpu_time() - cpu0).as_secs_f64() * 1e3 / args.steps as f64;
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     let stats = crate::stats::stats(&engine.forward, &engine.backward, args.hidden, args.hidden);
@@ -96,11 +98,11 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
             "{}",
             json!({"cell": cell.name, "batch": args.batch, "hidden": args.hidden, "seq": args.seq, "vocab": args.vocab,
                    "threads": threads, "ms_per_step": median * 1e3, "tokens_per_s": tokens_per_s, "gflops": gflops,
-                   "gemm_gflops": ceiling, "fraction_of_gemm": gflops / ceiling})
+                   "gemm_gflops": ceiling, "fraction_of_gemm": gflops / ceiling, "cpu_ms_per_step": cpu_ms})
         );
     } else {
         println!(
-            "{} B={} H={} T={} V={}, {threads} thread{}: {:.2} ms/step, {:.0} tokens/s, {:.1} GFLOP/s = {:.0}% of the measured GEMM rate ({:.1} GFLOP/s)",
+            "{} B={} H={} T={} V={}, {threads} thread{}: {:.2} ms/step ({:.2} ms of CPU), {:.0} tokens/s, {:.1} GFLOP/s = {:.0}% of the measured GEMM rate ({:.1} GFLOP/s)",
             cell.name,
             args.batch,
             args.hidden,
@@ -108,6 +110,7 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
             args.vocab,
             if threads == 1 { "" } else { "s" },
             median * 1e3,
+            cpu_ms,
             tokens_per_s,
             gflops,
             100.0 * gflops / ceiling,

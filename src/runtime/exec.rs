@@ -52,6 +52,8 @@ struct Ctx<'r> {
     bufs: &'r [(usize, usize)],
     /// (address, length, columns) of each stack: a stacked copy, or the weight itself.
     stacks: &'r [(usize, usize, usize)],
+    /// Address of each stack's packed panels (0: not packed).
+    packed: &'r [usize],
 }
 
 fn dim_size(d: Dim, s: Sizes) -> usize {
@@ -100,7 +102,10 @@ impl<'r> Ctx<'r> {
                 (copy.as_ptr() as usize, copy.len(), n)
             };
         }
-        Ctx { e, sizes, bufs: &bufs.views, stacks: &bufs.stack_views }
+        for (view, p) in bufs.packed_views.iter_mut().zip(&bufs.packed) {
+            *view = if p.is_empty() { 0 } else { p.as_ptr() as usize };
+        }
+        Ctx { e, sizes, bufs: &bufs.views, stacks: &bufs.stack_views, packed: &bufs.packed_views }
     }
 
     /// Pointer and row stride of `slot` at the first row of `rows`, checked to hold `rows` rows
@@ -166,6 +171,29 @@ impl<'r> Ctx<'r> {
         let dst_len = if ds == 0 { n } else { (m.max(1) - 1) * ds + n };
         let (rp, rlen, rcols) = self.stacks[stack];
         let rp = rp as *const f32;
+        let packed = self.packed[stack];
+        if packed != 0 && matches!(rows, Rows::Step { .. }) && m <= super::gemm::SMALL_ROWS {
+            assert!(ls == 0 || (m.max(1) - 1) * ls + k <= lhs_len && (m.max(1) - 1) * ds + n <= dst_len);
+            // SAFETY: packed stacks exist only when the CPU has AVX2 and FMA; views are checked
+            // (`view`) and the packed panels were built from this stack at these sizes.
+            unsafe {
+                super::small_gemm::matmul_small_packed(
+                    m,
+                    n,
+                    k,
+                    lp,
+                    ls.max(k),
+                    packed as *const f32,
+                    rp,
+                    rcols,
+                    dp,
+                    ds.max(n),
+                    false,
+                    1.0,
+                )
+            };
+            return;
+        }
         // SAFETY: the views come from `view` (bounds-checked) and the stack table; the GEMM
         // output buffer is never one of its inputs.
         unsafe {
@@ -181,8 +209,44 @@ impl<'r> Ctx<'r> {
     }
 }
 
+/// Empty packed-panel buffers for the stacks per-step GEMMs read (when the CPU can use them).
+pub fn packed_stacks(e: &Engine, s: Sizes) -> Vec<Vec<f32>> {
+    let sch = &e.schedule;
+    let mut per_step = vec![false; sch.stacks.len()];
+    for stage in sch.forward_step.iter().chain(&sch.backward_step) {
+        if let Stage::Gemm { stack, .. } = stage {
+            per_step[*stack] = true;
+        }
+    }
+    sch.stacks
+        .iter()
+        .zip(per_step)
+        .map(|(st, used)| {
+            if !used || !super::gemm::small_gemm_ok() {
+                return vec![];
+            }
+            let (k, n) = stack_shape(&e.forward.sig, st, s);
+            vec![0.0; (n / 16) * k * 16]
+        })
+        .collect()
+}
+
 /// Copies the weights into the stacked layouts the GEMMs read.
 pub fn prepare_stacks(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>]) {
+    let sig = &e.forward.sig;
+    let s = bufs.sizes;
+    fill_stacks(e, bufs, weights);
+    for ((st, packed), copy) in e.schedule.stacks.iter().zip(bufs.packed.iter_mut()).zip(&bufs.stacks) {
+        if packed.is_empty() {
+            continue;
+        }
+        let (k, n) = stack_shape(sig, st, s);
+        let b: &[f32] = if copy.is_empty() { &weights[st.params[0]] } else { copy };
+        super::small_gemm::pack(b, k, n, n, packed);
+    }
+}
+
+fn fill_stacks(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>]) {
     let sig = &e.forward.sig;
     let s = bufs.sizes;
     for (st, copy) in e.schedule.stacks.iter().zip(bufs.stacks.iter_mut()) {
@@ -485,8 +549,9 @@ pub fn param_grads(
     let dsts: Vec<(usize, usize)> = grads.iter_mut().map(|g| (g.as_mut_ptr() as usize, g.len())).collect();
     let scatters: Vec<std::sync::Mutex<Vec<f32>>> = scatter.into_iter().map(std::sync::Mutex::new).collect();
     let tasks = threads.clamp(1, n_params.max(1));
+    let plan = balance(e, s, tasks, embedded.map(|emb| emb.vocab));
     super::pool::run(tasks, &|i| {
-        for p in (i..n_params).step_by(tasks) {
+        for &p in &plan[i] {
             // SAFETY: each parameter's gradient is written by exactly one task.
             let dst = unsafe { std::slice::from_raw_parts_mut(dsts[p].0 as *mut f32, dsts[p].1) };
             match &e.schedule.grads[p] {
@@ -528,6 +593,43 @@ pub fn param_grads(
     });
     drop(ctx);
     bufs.scatter = scatters.into_iter().map(|m| m.into_inner().unwrap_or_else(|x| x.into_inner())).collect();
+}
+
+/// Parameters split into `tasks` lists of about equal work (largest first, each to the least
+/// loaded list; ties by index, so the split is the same on every run). A term whose V is x costs
+/// V rows instead of T*B in an embedded run.
+fn balance(e: &Engine, s: Sizes, tasks: usize, vocab: Option<usize>) -> Vec<Vec<usize>> {
+    let sig = &e.forward.sig;
+    let rows = s.steps * s.batch;
+    let mut cost: Vec<(usize, usize)> = e
+        .schedule
+        .grads
+        .iter()
+        .enumerate()
+        .map(|(p, g)| {
+            let n = sig.params[p].len(s.hidden, s.input);
+            let c = match g {
+                GradPlan::Matrix(terms) => terms
+                    .iter()
+                    .map(|(_, v)| match vocab {
+                        Some(vocab) if v.buf == e.schedule.input_buf => 2 * n * vocab + rows * n / s.hidden.max(1),
+                        _ => 2 * n * rows,
+                    })
+                    .sum(),
+                GradPlan::Vector(_) => n * rows,
+            };
+            (c, p)
+        })
+        .collect();
+    cost.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut lists = vec![vec![]; tasks];
+    let mut load = vec![0usize; tasks];
+    for (c, p) in cost {
+        let k = (0..tasks).min_by_key(|&k| (load[k], k)).unwrap_or(0);
+        lists[k].push(p);
+        load[k] += c;
+    }
+    lists
 }
 
 /// `dst += G[all rows]ᵀ × V[all rows]`, or (V one broadcast row) column sums of G times v.

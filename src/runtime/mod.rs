@@ -11,6 +11,7 @@
 mod exec;
 pub mod gemm;
 pub mod pool;
+mod small_gemm;
 
 pub use exec::{par_chunks_mut, parallel};
 
@@ -19,6 +20,18 @@ use crate::check::Cell;
 use crate::codegen::{self, Kernels};
 use crate::ir::Graph;
 use crate::schedule::{self, BufferRole, Schedule};
+
+/// CPU time this process has used, all threads together: unlike wall time, it does not grow
+/// when the machine's other tenants take the cores (steal time on a shared VM).
+pub fn cpu_time() -> std::time::Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid timespec to write; the clock id is a constant the kernel knows.
+    let ok = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &mut ts) } == 0;
+    if !ok {
+        return std::time::Duration::ZERO;
+    }
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
 
 /// Problem sizes of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -89,7 +102,20 @@ impl Engine {
         let views = vec![(0, 0); self.schedule.buffers.len()];
         let stack_views = vec![(0, 0, 0); self.schedule.stacks.len()];
         let vocab = vec![vec![]; self.schedule.buffers.len()];
-        Ok(Buffers { sizes, times: PhaseTimes::default(), data, stacks, views, stack_views, vocab, scatter: vec![] })
+        let packed = exec::packed_stacks(self, sizes);
+        let packed_views = vec![0; self.schedule.stacks.len()];
+        Ok(Buffers {
+            sizes,
+            times: PhaseTimes::default(),
+            data,
+            stacks,
+            packed,
+            packed_views,
+            views,
+            stack_views,
+            vocab,
+            scatter: vec![],
+        })
     }
 
     /// The number of values each parameter has at these sizes, in the signature's order.
@@ -217,6 +243,11 @@ pub struct Buffers {
     pub times: PhaseTimes,
     data: Vec<Vec<f32>>,
     stacks: Vec<Vec<f32>>,
+    /// Stacks read by per-step GEMMs, packed in 16-column panels for the small-GEMM kernel
+    /// (empty when unused or when the CPU lacks AVX2 and FMA).
+    packed: Vec<Vec<f32>>,
+    /// Address of each packed stack during a run (0: none).
+    packed_views: Vec<usize>,
     /// (address, length) of each buffer during a run.
     views: Vec<(usize, usize)>,
     /// (address, length, columns) of each weight stack during a run.
