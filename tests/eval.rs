@@ -34,11 +34,15 @@ fn tensor(shape: &[usize], data: Vec<f32>) -> ArrayD<f32> {
     ArrayD::from_shape_vec(shape.to_vec(), data).unwrap()
 }
 
-/// Runs `cellc eval` and returns the output tensors.
+/// Runs `cellc eval` (with the interpreter) and returns the output tensors.
 fn eval(dir: &Path, cell: &str, w: &TensorSet, inp: &TensorSet, grad: bool) -> TensorSet {
+    eval_with(dir, cell, w, inp, grad, "interp")
+}
+
+fn eval_with(dir: &Path, cell: &str, w: &TensorSet, inp: &TensorSet, grad: bool, engine: &str) -> TensorSet {
     let (wp, ip, op) = (save(dir, "w.safetensors", w), save(dir, "in.safetensors", inp), dir.join("out.safetensors"));
     let op = op.to_string_lossy().into_owned();
-    let mut args = vec!["eval", cell, "--weights", &wp, "--inputs", &ip, "--out", &op, "--engine", "interp"];
+    let mut args = vec!["eval", cell, "--weights", &wp, "--inputs", &ip, "--out", &op, "--engine", engine];
     if grad {
         args.push("--grad");
     }
@@ -195,10 +199,16 @@ fn flat3(v: &[Vec<Vec<f64>>]) -> Vec<f64> {
 }
 
 fn check_against_reference(cell: &str, hand: &dyn HandCell, h: usize, d: usize) {
-    let dir = scratch(cell);
+    for engine in ["interp", "jit"] {
+        check_engine(cell, hand, h, d, engine);
+    }
+}
+
+fn check_engine(cell: &str, hand: &dyn HandCell, h: usize, d: usize, engine: &str) {
+    let dir = scratch(&format!("{cell}-{engine}"));
     let (t, b) = (4, 2);
     let case = random_case(cell, h, d, t, b, 17);
-    let out = eval(&dir, cell, &case.weights, &case.inputs, true);
+    let out = eval_with(&dir, cell, &case.weights, &case.inputs, true, engine);
     let (y, fin) = reference::forward(hand, &case.params, &case.x, &case.s0);
     let (grads, dx, ds0) = reference::backward(hand, &case.params, &case.x, &case.s0, &case.dy);
     compare(&out.tensors["y"], flat3(&y), &format!("{cell} y"));
@@ -278,9 +288,6 @@ fn bad_tensors_get_one_line_errors_naming_the_tensor() {
     let mut inp = good.inputs.clone();
     inp.tensors.insert("h".into(), ArrayD::zeros(vec![3]));
     assert!(eval_error(&dir, "gru", &good.weights, &inp, &grad).contains("tensor `h` has shape [3], expected [B, H]"));
-
-    let e = eval_error(&dir, "gru", &good.weights, &good.inputs, &["--engine", "jit", "--grad"]);
-    assert!(e.contains("JIT engine is not available yet"), "{e}");
 
     let mut inp = random_case("mut1", 3, 3, 2, 1, 1).inputs;
     inp.tensors.insert("x".into(), ArrayD::zeros(vec![2, 1, 2]));
