@@ -8,7 +8,7 @@ mod support;
 use cellc::check::Cell;
 use cellc::interp::{self, SeqInputs};
 use cellc::rng::Rng;
-use cellc::runtime::{Engine, Sizes};
+use cellc::runtime::{Engine, Sizes, StepMode};
 use ndarray::{Array2, Array3, ArrayD};
 
 /// Largest error accepted, relative to the largest value of the tensor compared.
@@ -134,14 +134,18 @@ fn cells_under_test() -> Vec<Cell> {
 fn std_cells_and_examples_match_the_interpreter() {
     let mut worst = (0.0, String::new());
     for cell in cells_under_test() {
-        let engine = Engine::compile(&cell).unwrap();
-        for (k, &(h, d, b, t)) in [(5, 3, 1, 4), (8, 8, 3, 3), (13, 6, 2, 7), (1, 1, 1, 1)].iter().enumerate() {
+        let mut engine = Engine::compile(&cell).unwrap();
+        let shapes = [(5, 3, 1, 4), (8, 8, 3, 3), (13, 6, 2, 7), (1, 1, 1, 1), (21, 7, 5, 3)];
+        for (k, &(h, d, b, t)) in shapes.iter().enumerate() {
             let d = if engine.forward.sig.d_equals_h { h } else { d };
             let sizes = Sizes { hidden: h, input: d, batch: b, steps: t };
-            for threads in [1, 2] {
+            // Both ways of running the time loop on two threads: split by examples, or lockstep.
+            for (threads, mode) in [(1, StepMode::Auto), (2, StepMode::Batch), (2, StepMode::Lockstep)] {
+                engine.step_mode = mode;
                 let p = problem(&engine, sizes, k as u64);
                 let (e, at) = compare(&engine, &p, threads);
-                assert!(e <= TOLERANCE, "{} at {sizes:?}, {threads} threads: error {e:.2e} in {at}", cell.name);
+                let name = &cell.name;
+                assert!(e <= TOLERANCE, "{name} at {sizes:?}, {threads} threads {mode:?}: error {e:.2e} in {at}");
                 if e > worst.0 {
                     worst = (e, format!("{} {at} at {sizes:?}", cell.name));
                 }
@@ -176,10 +180,11 @@ fn random_cells_match_the_interpreter() {
 fn a_thread_count_always_gives_the_same_bits() {
     let ws = cellc::workspace::Workspace::new();
     for name in ["gru", "lstm", "mut1"] {
-        let engine = Engine::compile(&ws.check_std(name).unwrap().cells[0]).unwrap();
+        let mut engine = Engine::compile(&ws.check_std(name).unwrap().cells[0]).unwrap();
         let sizes = Sizes { hidden: 24, input: 24, batch: 6, steps: 5 };
         let p = problem(&engine, sizes, 9);
-        for threads in [1, 2, 3] {
+        for (threads, mode) in [(1, StepMode::Auto), (2, StepMode::Batch), (3, StepMode::Batch), (2, StepMode::Lockstep)] {
+            engine.step_mode = mode;
             let (a, b) = (run_jit(&engine, &p, threads), run_jit(&engine, &p, threads));
             assert_eq!(a.y, b.y, "{name}, {threads} threads: y differs between runs");
             assert_eq!(a.dparams, b.dparams, "{name}, {threads} threads: gradients differ between runs");

@@ -44,6 +44,9 @@ pub struct Args {
     /// Also print where the time goes, phase by phase.
     #[arg(long)]
     profile: bool,
+    /// How threads share the per-step phases.
+    #[arg(long, value_enum, default_value_t = crate::runtime::StepMode::Auto)]
+    step_mode: crate::runtime::StepMode,
 }
 
 pub fn run(ui: &Ui, args: Args) -> ExitCode {
@@ -57,7 +60,10 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
     }
     let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
     let engine = match Engine::compile(&cell) {
-        Ok(e) => e,
+        Ok(mut e) => {
+            e.step_mode = args.step_mode;
+            e
+        }
         Err(e) => return ui.fail(format!("cannot compile `{}`: {e}", cell.name)),
     };
     let shape = LmShape { vocab: args.vocab, hidden: args.hidden, layers: 1, batch: args.batch, steps: args.seq };

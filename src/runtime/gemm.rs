@@ -1,9 +1,7 @@
 //! Matrix products through the `gemm` crate (AVX-512 kernels with its `x86-v4` feature), with
 //! every shape and stride checked against the slices before the unsafe call.
 
-/// Products with at most this many rows use the register-tiled kernel of `small_gemm`.
-pub const SMALL_ROWS: usize = 48;
-
+/// Whether GEMMs against weight stacks use the packed kernel of `small_gemm`.
 pub(crate) fn small_gemm_ok() -> bool {
     static OK: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
     *OK.get_or_init(super::small_gemm::available)
@@ -58,15 +56,6 @@ pub unsafe fn matmul(dst: MatMut, lhs: Mat, transpose_lhs: bool, rhs: Mat, accum
                 unsafe { std::ptr::write_bytes(dst.ptr.add(r * dst.stride), 0, n) };
             }
         }
-        return;
-    }
-    if !transpose_lhs && m <= SMALL_ROWS && small_gemm_ok() {
-        // SAFETY: the CPU has AVX2 and FMA; views checked above; dst does not overlap.
-        unsafe {
-            super::small_gemm::matmul_small(
-                m, n, k, lhs.ptr, lhs.stride, rhs.ptr, rhs.stride, dst.ptr, dst.stride, accumulate, scale,
-            )
-        };
         return;
     }
     let (lhs_cs, lhs_rs) = if transpose_lhs { (lhs.stride as isize, 1) } else { (1, lhs.stride as isize) };

@@ -8,12 +8,15 @@
 //! for the all-steps phases and weight gradients. The split is fixed by the thread count, so a
 //! given thread count always gives the same numbers.
 
-mod exec;
+mod ctx;
 pub mod gemm;
+mod grads;
 pub mod pool;
-mod small_gemm;
+pub mod small_gemm;
+mod stacks;
+mod steps;
 
-pub use exec::{par_chunks_mut, parallel};
+pub use pool::{par_chunks_mut, parallel};
 
 use crate::autodiff::Backward;
 use crate::check::Cell;
@@ -42,12 +45,25 @@ pub struct Sizes {
     pub steps: usize,
 }
 
+/// How threads share a per-step phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum StepMode {
+    /// Lockstep when the per-step weights do not fit in cache, else split the batch.
+    #[default]
+    Auto,
+    /// Each thread runs the whole time loop for its share of the batch.
+    Batch,
+    /// Threads split every GEMM's columns and every kernel's rows, with a barrier per stage.
+    Lockstep,
+}
+
 /// A cell compiled to kernels, ready to run at any size.
 pub struct Engine {
     pub forward: Graph,
     pub backward: Backward,
     pub schedule: Schedule,
     pub kernels: Kernels,
+    pub step_mode: StepMode,
 }
 
 /// Most arguments one kernel may take (pointers are passed in a fixed-size array).
@@ -66,7 +82,7 @@ impl Engine {
             return Err(format!("kernel {} has more than {MAX_KERNEL_ARGS} arguments", k.name));
         }
         let kernels = codegen::compile(&backward.graph, &schedule, codegen::Options::default())?;
-        Ok(Engine { forward, backward, schedule, kernels })
+        Ok(Engine { forward, backward, schedule, kernels, step_mode: StepMode::Auto })
     }
 
     /// Buffers for runs of this size.
@@ -84,25 +100,27 @@ impl Engine {
             .iter()
             .map(|b| match b.role {
                 BufferRole::Param(_) => vec![],
-                _ => vec![0.0; exec::buffer_len(b, sizes)],
+                _ => vec![0.0; ctx::buffer_len(b, sizes)],
             })
             .collect();
-        let stacks =
-            self.schedule
-                .stacks
-                .iter()
-                .map(|st| {
-                    if st.transposed || st.params.len() > 1 {
-                        vec![0.0; exec::stack_len(sig, st, sizes)]
-                    } else {
-                        vec![]
-                    }
-                })
-                .collect();
+        // Row-major stacked copies, for the `gemm` crate, only where the packed kernel cannot run.
+        let packing = gemm::small_gemm_ok();
+        let stacks = self
+            .schedule
+            .stacks
+            .iter()
+            .map(|st| {
+                if !packing && (st.transposed || st.params.len() > 1) {
+                    vec![0.0; ctx::stack_len(sig, st, sizes)]
+                } else {
+                    vec![]
+                }
+            })
+            .collect();
         let views = vec![(0, 0); self.schedule.buffers.len()];
         let stack_views = vec![(0, 0, 0); self.schedule.stacks.len()];
         let vocab = vec![vec![]; self.schedule.buffers.len()];
-        let packed = exec::packed_stacks(self, sizes);
+        let packed = stacks::packed_stacks(self, sizes);
         let packed_views = vec![0; self.schedule.stacks.len()];
         Ok(Buffers {
             sizes,
@@ -136,9 +154,9 @@ impl Engine {
     pub fn forward(&self, bufs: &mut Buffers, weights: &[Vec<f32>], threads: usize) {
         self.check_weights(bufs, weights);
         let t0 = std::time::Instant::now();
-        exec::prepare_stacks(self, bufs, weights);
+        stacks::prepare_stacks(self, bufs, weights);
         bufs.times.weights += t0.elapsed();
-        exec::forward(self, bufs, weights, threads);
+        steps::forward(self, bufs, weights, threads);
     }
 
     /// Backpropagation through time after [`Engine::forward`], for the loss sum(dy * y) where y
@@ -159,20 +177,20 @@ impl Engine {
         for (g, p) in grads.iter().zip(&self.forward.sig.params) {
             assert_eq!(g.len(), p.len(s.hidden, s.input), "gradient size of {}", p.name);
         }
-        exec::seed_adjoints(self, bufs, dy);
-        exec::backward(self, bufs, weights, threads);
+        steps::seed_adjoints(self, bufs, dy);
+        steps::backward(self, bufs, weights, threads);
         let t0 = std::time::Instant::now();
-        exec::input_grad(self, bufs, weights, threads);
+        grads::input_grad(self, bufs, weights, threads);
         let t1 = std::time::Instant::now();
         bufs.times.backward_post += t1 - t0;
-        exec::param_grads(self, bufs, weights, grads, threads, None);
+        grads::param_grads(self, bufs, weights, grads, threads, None);
         bufs.times.weight_grads += t1.elapsed();
     }
 
     /// Whether [`Engine::forward_embedded`] applies: the all-steps forward phase writes only
     /// temporaries (no state is a function of x alone).
     pub fn supports_embedding(&self) -> bool {
-        exec::pre_outputs(self).is_some()
+        steps::pre_outputs(self).is_some()
     }
 
     /// [`Engine::forward`] for an input x that is rows of an embedding `table` ([V, D]) picked by
@@ -188,9 +206,9 @@ impl Engine {
     ) {
         self.check_weights(bufs, weights);
         let t0 = std::time::Instant::now();
-        exec::prepare_stacks(self, bufs, weights);
+        stacks::prepare_stacks(self, bufs, weights);
         bufs.times.weights += t0.elapsed();
-        exec::forward_embedded(self, bufs, weights, table, tokens, threads);
+        steps::forward_embedded(self, bufs, weights, table, tokens, threads);
     }
 
     /// [`Engine::backward`] after [`Engine::forward_embedded`]: instead of the input gradient,
@@ -212,15 +230,15 @@ impl Engine {
         let s = bufs.sizes;
         let vocab = table.len() / s.input.max(1);
         assert_eq!(dtable.len(), table.len(), "dtable is [V, D]");
-        exec::prepare_scatter(self, bufs, vocab, threads);
-        exec::seed_adjoints(self, bufs, dy);
-        exec::backward(self, bufs, weights, threads);
-        let emb = exec::Embedded { table, tokens, vocab };
+        steps::prepare_scatter(self, bufs, vocab, threads);
+        steps::seed_adjoints(self, bufs, dy);
+        steps::backward(self, bufs, weights, threads);
+        let emb = grads::Embedded { table, tokens, vocab };
         let t0 = std::time::Instant::now();
-        exec::table_grad(self, bufs, weights, &emb, dtable, threads);
+        grads::table_grad(self, bufs, weights, &emb, dtable, threads);
         let t1 = std::time::Instant::now();
         bufs.times.backward_post += t1 - t0;
-        exec::param_grads(self, bufs, weights, grads, threads, Some(&emb));
+        grads::param_grads(self, bufs, weights, grads, threads, Some(&emb));
         bufs.times.weight_grads += t1.elapsed();
     }
 }
@@ -243,8 +261,8 @@ pub struct Buffers {
     pub times: PhaseTimes,
     data: Vec<Vec<f32>>,
     stacks: Vec<Vec<f32>>,
-    /// Stacks read by per-step GEMMs, packed in 16-column panels for the small-GEMM kernel
-    /// (empty when unused or when the CPU lacks AVX2 and FMA).
+    /// Every stack packed in 16-column panels for the `small_gemm` kernel (empty when the CPU
+    /// lacks AVX2 and FMA; then `stacks` holds row-major copies for the `gemm` crate).
     packed: Vec<Vec<f32>>,
     /// Address of each packed stack during a run (0: none).
     packed_views: Vec<usize>,

@@ -148,3 +148,40 @@ mod tests {
         assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 200));
     }
 }
+/// Runs `f(from, count)` on `threads` contiguous chunks of `0..n`, the first on this thread.
+pub fn parallel(threads: usize, n: usize, f: impl Fn(usize, usize) + Sync) {
+    let t = threads.clamp(1, n.max(1));
+    if t == 1 {
+        f(0, n);
+        return;
+    }
+    let chunk = n.div_ceil(t);
+    run(t, &|i| {
+        let from = i * chunk;
+        let to = ((i + 1) * chunk).min(n);
+        if from < to {
+            f(from, to - from);
+        }
+    });
+}
+
+/// Runs `f(offset, chunk)` on `threads` contiguous chunks of `data` (chunk sizes a multiple of
+/// `granule`), the first on this thread.
+pub fn par_chunks_mut(data: &mut [f32], granule: usize, threads: usize, f: impl Fn(usize, &mut [f32]) + Sync) {
+    let granule = granule.max(1);
+    let units = data.len() / granule;
+    let per = units.div_ceil(threads.clamp(1, units.max(1))).max(1) * granule;
+    if threads <= 1 || data.len() <= per {
+        f(0, data);
+        return;
+    }
+    let len = data.len();
+    let base = data.as_mut_ptr() as usize;
+    run(len.div_ceil(per), &|i| {
+        let from = i * per;
+        let to = ((i + 1) * per).min(len);
+        // SAFETY: the chunks [from, to) are disjoint parts of `data`, which outlives the region.
+        let chunk = unsafe { std::slice::from_raw_parts_mut((base as *mut f32).add(from), to - from) };
+        f(from, chunk);
+    });
+}

@@ -1,0 +1,266 @@
+//! The phases of a run: setup, the all-steps pre phase, the time loop (batch-split or lockstep), and backward.
+
+use std::time::Instant;
+
+use super::ctx::{Ctx, Rows, matrix_shape, stack_shape};
+use super::pool::parallel;
+use super::{Buffers, Engine};
+use crate::schedule::{BufferRole, Stage};
+
+pub fn forward(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: usize) {
+    let s = bufs.sizes;
+    let mut times = bufs.times;
+    let ctx = Ctx::new(e, bufs, weights);
+    let sch = &e.schedule;
+    let t0 = Instant::now();
+    for stage in &sch.setup {
+        ctx.run(stage, Rows::Once);
+    }
+    parallel(threads, s.steps * s.batch, |from, count| {
+        for stage in &sch.forward_pre {
+            ctx.run(stage, Rows::All { from, count });
+        }
+    });
+    let t1 = Instant::now();
+    run_steps(&ctx, &sch.forward_step, false, threads);
+    times.forward_pre += t1 - t0;
+    times.forward_step += t1.elapsed();
+    bufs.times = times;
+}
+
+/// Whether per-step phases run in lockstep (threads split each GEMM's columns and each kernel's
+/// rows, meeting at a barrier after every stage) rather than each thread running the whole time
+/// loop for its own examples. Lockstep pays barriers but reads each weight once per step instead
+/// of once per thread: it wins when the per-step weights do not fit in a core's cache.
+fn lockstep(ctx: &Ctx<'_>, stages: &[Stage], threads: usize) -> bool {
+    const CACHE_FLOATS: usize = 64 * 1024; // 256 KiB: well inside a core's L2
+    let gemm_stacks = || {
+        stages.iter().filter_map(|st| match st {
+            Stage::Gemm { stack, .. } => Some(*stack),
+            Stage::Kernel { .. } => None,
+        })
+    };
+    // Lockstep splits GEMMs by packed panels, so it needs every per-step stack packed.
+    if threads < 2 || ctx.sizes.batch < 2 || gemm_stacks().any(|st| ctx.packed[st] == 0) {
+        return false;
+    }
+    match ctx.e.step_mode {
+        super::StepMode::Batch => false,
+        super::StepMode::Lockstep => true,
+        super::StepMode::Auto => gemm_stacks().any(|st| {
+            let (k, n) = stack_shape(&ctx.e.forward.sig, &ctx.e.schedule.stacks[st], ctx.sizes);
+            k * n > CACHE_FLOATS
+        }),
+    }
+}
+
+/// A spin barrier: threads in lockstep meet here after each stage.
+struct Barrier {
+    arrived: std::sync::atomic::AtomicUsize,
+    generation: std::sync::atomic::AtomicUsize,
+    n: usize,
+}
+
+impl Barrier {
+    fn wait(&self) {
+        use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+        let generation = self.generation.load(Acquire);
+        if self.arrived.fetch_add(1, AcqRel) + 1 == self.n {
+            self.arrived.store(0, Release);
+            self.generation.fetch_add(1, Release);
+            return;
+        }
+        let mut spins = 0u32;
+        while self.generation.load(Acquire) == generation {
+            spins += 1;
+            if spins < 4096 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// Runs a per-step phase for every step (from the last with `reverse`).
+fn run_steps(ctx: &Ctx<'_>, stages: &[Stage], reverse: bool, threads: usize) {
+    let s = ctx.sizes;
+    let order = move |i: usize| if reverse { s.steps - 1 - i } else { i };
+    if !lockstep(ctx, stages, threads) {
+        parallel(threads, s.batch, |from, count| {
+            for i in 0..s.steps {
+                for stage in stages {
+                    ctx.run(stage, Rows::Step { t: order(i), from, count });
+                }
+            }
+        });
+        return;
+    }
+    let threads = threads.min(s.batch);
+    let barrier = Barrier { arrived: Default::default(), generation: Default::default(), n: threads };
+    // A barrier is needed after a GEMM (kernels read all its columns) and before a GEMM (it
+    // reads all rows); consecutive kernels work on their own rows.
+    let barrier_after: Vec<bool> = (0..stages.len())
+        .map(|k| {
+            matches!(stages[k], Stage::Gemm { .. }) || matches!(stages[(k + 1) % stages.len()], Stage::Gemm { .. })
+        })
+        .collect();
+    let rows = s.batch.div_ceil(threads);
+    super::pool::run(threads, &|i| {
+        let (from, to) = ((i * rows).min(s.batch), ((i + 1) * rows).min(s.batch));
+        for step in 0..s.steps {
+            let t = order(step);
+            for (k, stage) in stages.iter().enumerate() {
+                match stage {
+                    Stage::Gemm { operand, stack, out, .. } => ctx.gemm_part(operand, *stack, out, t, i, threads),
+                    Stage::Kernel { .. } => {
+                        if from < to {
+                            ctx.run(stage, Rows::Step { t, from, count: to - from });
+                        }
+                    }
+                }
+                if barrier_after[k] {
+                    barrier.wait();
+                }
+            }
+        }
+    });
+}
+
+/// The temporaries the all-steps forward phase writes, or `None` if it writes anything else
+/// (a state that depends on x alone): the buffers an embedded run computes per vocabulary entry.
+pub fn pre_outputs(e: &Engine) -> Option<Vec<usize>> {
+    let sch = &e.schedule;
+    let mut out = vec![];
+    for stage in &sch.forward_pre {
+        let written: Vec<usize> = match stage {
+            Stage::Gemm { out, .. } => vec![out.buf],
+            Stage::Kernel { kernel, args } => args[sch.kernels[*kernel].inputs.len()..].iter().map(|s| s.buf).collect(),
+        };
+        for b in written {
+            if sch.buffers[b].role != BufferRole::Temp {
+                return None;
+            }
+            if !out.contains(&b) {
+                out.push(b);
+            }
+        }
+    }
+    Some(out)
+}
+
+/// Scratch for per-vocabulary sums: one [V, widest] buffer per thread.
+pub fn prepare_scatter(e: &Engine, bufs: &mut Buffers, vocab: usize, threads: usize) {
+    let s = bufs.sizes;
+    let sig = &e.forward.sig;
+    let widest = (0..sig.params.len())
+        .filter(|&p| sig.params[p].kind.is_matrix())
+        .map(|p| matrix_shape(sig, p, s).0)
+        .max()
+        .unwrap_or(0)
+        .max(s.hidden)
+        .max(s.input);
+    let want = vocab * widest;
+    if bufs.scatter.len() != threads.max(1) || bufs.scatter.first().is_some_and(|b| b.len() < want) {
+        bufs.scatter = (0..threads.max(1)).map(|_| vec![0.0; want]).collect();
+    }
+}
+
+pub fn forward_embedded(
+    e: &Engine,
+    bufs: &mut Buffers,
+    weights: &[Vec<f32>],
+    table: &[f32],
+    tokens: &[u32],
+    threads: usize,
+) {
+    let s = bufs.sizes;
+    let sch = &e.schedule;
+    let outputs = pre_outputs(e).expect("forward_embedded: check supports_embedding first");
+    let d = bufs.data[sch.input_buf].len() / (s.steps * s.batch).max(1);
+    let vocab = table.len() / d.max(1);
+    assert_eq!(tokens.len(), s.steps * s.batch, "one token per row");
+    // x itself is still needed by the backward pass: gather it.
+    let x = &mut bufs.data[sch.input_buf];
+    for (r, &tok) in tokens.iter().enumerate() {
+        let t = tok as usize;
+        x[r * d..(r + 1) * d].copy_from_slice(&table[t * d..(t + 1) * d]);
+    }
+    for &b in outputs.iter().chain([&sch.input_buf]) {
+        let width = sch.buffers[b].width.at(s.hidden, s.input);
+        if bufs.vocab[b].len() != vocab * width {
+            bufs.vocab[b] = vec![0.0; vocab * width];
+        }
+    }
+    bufs.vocab[sch.input_buf].copy_from_slice(table);
+    let mut times = bufs.times;
+    let t0 = Instant::now();
+    {
+        // The vocabulary pass: the pre phase's buffers swapped for their per-entry versions.
+        let ctx = Ctx::new(e, bufs, weights);
+        for stage in &sch.setup {
+            ctx.run(stage, Rows::Once);
+        }
+    }
+    let swapped: Vec<usize> = outputs.iter().copied().chain([sch.input_buf]).collect();
+    for &b in &swapped {
+        std::mem::swap(&mut bufs.data[b], &mut bufs.vocab[b]);
+    }
+    {
+        let ctx = Ctx::new(e, bufs, weights);
+        parallel(threads, vocab, |from, count| {
+            for stage in &sch.forward_pre {
+                ctx.run(stage, Rows::All { from, count });
+            }
+        });
+    }
+    for &b in &swapped {
+        std::mem::swap(&mut bufs.data[b], &mut bufs.vocab[b]);
+    }
+    // Gather each token's row of every value the step phase reads.
+    for &b in &outputs {
+        let width = sch.buffers[b].width.at(s.hidden, s.input);
+        let (dst, src) = (&mut bufs.data[b], &bufs.vocab[b]);
+        for (r, &tok) in tokens.iter().enumerate() {
+            let t = tok as usize;
+            dst[r * width..(r + 1) * width].copy_from_slice(&src[t * width..(t + 1) * width]);
+        }
+    }
+    let t1 = Instant::now();
+    let ctx = Ctx::new(e, bufs, weights);
+    run_steps(&ctx, &sch.forward_step, false, threads);
+    times.forward_pre += t1 - t0;
+    times.forward_step += t1.elapsed();
+    bufs.times = times;
+}
+
+/// Zeroes every state adjoint and puts dy where the output state's next-step adjoints go.
+pub fn seed_adjoints(e: &Engine, bufs: &mut Buffers, dy: &[f32]) {
+    let s = bufs.sizes;
+    let block = s.batch * s.hidden;
+    for (i, &buf) in e.schedule.adjoint_bufs.iter().enumerate() {
+        let d = &mut bufs.data[buf];
+        d.fill(0.0);
+        if i == e.forward.sig.output {
+            d[block..block + dy.len()].copy_from_slice(dy);
+        }
+    }
+}
+
+pub fn backward(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: usize) {
+    let s = bufs.sizes;
+    let mut times = bufs.times;
+    let ctx = Ctx::new(e, bufs, weights);
+    let sch = &e.schedule;
+    let t0 = Instant::now();
+    run_steps(&ctx, &sch.backward_step, true, threads);
+    let t1 = Instant::now();
+    parallel(threads, s.steps * s.batch, |from, count| {
+        for stage in &sch.backward_post {
+            ctx.run(stage, Rows::All { from, count });
+        }
+    });
+    times.backward_step += t1 - t0;
+    times.backward_post += t1.elapsed();
+    bufs.times = times;
+}
