@@ -183,7 +183,9 @@ fn a_thread_count_always_gives_the_same_bits() {
         let mut engine = Engine::compile(&ws.check_std(name).unwrap().cells[0]).unwrap();
         let sizes = Sizes { hidden: 24, input: 24, batch: 6, steps: 5 };
         let p = problem(&engine, sizes, 9);
-        for (threads, mode) in [(1, StepMode::Auto), (2, StepMode::Batch), (3, StepMode::Batch), (2, StepMode::Lockstep)] {
+        for (threads, mode) in
+            [(1, StepMode::Auto), (2, StepMode::Batch), (3, StepMode::Batch), (2, StepMode::Lockstep)]
+        {
             engine.step_mode = mode;
             let (a, b) = (run_jit(&engine, &p, threads), run_jit(&engine, &p, threads));
             assert_eq!(a.y, b.y, "{name}, {threads} threads: y differs between runs");

@@ -104,7 +104,12 @@ impl Math {
         let xc = self.clamp(b, x, LO, HI);
         let log2e = self.c(b, std::f32::consts::LOG2_E);
         let t = b.ins().fmul(xc, log2e);
-        let n = b.ins().nearest(t);
+        // Round t to the nearest integer by adding and subtracting 1.5 * 2^23: the sum's low
+        // mantissa bits are then the integer itself, so n's integer form is a subtraction of bit
+        // patterns, not a (slow, saturating) float-to-int conversion. Exact for |t| < 2^22.
+        let magic = self.c(b, 12_582_912.0);
+        let shifted = b.ins().fadd(t, magic);
+        let n = b.ins().fsub(shifted, magic);
         // r = x - n ln2, in two parts so r keeps full precision.
         let ln2_hi = self.c(b, -0.693_359_4);
         let ln2_lo = self.c(b, 2.121_944_4e-4);
@@ -120,7 +125,9 @@ impl Math {
         let r1 = b.ins().fadd(r, one);
         let e = self.madd(b, p, r2, r1);
         // 2^n as two factors 2^(n/2) 2^(n - n/2), so n = 128 does not overflow the exponent.
-        let ni = b.ins().fcvt_to_sint_sat(int_ty, n);
+        let shifted_bits = b.ins().bitcast(int_ty, MemFlagsData::new(), shifted);
+        let magic_bits = b.ins().bitcast(int_ty, MemFlagsData::new(), magic);
+        let ni = b.ins().isub(shifted_bits, magic_bits);
         let half = b.ins().sshr_imm_u(ni, 1);
         let rest = b.ins().isub(ni, half);
         let s1 = self.pow2(b, half);

@@ -1,11 +1,12 @@
-//! The softmax of a language model's output layer as one Cranelift kernel: per row, add the bias
-//! and find the maximum, then exponentiate and sum, then scale, all in place. f32x4 loops with
-//! scalar tails; exp is the inline polynomial of `math.rs`.
+//! The softmax of a language model's output layer as one Cranelift kernel: per row, the maximum
+//! of row + bias, then exponentiate and sum, then scale, all in place; the scaled rows are also
+//! added into column sums (the bias gradient) while they are in cache. f32x4 loops with scalar
+//! tails; exp is the inline polynomial of `math.rs`.
 //!
 //! Signature: `fn(rows: *mut f32, bias: *const f32, n_rows: i64, width: i64, stride: i64,
-//! scale: f32, maxes: *mut f32, sums: *mut f32)`. Afterwards row r holds
-//! `scale * softmax(row + bias)`, and `maxes[r]`, `sums[r]` give the log-sum-exp:
-//! `maxes[r] + ln(sums[r])`.
+//! scale: f32, maxes: *mut f32, sums: *mut f32, colsums: *mut f32)`. Afterwards row r holds
+//! `scale * softmax(row + bias)`, `colsums[c]` has gained column c of every row, and `maxes[r]`,
+//! `sums[r]` give the log-sum-exp: `maxes[r] + ln(sums[r])`.
 
 use std::sync::Mutex;
 
@@ -16,12 +17,14 @@ use cranelift::prelude::*;
 
 use super::math::Math;
 
-type SoftmaxFn = unsafe extern "C" fn(*mut f32, *const f32, i64, i64, i64, f32, *mut f32, *mut f32);
+type SoftmaxFn = unsafe extern "C" fn(*mut f32, *const f32, i64, i64, i64, f32, *mut f32, *mut f32, *mut f32);
 
 /// The compiled softmax kernel; its code is freed on drop.
 pub struct Softmax {
     module: Mutex<Option<JITModule>>,
     f: SoftmaxFn,
+    /// Whether `run` uses the 8-wide `runtime::softmax_avx2` rows instead of the JIT kernel.
+    pub avx2: bool,
 }
 
 impl Drop for Softmax {
@@ -40,7 +43,7 @@ impl Softmax {
         let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
         let ptr = module.target_config().pointer_type();
         let mut sig = module.make_signature();
-        for ty in [ptr, ptr, types::I64, types::I64, types::I64, types::F32, ptr, ptr] {
+        for ty in [ptr, ptr, types::I64, types::I64, types::I64, types::F32, ptr, ptr, ptr] {
             sig.params.push(AbiParam::new(ty));
         }
         let id = module.declare_function("softmax", Linkage::Local, &sig).map_err(|e| e.to_string())?;
@@ -53,10 +56,12 @@ impl Softmax {
         module.finalize_definitions().map_err(|e| e.to_string())?;
         // SAFETY: built with exactly this signature.
         let f = unsafe { std::mem::transmute::<*const u8, SoftmaxFn>(module.get_finalized_function(id)) };
-        Ok(Softmax { module: Mutex::new(Some(module)), f })
+        Ok(Softmax { module: Mutex::new(Some(module)), f, avx2: crate::runtime::small_gemm::available() })
     }
 
-    /// Applies the kernel to `rows` consecutive rows of `width` values, `stride` apart.
+    /// Applies the kernel to `rows` consecutive rows of `width` values, `stride` apart, adding
+    /// the results into `colsums` ([width]).
+    #[allow(clippy::too_many_arguments)]
     pub fn run(
         &self,
         data: &mut [f32],
@@ -67,10 +72,21 @@ impl Softmax {
         scale: f32,
         maxes: &mut [f32],
         sums: &mut [f32],
+        colsums: &mut [f32],
     ) {
         assert!(bias.len() >= width && maxes.len() >= rows && sums.len() >= rows, "softmax: short buffers");
+        assert!(colsums.len() >= width, "softmax: short column sums");
         assert!(rows == 0 || (rows - 1) * stride + width <= data.len(), "softmax: rows out of bounds");
         if rows == 0 || width == 0 {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        if self.avx2 {
+            for r in 0..rows {
+                let row = &mut data[r * stride..r * stride + width];
+                // SAFETY: `avx2` is set only when the CPU has AVX2 and FMA.
+                (maxes[r], sums[r]) = unsafe { crate::runtime::softmax_avx2::softmax_row(row, bias, scale, colsums) };
+            }
             return;
         }
         // SAFETY: every access is within the slices (checked above).
@@ -84,6 +100,7 @@ impl Softmax {
                 scale,
                 maxes.as_mut_ptr(),
                 sums.as_mut_ptr(),
+                colsums.as_mut_ptr(),
             )
         };
     }
@@ -99,6 +116,7 @@ fn emit(mut builder: FunctionBuilder, fma: bool, config: cranelift::codegen::isa
     b.switch_to_block(entry);
     let p: Vec<Value> = b.block_params(entry).to_vec();
     let (data, bias, n_rows, width, stride, scale, maxes, sums) = (p[0], p[1], p[2], p[3], p[4], p[5], p[6], p[7]);
+    let colsums = p[8];
     let vec_end = b.ins().band_imm_s(width, !3i64);
     let stride_bytes = b.ins().ishl_imm_u(stride, 2);
     let zero = b.ins().iconst(types::I64, 0);
@@ -116,7 +134,7 @@ fn emit(mut builder: FunctionBuilder, fma: bool, config: cranelift::codegen::isa
     let off = b.ins().imul(r, stride_bytes);
     let row = b.ins().iadd(data, off);
 
-    // Pass 1: row += bias; running maximum.
+    // Pass 1: the running maximum of row + bias (not stored: pass 2 adds the bias again).
     let neg_inf = vm.c(b, f32::NEG_INFINITY);
     let max_v = columns(
         b,
@@ -130,7 +148,6 @@ fn emit(mut builder: FunctionBuilder, fma: bool, config: cranelift::codegen::isa
             let x = b.ins().load(ty, flags, addr_row, 0);
             let bb = b.ins().load(ty, flags, addr_bias, 0);
             let z = b.ins().fadd(x, bb);
-            b.ins().store(flags, z, addr_row, 0);
             m.pick(b, FloatCC::LessThan, acc, z, z, acc)
         },
         Reduce::Max,
@@ -138,7 +155,7 @@ fn emit(mut builder: FunctionBuilder, fma: bool, config: cranelift::codegen::isa
     );
     let max_v_vec = b.ins().splat(types::F32X4, max_v);
 
-    // Pass 2: row = exp(row - max); running sum.
+    // Pass 2: row = exp(row + bias - max); running sum.
     let zero_v = vm.c(b, 0.0);
     let sum = columns(
         b,
@@ -147,11 +164,13 @@ fn emit(mut builder: FunctionBuilder, fma: bool, config: cranelift::codegen::isa
         vec_end,
         width,
         zero_v,
-        |b, ty, addr_row, _, acc| {
+        |b, ty, addr_row, addr_bias, acc| {
             let m = if ty.is_vector() { vm } else { sm };
             let x = b.ins().load(ty, flags, addr_row, 0);
+            let bb = b.ins().load(ty, flags, addr_bias, 0);
+            let z = b.ins().fadd(x, bb);
             let mx = if ty.is_vector() { max_v_vec } else { max_v };
-            let d = b.ins().fsub(x, mx);
+            let d = b.ins().fsub(z, mx);
             let e = m.exp(b, d);
             b.ins().store(flags, e, addr_row, 0);
             b.ins().fadd(acc, e)
@@ -160,31 +179,38 @@ fn emit(mut builder: FunctionBuilder, fma: bool, config: cranelift::codegen::isa
         sm,
     );
 
-    // Pass 3: row *= scale / sum.
-    let factor = b.ins().fdiv(scale, sum);
+    // Pass 3: row *= scale / sum; colsums += row.
+    // Through memory: a load stays where it is written, so the division runs once per row
+    // (as a pure value, Cranelift placed it inside the loop below).
+    let r4 = b.ins().ishl_imm_u(r, 2);
+    let saddr = b.ins().iadd(sums, r4);
+    let quotient = b.ins().fdiv(scale, sum);
+    b.ins().store(flags, quotient, saddr, 0);
+    let factor = b.ins().load(types::F32, flags, saddr, 0);
     let factor_v = b.ins().splat(types::F32X4, factor);
     columns(
         b,
         row,
-        bias,
+        colsums,
         vec_end,
         width,
         zero_v,
-        |b, ty, addr_row, _, acc| {
+        |b, ty, addr_row, addr_sum, acc| {
             let x = b.ins().load(ty, flags, addr_row, 0);
             let f = if ty.is_vector() { factor_v } else { factor };
             let y = b.ins().fmul(x, f);
             b.ins().store(flags, y, addr_row, 0);
+            let c = b.ins().load(ty, flags, addr_sum, 0);
+            let c = b.ins().fadd(c, y);
+            b.ins().store(flags, c, addr_sum, 0);
             acc
         },
         Reduce::Sum,
         sm,
     );
 
-    let r4 = b.ins().ishl_imm_u(r, 2);
     let maddr = b.ins().iadd(maxes, r4);
     b.ins().store(flags, max_v, maddr, 0);
-    let saddr = b.ins().iadd(sums, r4);
     b.ins().store(flags, sum, saddr, 0);
     let r1 = b.ins().iadd_imm_s(r, 1);
     b.ins().jump(row_head, &[BlockArg::Value(r1)]);
@@ -202,12 +228,13 @@ enum Reduce {
 }
 
 /// One pass over a row's columns: an f32x4 loop carrying a vector accumulator, then a scalar
-/// tail carrying a scalar one. Returns the scalar reduction of both.
+/// tail carrying a scalar one; `body` gets the addresses of column j in the row and in `aux`.
+/// Returns the scalar reduction of both.
 #[allow(clippy::too_many_arguments)]
 fn columns(
     b: &mut FunctionBuilder,
     row: Value,
-    bias: Value,
+    aux: Value,
     vec_end: Value,
     width: Value,
     init: Value,
@@ -215,23 +242,31 @@ fn columns(
     reduce: Reduce,
     sm: Math,
 ) -> Value {
+    // The loops carry their two addresses rather than an index: Cranelift would otherwise
+    // recompute `row + 4 i` (and the row address itself) on every iteration.
     let vhead = b.create_block();
     let vbody = b.create_block();
     let thead = b.create_block();
     let tbody = b.create_block();
     let exit = b.create_block();
-    b.append_block_param(vhead, types::I64);
+    let ptr = types::I64;
+    for block in [vhead, thead] {
+        b.append_block_param(block, ptr);
+        b.append_block_param(block, ptr);
+    }
     b.append_block_param(vhead, types::F32X4);
-    b.append_block_param(thead, types::I64);
     b.append_block_param(thead, types::F32);
     b.append_block_param(exit, types::F32);
-    let zero = b.ins().iconst(types::I64, 0);
-    b.ins().jump(vhead, &[BlockArg::Value(zero), BlockArg::Value(init)]);
+    let vec_bytes = b.ins().ishl_imm_u(vec_end, 2);
+    let vec_stop = b.ins().iadd(row, vec_bytes);
+    let bytes = b.ins().ishl_imm_u(width, 2);
+    let stop = b.ins().iadd(row, bytes);
+    b.ins().jump(vhead, &[BlockArg::Value(row), BlockArg::Value(aux), BlockArg::Value(init)]);
 
     let vdone = b.create_block();
     b.switch_to_block(vhead);
-    let (i, acc) = (b.block_params(vhead)[0], b.block_params(vhead)[1]);
-    let more = b.ins().icmp(IntCC::SignedLessThan, i, vec_end);
+    let (ar, ab, acc) = (b.block_params(vhead)[0], b.block_params(vhead)[1], b.block_params(vhead)[2]);
+    let more = b.ins().icmp(IntCC::UnsignedLessThan, ar, vec_stop);
     b.ins().brif(more, vbody, &[], vdone, &[]);
 
     // Reduce the vector accumulator to a scalar on the way to the tail.
@@ -244,28 +279,24 @@ fn columns(
             Reduce::Sum => b.ins().fadd(s, l),
         };
     }
-    b.ins().jump(thead, &[BlockArg::Value(i), BlockArg::Value(s)]);
+    b.ins().jump(thead, &[BlockArg::Value(ar), BlockArg::Value(ab), BlockArg::Value(s)]);
 
     b.switch_to_block(vbody);
-    let off = b.ins().ishl_imm_u(i, 2);
-    let ar = b.ins().iadd(row, off);
-    let ab = b.ins().iadd(bias, off);
     let acc2 = body(b, types::F32X4, ar, ab, acc);
-    let i4 = b.ins().iadd_imm_s(i, 4);
-    b.ins().jump(vhead, &[BlockArg::Value(i4), BlockArg::Value(acc2)]);
+    let ar2 = b.ins().iadd_imm_s(ar, 16);
+    let ab2 = b.ins().iadd_imm_s(ab, 16);
+    b.ins().jump(vhead, &[BlockArg::Value(ar2), BlockArg::Value(ab2), BlockArg::Value(acc2)]);
 
     b.switch_to_block(thead);
-    let (j, sacc) = (b.block_params(thead)[0], b.block_params(thead)[1]);
-    let more = b.ins().icmp(IntCC::SignedLessThan, j, width);
+    let (tr, tb, sacc) = (b.block_params(thead)[0], b.block_params(thead)[1], b.block_params(thead)[2]);
+    let more = b.ins().icmp(IntCC::UnsignedLessThan, tr, stop);
     b.ins().brif(more, tbody, &[], exit, &[BlockArg::Value(sacc)]);
 
     b.switch_to_block(tbody);
-    let off = b.ins().ishl_imm_u(j, 2);
-    let ar = b.ins().iadd(row, off);
-    let ab = b.ins().iadd(bias, off);
-    let sacc2 = body(b, types::F32, ar, ab, sacc);
-    let j1 = b.ins().iadd_imm_s(j, 1);
-    b.ins().jump(thead, &[BlockArg::Value(j1), BlockArg::Value(sacc2)]);
+    let sacc2 = body(b, types::F32, tr, tb, sacc);
+    let tr2 = b.ins().iadd_imm_s(tr, 4);
+    let tb2 = b.ins().iadd_imm_s(tb, 4);
+    b.ins().jump(thead, &[BlockArg::Value(tr2), BlockArg::Value(tb2), BlockArg::Value(sacc2)]);
 
     b.switch_to_block(exit);
     b.block_params(exit)[0]

@@ -161,6 +161,113 @@ pub fn matmul_scaled(
     });
 }
 
+/// A matrix inside a slice: element (r, c) at `r * rs + c * cs`, so a transpose is a view too.
+#[derive(Clone, Copy, Debug)]
+pub struct Strided<'a> {
+    pub data: &'a [f32],
+    pub rows: usize,
+    pub cols: usize,
+    pub rs: usize,
+    pub cs: usize,
+}
+
+impl<'a> Strided<'a> {
+    /// A row-major [rows, cols] matrix.
+    pub fn rows(data: &'a [f32], rows: usize, cols: usize) -> Strided<'a> {
+        Strided { data, rows, cols, rs: cols, cs: 1 }
+    }
+
+    /// The transpose of a row-major [cols, rows] matrix, seen as [rows, cols].
+    pub fn transposed(data: &'a [f32], rows: usize, cols: usize) -> Strided<'a> {
+        Strided { data, rows, cols, rs: 1, cs: rows }
+    }
+
+    fn in_bounds(&self) -> bool {
+        self.rows == 0 || self.cols == 0 || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `dst (+)= lhs × rhs` for strided views, where `dst` is [m, n] at (`d_rs`, `d_cs`) in its
+/// slice. The larger of m and n is split into `threads` parts, each one call of the `gemm` crate
+/// (which reads any strides and packs as it goes), so a given thread count always splits alike.
+#[allow(clippy::too_many_arguments)]
+pub fn gemm_strided(
+    dst: &mut [f32],
+    d_rs: usize,
+    d_cs: usize,
+    lhs: Strided<'_>,
+    rhs: Strided<'_>,
+    accumulate: bool,
+    threads: usize,
+) {
+    let (m, k, n) = (lhs.rows, lhs.cols, rhs.cols);
+    assert_eq!(rhs.rows, k, "gemm_strided: inner sizes differ");
+    assert!(lhs.in_bounds() && rhs.in_bounds(), "gemm_strided: input view out of bounds");
+    let out = Strided { data: dst, rows: m, cols: n, rs: d_rs, cs: d_cs };
+    assert!(out.in_bounds(), "gemm_strided: output view out of bounds");
+    // Distinct (r, c) must be distinct elements, or two threads could write one of them.
+    assert!(m <= 1 || n <= 1 || d_rs >= n * d_cs || d_cs >= m * d_rs, "gemm_strided: output rows overlap");
+    if m == 0 || n == 0 {
+        return;
+    }
+    let split_rows = m >= n;
+    let len = if split_rows { m } else { n };
+    let per = len.div_ceil(threads.clamp(1, len));
+    let base = dst.as_mut_ptr() as usize;
+    super::pool::run(len.div_ceil(per), &|i| {
+        let (from, count) = (i * per, per.min(len - i * per));
+        let (rows, cols) = if split_rows { (count, n) } else { (m, count) };
+        let (l_off, r_off, d_off) =
+            if split_rows { (from * lhs.rs, 0, from * d_rs) } else { (0, from * rhs.cs, from * d_cs) };
+        // SAFETY: all three views are in bounds (checked above, and a part lies inside the whole);
+        // parts write disjoint rows or columns of `dst`, whose elements are distinct (checked);
+        // `dst` is a `&mut` so it does not alias the inputs.
+        unsafe {
+            gemm::gemm(
+                rows,
+                cols,
+                k,
+                (base as *mut f32).add(d_off),
+                d_cs as isize,
+                d_rs as isize,
+                accumulate,
+                lhs.data.as_ptr().add(l_off),
+                lhs.cs as isize,
+                lhs.rs as isize,
+                rhs.data.as_ptr().add(r_off),
+                rhs.cs as isize,
+                rhs.rs as isize,
+                1.0,
+                1.0,
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        };
+    });
+}
+
+/// `dst[c][r] = src[r][c]` for a row-major [rows, cols] `src`, in 32 x 32 tiles (so both sides
+/// stay in cache lines), threads taking disjoint bands of `dst` rows.
+pub fn transpose(src: &[f32], rows: usize, cols: usize, dst: &mut [f32], threads: usize) {
+    assert!(src.len() == rows * cols && dst.len() == rows * cols, "transpose: sizes");
+    const TILE: usize = 32;
+    crate::runtime::par_chunks_mut(dst, TILE * rows, threads, |offset, band| {
+        let c0 = offset / rows.max(1);
+        let band_cols = band.len() / rows.max(1);
+        for r0 in (0..rows).step_by(TILE) {
+            for cb in (0..band_cols).step_by(TILE) {
+                for c in cb..(cb + TILE).min(band_cols) {
+                    for r in r0..(r0 + TILE).min(rows) {
+                        band[c * rows + r] = src[r * cols + c0 + c];
+                    }
+                }
+            }
+        }
+    });
+}
+
 /// The machine's GEMM rate in GFLOP/s with `threads` threads, each multiplying its own
 /// 256 x 512 by 512 x 512 matrices for about 0.3 s.
 pub fn machine_rate(threads: usize) -> f64 {
@@ -191,6 +298,43 @@ pub fn machine_rate(threads: usize) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn transposes_any_shape_on_any_thread_count() {
+        for (rows, cols, threads) in [(1, 1, 1), (3, 70, 2), (65, 33, 3), (40, 1, 2)] {
+            let src: Vec<f32> = (0..rows * cols).map(|i| i as f32).collect();
+            let mut dst = vec![0.0; rows * cols];
+            transpose(&src, rows, cols, &mut dst, threads);
+            for r in 0..rows {
+                for c in 0..cols {
+                    assert_eq!(dst[c * rows + r], src[r * cols + c]);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn strided_products_match_loops_for_every_layout_and_split() {
+        let (m, k, n) = (7, 5, 9);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let want: Vec<f32> = (0..m * n).map(|i| (0..k).map(|j| a[(i / n) * k + j] * b[j * n + i % n]).sum()).collect();
+        let at: Vec<f32> = (0..k * m).map(|i| a[(i % m) * k + i / m]).collect();
+        let bt: Vec<f32> = (0..n * k).map(|i| b[(i % k) * n + i / k]).collect();
+        for (ta, tb, td, threads) in (0..16).map(|i| (i & 1 != 0, i & 2 != 0, i & 4 != 0, 1 + (i >> 3) * 2)) {
+            let lhs = if ta { Strided::transposed(&at, m, k) } else { Strided::rows(&a, m, k) };
+            let rhs = if tb { Strided::transposed(&bt, k, n) } else { Strided::rows(&b, k, n) };
+            let mut c = vec![1.0f32; m * n];
+            let (rs, cs) = if td { (1, m) } else { (n, 1) };
+            gemm_strided(&mut c, rs, cs, lhs, rhs, true, threads);
+            for r in 0..m {
+                for col in 0..n {
+                    let (x, w) = (c[r * rs + col * cs], want[r * n + col] + 1.0);
+                    assert!((x - w).abs() < 1e-4, "{ta} {tb} {td} {threads}: ({r}, {col}) {x} vs {w}");
+                }
+            }
+        }
+    }
 
     #[test]
     fn products_and_transposes_match_loops() {

@@ -13,6 +13,8 @@ pub mod gemm;
 mod grads;
 pub mod pool;
 pub mod small_gemm;
+#[cfg(target_arch = "x86_64")]
+pub mod softmax_avx2;
 mod stacks;
 mod steps;
 
