@@ -8,10 +8,11 @@ use crate::diag::{Diagnostic, FileId, Sources};
 use crate::stdlib;
 use crate::syntax::{self, ast};
 
-/// Sources and the parsed standard library.
+/// Sources and the standard library, parsed on first need (a cell with a base): compiling a
+/// cell must take milliseconds, and parsing all of std is over one.
 pub struct Workspace {
     pub sources: Sources,
-    std_defs: Vec<ast::CellDef>,
+    std_defs: std::cell::OnceCell<Vec<ast::CellDef>>,
     std_files: Vec<(&'static str, FileId)>,
 }
 
@@ -39,24 +40,25 @@ impl Default for Workspace {
 }
 
 impl Workspace {
-    /// A workspace with the standard library loaded.
+    /// A workspace with the standard library's sources.
     pub fn new() -> Workspace {
         let mut sources = Sources::new();
-        let mut std_defs = vec![];
-        let mut std_files = vec![];
-        for (name, text) in stdlib::STD_CELLS {
-            let file = sources.add(stdlib::file_name(name), *text);
-            let (parsed, diags) = syntax::parse(file, text);
-            debug_assert!(diags.is_empty(), "std/{name}.cell has syntax errors: {diags:?}");
-            std_defs.extend(parsed.cells);
-            std_files.push((*name, file));
-        }
-        Workspace { sources, std_defs, std_files }
+        let std_files =
+            stdlib::STD_CELLS.iter().map(|(name, text)| (*name, sources.add(stdlib::file_name(name), *text))).collect();
+        Workspace { sources, std_defs: std::cell::OnceCell::new(), std_files }
     }
 
     /// The parsed standard cells.
     pub fn std_defs(&self) -> &[ast::CellDef] {
-        &self.std_defs
+        self.std_defs.get_or_init(|| {
+            let mut defs = vec![];
+            for &(name, file) in &self.std_files {
+                let (parsed, diags) = syntax::parse(file, &self.sources.get(file).text);
+                debug_assert!(diags.is_empty(), "std/{name}.cell has syntax errors: {diags:?}");
+                defs.extend(parsed.cells);
+            }
+            defs
+        })
     }
 
     /// The file of standard cell `name`, if there is one.
@@ -73,7 +75,9 @@ impl Workspace {
     pub fn check(&self, file: FileId) -> Checked {
         let text = self.sources.get(file).text.clone();
         let (ast, mut diagnostics) = syntax::parse(file, &text);
-        let (cells, check_diags) = check::check_file(&ast, &self.std_defs);
+        // Only a cell with a base can refer to the standard library.
+        let std_defs = if ast.cells.iter().any(|c| c.base.is_some()) { self.std_defs() } else { &[] };
+        let (cells, check_diags) = check::check_file(&ast, std_defs);
         diagnostics.extend(check_diags);
         diagnostics.sort_by_key(|d| d.primary_span().map(|s| (s.file != file, s.file, s.start)));
         Checked { file, ast, cells, diagnostics }

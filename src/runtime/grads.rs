@@ -49,14 +49,22 @@ pub fn param_grads(
 ) {
     let s = bufs.sizes;
     let input_buf = e.schedule.input_buf;
-    let scatter = std::mem::take(&mut bufs.scatter);
+    let n_params = grads.len();
+    // The tables live in `bufs` (so nothing is allocated here) but are taken out for the run:
+    // the context borrows `bufs` as a whole.
+    let mut dsts = std::mem::take(&mut bufs.grad_dsts);
+    for (d, g) in dsts.iter_mut().zip(grads.iter_mut()) {
+        *d = (g.as_mut_ptr() as usize, g.len());
+    }
+    let scatters = std::mem::take(&mut bufs.scatter_views);
+    let tasks = threads.clamp(1, n_params.max(1));
+    let key = (tasks, embedded.map(|emb| emb.vocab));
+    let plan = match bufs.grad_plan.take() {
+        Some((k, plan)) if k == key => plan,
+        _ => balance(e, s, tasks, key.1),
+    };
     let ctx = Ctx::new(e, bufs, weights);
     let sig = &e.forward.sig;
-    let n_params = grads.len();
-    let dsts: Vec<(usize, usize)> = grads.iter_mut().map(|g| (g.as_mut_ptr() as usize, g.len())).collect();
-    let scatters: Vec<std::sync::Mutex<Vec<f32>>> = scatter.into_iter().map(std::sync::Mutex::new).collect();
-    let tasks = threads.clamp(1, n_params.max(1));
-    let plan = balance(e, s, tasks, embedded.map(|emb| emb.vocab));
     super::pool::run(tasks, &|i| {
         for &p in &plan[i] {
             // SAFETY: each parameter's gradient is written by exactly one task.
@@ -72,9 +80,12 @@ pub fn param_grads(
                     for (g, v) in terms {
                         match embedded {
                             Some(emb) if v.buf == input_buf => {
-                                let mut sc =
-                                    scatters[i % scatters.len().max(1)].lock().unwrap_or_else(|x| x.into_inner());
-                                let gv = &mut sc[..emb.vocab * rows];
+                                // Task i alone uses scatter buffer i (there is one per thread,
+                                // and at most one task per thread).
+                                let (addr, len) = scatters[i];
+                                assert!(emb.vocab * rows <= len, "prepare_scatter first");
+                                // SAFETY: in bounds by the assertion; task i is its only user.
+                                let gv = unsafe { std::slice::from_raw_parts_mut(addr as *mut f32, emb.vocab * rows) };
                                 gv.fill(0.0);
                                 scatter_rows(&ctx, g, emb.tokens, gv, rows, 1.0, 1);
                                 // dW += gvᵀ × table: [rows, V] × [V, cols].
@@ -99,7 +110,9 @@ pub fn param_grads(
         }
     });
     drop(ctx);
-    bufs.scatter = scatters.into_iter().map(|m| m.into_inner().unwrap_or_else(|x| x.into_inner())).collect();
+    bufs.grad_dsts = dsts;
+    bufs.scatter_views = scatters;
+    bufs.grad_plan = Some((key, plan));
 }
 
 /// Parameters split into `tasks` lists of about equal work (largest first, each to the least

@@ -66,6 +66,9 @@ pub struct Engine {
     pub schedule: Schedule,
     pub kernels: Kernels,
     pub step_mode: StepMode,
+    /// What the all-steps forward phase writes, when that is temporaries only (see
+    /// [`Engine::supports_embedding`]); found once here so runs need not allocate it.
+    embed_outputs: Option<Vec<usize>>,
 }
 
 /// Most arguments one kernel may take (pointers are passed in a fixed-size array).
@@ -84,7 +87,10 @@ impl Engine {
             return Err(format!("kernel {} has more than {MAX_KERNEL_ARGS} arguments", k.name));
         }
         let kernels = codegen::compile(&backward.graph, &schedule, codegen::Options::default())?;
-        Ok(Engine { forward, backward, schedule, kernels, step_mode: StepMode::Auto })
+        let mut engine =
+            Engine { forward, backward, schedule, kernels, step_mode: StepMode::Auto, embed_outputs: None };
+        engine.embed_outputs = steps::pre_outputs(&engine);
+        Ok(engine)
     }
 
     /// Buffers for runs of this size.
@@ -135,6 +141,9 @@ impl Engine {
             stack_views,
             vocab,
             scatter: vec![],
+            scatter_views: vec![],
+            grad_dsts: vec![(0, 0); sig.params.len()],
+            grad_plan: None,
         })
     }
 
@@ -192,7 +201,7 @@ impl Engine {
     /// Whether [`Engine::forward_embedded`] applies: the all-steps forward phase writes only
     /// temporaries (no state is a function of x alone).
     pub fn supports_embedding(&self) -> bool {
-        steps::pre_outputs(self).is_some()
+        self.embed_outputs.is_some()
     }
 
     /// [`Engine::forward`] for an input x that is rows of an embedding `table` ([V, D]) picked by
@@ -277,6 +286,13 @@ pub struct Buffers {
     vocab: Vec<Vec<f32>>,
     /// Embedded runs: scratch for sums per vocabulary entry, one per thread.
     scatter: Vec<Vec<f32>>,
+    /// (address, length) of each `scatter` buffer during a run.
+    scatter_views: Vec<(usize, usize)>,
+    /// (address, length) of each parameter's gradient during a run.
+    grad_dsts: Vec<(usize, usize)>,
+    /// The split of the weight-gradient tasks over threads, for the (tasks, vocabulary) it was
+    /// made for: kept, so that runs after the first allocate nothing.
+    grad_plan: Option<((usize, Option<usize>), Vec<Vec<usize>>)>,
 }
 
 impl Buffers {

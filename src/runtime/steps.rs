@@ -100,11 +100,9 @@ fn run_steps(ctx: &Ctx<'_>, stages: &[Stage], reverse: bool, threads: usize) {
     let barrier = Barrier { arrived: Default::default(), generation: Default::default(), n: threads };
     // A barrier is needed after a GEMM (kernels read all its columns) and before a GEMM (it
     // reads all rows); consecutive kernels work on their own rows.
-    let barrier_after: Vec<bool> = (0..stages.len())
-        .map(|k| {
-            matches!(stages[k], Stage::Gemm { .. }) || matches!(stages[(k + 1) % stages.len()], Stage::Gemm { .. })
-        })
-        .collect();
+    let barrier_after = |k: usize| {
+        matches!(stages[k], Stage::Gemm { .. }) || matches!(stages[(k + 1) % stages.len()], Stage::Gemm { .. })
+    };
     let rows = s.batch.div_ceil(threads);
     super::pool::run(threads, &|i| {
         let (from, to) = ((i * rows).min(s.batch), ((i + 1) * rows).min(s.batch));
@@ -119,7 +117,7 @@ fn run_steps(ctx: &Ctx<'_>, stages: &[Stage], reverse: bool, threads: usize) {
                         }
                     }
                 }
-                if barrier_after[k] {
+                if barrier_after(k) {
                     barrier.wait();
                 }
             }
@@ -164,6 +162,12 @@ pub fn prepare_scatter(e: &Engine, bufs: &mut Buffers, vocab: usize, threads: us
     if bufs.scatter.len() != threads.max(1) || bufs.scatter.first().is_some_and(|b| b.len() < want) {
         bufs.scatter = (0..threads.max(1)).map(|_| vec![0.0; want]).collect();
     }
+    if bufs.scatter_views.len() != bufs.scatter.len() {
+        bufs.scatter_views = vec![(0, 0); bufs.scatter.len()];
+    }
+    for (view, b) in bufs.scatter_views.iter_mut().zip(bufs.scatter.iter_mut()) {
+        *view = (b.as_mut_ptr() as usize, b.len());
+    }
 }
 
 pub fn forward_embedded(
@@ -176,7 +180,7 @@ pub fn forward_embedded(
 ) {
     let s = bufs.sizes;
     let sch = &e.schedule;
-    let outputs = pre_outputs(e).expect("forward_embedded: check supports_embedding first");
+    let outputs = e.embed_outputs.as_deref().expect("forward_embedded: check supports_embedding first");
     let d = bufs.data[sch.input_buf].len() / (s.steps * s.batch).max(1);
     let vocab = table.len() / d.max(1);
     assert_eq!(tokens.len(), s.steps * s.batch, "one token per row");
@@ -202,8 +206,8 @@ pub fn forward_embedded(
             ctx.run(stage, Rows::Once);
         }
     }
-    let swapped: Vec<usize> = outputs.iter().copied().chain([sch.input_buf]).collect();
-    for &b in &swapped {
+    let swapped = || outputs.iter().copied().chain([sch.input_buf]);
+    for b in swapped() {
         std::mem::swap(&mut bufs.data[b], &mut bufs.vocab[b]);
     }
     {
@@ -214,11 +218,11 @@ pub fn forward_embedded(
             }
         });
     }
-    for &b in &swapped {
+    for b in swapped() {
         std::mem::swap(&mut bufs.data[b], &mut bufs.vocab[b]);
     }
     // Gather each token's row of every value the step phase reads.
-    for &b in &outputs {
+    for &b in outputs {
         let width = sch.buffers[b].width.at(s.hidden, s.input);
         let (dst, src) = (&mut bufs.data[b], &bufs.vocab[b]);
         for (r, &tok) in tokens.iter().enumerate() {

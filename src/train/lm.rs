@@ -86,6 +86,8 @@ pub struct LmRunner<'e> {
     target_logits: Vec<f32>,
     /// Per softmax part, [V]: column sums of the part's rows of d(loss)/d(logits).
     colsums: Vec<Vec<f32>>,
+    /// Per softmax part: rows whose top logit is the target (when counted).
+    correct: Vec<std::sync::atomic::AtomicUsize>,
     /// [H, V]: the output matrix's gradient transposed, as its GEMM leaves it.
     out_w_grad_t: Vec<f32>,
     /// [T*B, H]: the gradient flowing into the top layer's output, then down the layers.
@@ -128,6 +130,7 @@ impl<'e> LmRunner<'e> {
             sums: vec![0.0; rows],
             target_logits: vec![0.0; rows],
             colsums: (0..threads.clamp(1, rows.max(1))).map(|_| vec![0.0; shape.vocab]).collect(),
+            correct: (0..threads.clamp(1, rows.max(1))).map(|_| Default::default()).collect(),
             dy: vec![0.0; rows * shape.hidden],
             out_w_grad_t: vec![0.0; shape.hidden * shape.vocab],
             embedded: allow_embedded && engine.supports_embedding() && 2 * shape.vocab <= rows,
@@ -197,8 +200,8 @@ impl<'e> LmRunner<'e> {
             (table(&mut self.logits), table(&mut self.maxes), table(&mut self.sums), table(&mut self.target_logits));
         let parts = rows.div_ceil(per);
         self.colsums[parts..].iter_mut().for_each(|c| c.fill(0.0));
-        let colsums: Vec<usize> = self.colsums.iter_mut().map(table).collect();
-        let correct_per_part: Vec<std::sync::atomic::AtomicUsize> = (0..parts).map(|_| Default::default()).collect();
+        let colsums = self.colsums.as_mut_ptr() as usize;
+        let correct_per_part = &self.correct;
         crate::runtime::pool::run(parts, &|i| {
             let from = i * per;
             let n = per.min(rows - from);
@@ -223,11 +226,11 @@ impl<'e> LmRunner<'e> {
             }
             correct_per_part[i].store(correct, std::sync::atomic::Ordering::Relaxed);
             // SAFETY: part i owns column-sum table i.
-            let cs = unsafe { std::slice::from_raw_parts_mut(colsums[i] as *mut f32, v) };
+            let cs = unsafe { &mut *(colsums as *mut Vec<f32>).add(i) };
             cs.fill(0.0);
             softmax.run(lg, bias, n, v, v, scale, mx, sm, cs);
         });
-        let correct = correct_per_part.iter().map(|c| c.load(std::sync::atomic::Ordering::Relaxed)).sum();
+        let correct = self.correct[..parts].iter().map(|c| c.load(std::sync::atomic::Ordering::Relaxed)).sum();
         self.times.softmax += t1.elapsed();
         let mut loss = 0.0f64;
         for (r, &t) in targets.iter().enumerate() {
