@@ -221,10 +221,13 @@ fn activation_points() -> Vec<f32> {
     p
 }
 
+/// An activation's name, its f64 definition and the relative error allowed.
+type Reference = (&'static str, fn(f64) -> f64, f64);
+
 #[test]
 fn activations_are_accurate_over_their_whole_range() {
     let points = activation_points();
-    let reference: [(&str, fn(f64) -> f64, f64); 6] = [
+    let reference: [Reference; 6] = [
         ("tanh", f64::tanh, 1.5e-6),
         ("sigm", cellc::ir::sigmoid, 1.5e-6),
         ("exp", f64::exp, 1.5e-6),

@@ -69,3 +69,22 @@ fn files_stay_small() {
         assert!(lines <= 700, "{} has {lines} lines; split it by responsibility", path.display());
     }
 }
+
+#[test]
+fn unsafe_code_stays_in_codegen_and_runtime() {
+    let unsafe_kw = ["uns", "afe"].concat();
+    for (path, text) in sources("src") {
+        if path.starts_with("src/codegen") || path.starts_with("src/runtime") {
+            continue;
+        }
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            assert!(
+                !code.contains(&unsafe_kw),
+                "{}:{}: keep unsafe code in src/codegen or src/runtime behind a safe API",
+                path.display(),
+                i + 1
+            );
+        }
+    }
+}

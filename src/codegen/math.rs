@@ -74,6 +74,8 @@ impl Math {
         acc
     }
 
+    // The coefficients are written as published (Eigen, Cephes), digits beyond f32 included.
+    #[allow(clippy::excessive_precision)]
     pub fn tanh(&self, b: &mut FunctionBuilder, x: Value) -> Value {
         const ALPHA: [f32; 7] = [
             -2.760_768_5e-16,
@@ -97,6 +99,7 @@ impl Math {
         self.pick(b, FloatCC::LessThan, ax, tiny, x, y)
     }
 
+    #[allow(clippy::excessive_precision)]
     pub fn exp(&self, b: &mut FunctionBuilder, x: Value) -> Value {
         const HI: f32 = 88.722_84;
         const LO: f32 = -87.336_55;

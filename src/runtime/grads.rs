@@ -109,7 +109,6 @@ pub fn param_grads(
             }
         }
     });
-    drop(ctx);
     bufs.grad_dsts = dsts;
     bufs.scatter_views = scatters;
     bufs.grad_plan = Some((key, plan));
@@ -242,7 +241,6 @@ pub fn table_grad(
         let w = &weights[*param];
         crate::runtime::gemm::matmul_scaled(dtable, emb.vocab, d, gv, n, w, *sign, threads);
     }
-    drop(ctx);
     bufs.scatter = scatter;
 }
 

@@ -267,6 +267,9 @@ pub struct PhaseTimes {
 
 /// The memory of runs at one size: every schedule buffer plus stacked weight copies, and the
 /// tables of raw views a run fills in (allocated here, so a run allocates nothing).
+/// Parameter lists per weight-gradient task, for a (task count, vocabulary) key.
+type GradTasks = ((usize, Option<usize>), Vec<Vec<usize>>);
+
 pub struct Buffers {
     pub sizes: Sizes,
     pub times: PhaseTimes,
@@ -292,7 +295,7 @@ pub struct Buffers {
     grad_dsts: Vec<(usize, usize)>,
     /// The split of the weight-gradient tasks over threads, for the (tasks, vocabulary) it was
     /// made for: kept, so that runs after the first allocate nothing.
-    grad_plan: Option<((usize, Option<usize>), Vec<Vec<usize>>)>,
+    grad_plan: Option<GradTasks>,
 }
 
 impl Buffers {

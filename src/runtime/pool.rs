@@ -133,21 +133,6 @@ pub fn run(n: usize, job: &(dyn Fn(usize) + Sync)) {
     assert!(!shared.panicked.load(Ordering::Acquire), "a worker thread panicked");
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn every_index_runs_once_and_borrows_work() {
-        let counts: Vec<AtomicUsize> = (0..5).map(|_| AtomicUsize::new(0)).collect();
-        for _ in 0..200 {
-            run(5, &|i| {
-                counts[i].fetch_add(1, Ordering::Relaxed);
-            });
-        }
-        assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 200));
-    }
-}
 /// Runs `f(from, count)` on `threads` contiguous chunks of `0..n`, the first on this thread.
 pub fn parallel(threads: usize, n: usize, f: impl Fn(usize, usize) + Sync) {
     let t = threads.clamp(1, n.max(1));
@@ -184,4 +169,33 @@ pub fn par_chunks_mut(data: &mut [f32], granule: usize, threads: usize, f: impl 
         let chunk = unsafe { std::slice::from_raw_parts_mut((base as *mut f32).add(from), to - from) };
         f(from, chunk);
     });
+}
+
+/// Runs `f(i, &mut parts[i])` for every part, each on its own thread (the first on this one):
+/// the safe way to hand threads disjoint pieces made with `chunks_mut` and the like.
+pub fn run_parts<T: Send>(parts: &mut [T], f: impl Fn(usize, &mut T) + Sync) {
+    let base = parts.as_mut_ptr() as usize;
+    let n = parts.len();
+    run(n, &|i| {
+        assert!(i < n);
+        // SAFETY: job i is the only one to touch element i, and `parts` outlives the region.
+        let part = unsafe { &mut *(base as *mut T).add(i) };
+        f(i, part);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_index_runs_once_and_borrows_work() {
+        let counts: Vec<AtomicUsize> = (0..5).map(|_| AtomicUsize::new(0)).collect();
+        for _ in 0..200 {
+            run(5, &|i| {
+                counts[i].fetch_add(1, Ordering::Relaxed);
+            });
+        }
+        assert!(counts.iter().all(|c| c.load(Ordering::Relaxed) == 200));
+    }
 }

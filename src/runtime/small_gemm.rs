@@ -52,7 +52,7 @@ pub fn pack_transposed(w: &[f32], rows: usize, k: usize, col0: usize, out: &mut 
     assert!(w.len() >= rows * k);
     let mut r = 0;
     #[cfg(target_arch = "x86_64")]
-    if available() && col0 % 8 == 0 {
+    if available() && col0.is_multiple_of(8) {
         // Blocks of 8 rows of W become 8 columns of one panel.
         while r + 8 <= rows {
             let col = col0 + r;

@@ -6,6 +6,7 @@
 
 use crate::codegen::softmax::Softmax;
 use crate::runtime::gemm::{Strided, gemm_strided, transpose};
+use crate::runtime::pool::run_parts;
 use crate::runtime::{Buffers, Engine, Sizes, par_chunks_mut};
 
 /// Sizes of a language model and of one batch.
@@ -71,6 +72,17 @@ pub struct LmTimes {
     pub sgd: std::time::Duration,
 }
 
+/// One thread's rows of the softmax pass and its own slots of the per-part tables.
+struct SoftmaxPart<'a> {
+    logits: &'a mut [f32],
+    maxes: &'a mut [f32],
+    sums: &'a mut [f32],
+    target_logits: &'a mut [f32],
+    targets: &'a [u32],
+    colsums: &'a mut [f32],
+    correct: &'a mut usize,
+}
+
 /// Everything one batch shape needs, allocated once.
 pub struct LmRunner<'e> {
     pub times: LmTimes,
@@ -87,7 +99,7 @@ pub struct LmRunner<'e> {
     /// Per softmax part, [V]: column sums of the part's rows of d(loss)/d(logits).
     colsums: Vec<Vec<f32>>,
     /// Per softmax part: rows whose top logit is the target (when counted).
-    correct: Vec<std::sync::atomic::AtomicUsize>,
+    correct: Vec<usize>,
     /// [H, V]: the output matrix's gradient transposed, as its GEMM leaves it.
     out_w_grad_t: Vec<f32>,
     /// [T*B, H]: the gradient flowing into the top layer's output, then down the layers.
@@ -130,7 +142,7 @@ impl<'e> LmRunner<'e> {
             sums: vec![0.0; rows],
             target_logits: vec![0.0; rows],
             colsums: (0..threads.clamp(1, rows.max(1))).map(|_| vec![0.0; shape.vocab]).collect(),
-            correct: (0..threads.clamp(1, rows.max(1))).map(|_| Default::default()).collect(),
+            correct: vec![0; threads.clamp(1, rows.max(1))],
             dy: vec![0.0; rows * shape.hidden],
             out_w_grad_t: vec![0.0; shape.hidden * shape.vocab],
             embedded: allow_embedded && engine.supports_embedding() && 2 * shape.vocab <= rows,
@@ -193,44 +205,45 @@ impl<'e> LmRunner<'e> {
         // Each thread takes whole rows, with their own slots of the max, sum, target-logit and
         // correct-prediction tables; the target logit is read before the row is overwritten.
         let per = rows.div_ceil(self.colsums.len()).max(1);
-        let softmax = &self.softmax;
-        let bias = &p.out_b;
-        let table = |v: &mut Vec<f32>| v.as_mut_ptr() as usize;
-        let (lg, mx, sm, tl) =
-            (table(&mut self.logits), table(&mut self.maxes), table(&mut self.sums), table(&mut self.target_logits));
-        let parts = rows.div_ceil(per);
-        self.colsums[parts..].iter_mut().for_each(|c| c.fill(0.0));
-        let colsums = self.colsums.as_mut_ptr() as usize;
-        let correct_per_part = &self.correct;
-        crate::runtime::pool::run(parts, &|i| {
-            let from = i * per;
-            let n = per.min(rows - from);
-            // SAFETY: part i owns rows [from, from + n) of the logits and of the tables.
-            let (lg, mx, sm, tl) = unsafe {
-                (
-                    std::slice::from_raw_parts_mut((lg as *mut f32).add(from * v), n * v),
-                    std::slice::from_raw_parts_mut((mx as *mut f32).add(from), n),
-                    std::slice::from_raw_parts_mut((sm as *mut f32).add(from), n),
-                    std::slice::from_raw_parts_mut((tl as *mut f32).add(from), n),
-                )
-            };
+        let (softmax, bias) = (&self.softmax, &p.out_b);
+        let mut parts: Vec<SoftmaxPart<'_>> = self
+            .logits
+            .chunks_mut(per * v)
+            .zip(self.maxes.chunks_mut(per))
+            .zip(self.sums.chunks_mut(per))
+            .zip(self.target_logits.chunks_mut(per))
+            .zip(targets.chunks(per))
+            .zip(self.colsums.iter_mut().zip(self.correct.iter_mut()))
+            .map(|(((((logits, maxes), sums), target_logits), targets), (colsums, correct))| SoftmaxPart {
+                logits,
+                maxes,
+                sums,
+                target_logits,
+                targets,
+                colsums,
+                correct,
+            })
+            .collect();
+        let used = parts.len();
+        run_parts(&mut parts, |_, part| {
             let mut correct = 0;
-            for (r, &t) in targets[from..from + n].iter().enumerate() {
-                let row = &lg[r * v..(r + 1) * v];
-                tl[r] = row[t as usize] + bias[t as usize];
+            for (r, &t) in part.targets.iter().enumerate() {
+                let row = &part.logits[r * v..(r + 1) * v];
+                part.target_logits[r] = row[t as usize] + bias[t as usize];
                 if count_correct {
                     // The prediction is the largest biased logit; ties go to the smallest index.
                     let best = (0..v).fold(0, |b, c| if row[c] + bias[c] > row[b] + bias[b] { c } else { b });
                     correct += usize::from(best == t as usize);
                 }
             }
-            correct_per_part[i].store(correct, std::sync::atomic::Ordering::Relaxed);
-            // SAFETY: part i owns column-sum table i.
-            let cs = unsafe { &mut *(colsums as *mut Vec<f32>).add(i) };
-            cs.fill(0.0);
-            softmax.run(lg, bias, n, v, v, scale, mx, sm, cs);
+            *part.correct = correct;
+            part.colsums.fill(0.0);
+            let n = part.targets.len();
+            softmax.run(part.logits, bias, n, v, v, scale, part.maxes, part.sums, part.colsums);
         });
-        let correct = self.correct[..parts].iter().map(|c| c.load(std::sync::atomic::Ordering::Relaxed)).sum();
+        drop(parts);
+        self.colsums[used..].iter_mut().for_each(|c| c.fill(0.0));
+        let correct = self.correct[..used].iter().sum();
         self.times.softmax += t1.elapsed();
         let mut loss = 0.0f64;
         for (r, &t) in targets.iter().enumerate() {
