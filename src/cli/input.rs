@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use super::ui::Ui;
 use crate::check::Cell;
+use crate::train::checkpoint::CellSource;
 
 use crate::diag::{FileId, did_you_mean};
 use crate::stdlib;
@@ -46,6 +47,11 @@ pub fn load(ws: &mut Workspace, arg: &str) -> Result<(FileId, Origin), String> {
 /// Loads one checked cell: `FILE` (which must hold exactly one cell), `FILE:NAME`, or a std name.
 /// Problems are reported through `ui`; the error is the exit code to return.
 pub fn load_cell(ws: &mut Workspace, arg: &str, ui: &Ui) -> Result<Cell, ExitCode> {
+    load_cell_source(ws, arg, ui).map(|(cell, _)| cell)
+}
+
+/// [`load_cell`], with the text of the file that defines the cell (for checkpoints).
+pub fn load_cell_source(ws: &mut Workspace, arg: &str, ui: &Ui) -> Result<(Cell, CellSource), ExitCode> {
     let (path, wanted) = match arg.rsplit_once(':') {
         Some((p, n)) if !Path::new(arg).exists() && !n.is_empty() && !n.contains('/') => (p, Some(n)),
         _ => (arg, None),
@@ -57,14 +63,20 @@ pub fn load_cell(ws: &mut Workspace, arg: &str, ui: &Ui) -> Result<Cell, ExitCod
         return Err(ExitCode::from(1));
     }
     let names: Vec<&str> = checked.ast.cells.iter().map(|c| c.name.name.as_str()).collect();
+    let source = |cell: Cell| {
+        let f = ws.sources.get(file);
+        let src = CellSource { name: cell.name.clone(), file: f.name.clone(), text: f.text.to_string() };
+        (cell, src)
+    };
     match wanted {
         Some(name) => checked
             .cells
             .iter()
             .find(|c| c.name == name)
             .cloned()
+            .map(source)
             .ok_or_else(|| ui.fail(format!("`{path}` has no cell `{name}` (it has: {})", names.join(", ")))),
-        None if checked.cells.len() == 1 => Ok(checked.cells[0].clone()),
+        None if checked.cells.len() == 1 => Ok(source(checked.cells[0].clone())),
         None if checked.cells.is_empty() => Err(ui.fail(format!("`{path}` has no cells"))),
         None => Err(ui.fail(format!(
             "`{path}` has {} cells; name one with `{path}:NAME` (one of: {})",

@@ -10,6 +10,7 @@ mod grad;
 mod gradcheck;
 mod input;
 mod list;
+mod run;
 mod ui;
 
 use std::process::ExitCode;
@@ -91,6 +92,16 @@ pub enum Command {
     /// input and weight gradients of the cell and the output layer, as the anchors count them)
     /// and that rate as a fraction of this machine's measured GEMM rate.
     Bench(bench::Args),
+    /// Train a cell on a task: live progress, final validation and test metrics, checkpoints
+    /// (--save), a plot of the curves (--plot).
+    ///
+    /// The model embeds input symbols to H, stacks --layers copies of the cell and predicts the
+    /// next symbol with a softmax; the loss counts the answer (arith, memorize) or every symbol
+    /// (xml). The same seed and thread count give the same numbers; --resume continues a saved
+    /// run exactly.
+    Run(run::Args),
+    /// Evaluate a model saved by `cellc run --save DIR` on its task's test set.
+    Test(run::TestArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -109,5 +120,7 @@ pub fn main() -> ExitCode {
         Command::Stats(args) => eval::run_stats(&ui, args),
         Command::Compile(args) => compile::run(&ui, args),
         Command::Bench(args) => bench::run(&ui, args),
+        Command::Run(args) => run::run(&ui, args),
+        Command::Test(args) => run::test(&ui, args),
     }
 }

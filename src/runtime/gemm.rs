@@ -1,5 +1,6 @@
-//! Matrix products through the `gemm` crate (AVX-512 kernels with its `x86-v4` feature), with
-//! every shape and stride checked against the slices before the unsafe call.
+//! Matrix products through the `gemm` crate (its AVX-512 kernels with the `x86-v4` feature where
+//! the CPU has them, AVX2+FMA otherwise), with every shape and stride checked against the slices
+//! before the unsafe call; and the machine's measured GEMM rate.
 
 /// Whether GEMMs against weight stacks use the packed kernel of `small_gemm`.
 pub(crate) fn small_gemm_ok() -> bool {

@@ -3,14 +3,18 @@
 //! module with `unsafe`; its API is safe.
 //!
 //! A run works on [`Buffers`] allocated once per size and reused: nothing inside the time loop
-//! allocates. Threads split the batch for the per-step phases (each thread runs the whole time
-//! loop for its examples, with no synchronisation between steps) and split rows or output rows
-//! for the all-steps phases and weight gradients. The split is fixed by the thread count, so a
-//! given thread count always gives the same numbers.
+//! allocates (`tests/alloc.rs` counts). The per-step phases run in one of two [`StepMode`]s:
+//! threads split the batch and each runs the whole time loop for its examples with no
+//! synchronisation (small weights), or threads run in lockstep, splitting each step's GEMM by
+//! output columns and its kernels by rows, with a spin barrier between stages (weights too big
+//! for one core's cache, which each thread would otherwise stream). All-steps phases split rows;
+//! weight gradients are cost-balanced tasks. Every split is fixed by the thread count, so a given
+//! thread count always gives the same numbers.
 
 mod ctx;
 pub mod gemm;
 mod grads;
+pub mod inspect;
 pub mod pool;
 pub mod small_gemm;
 #[cfg(target_arch = "x86_64")]
@@ -132,6 +136,7 @@ impl Engine {
         let packed_views = vec![0; self.schedule.stacks.len()];
         Ok(Buffers {
             sizes,
+            capacity_steps: sizes.steps,
             times: PhaseTimes::default(),
             data,
             stacks,
@@ -271,7 +276,10 @@ pub struct PhaseTimes {
 type GradTasks = ((usize, Option<usize>), Vec<Vec<usize>>);
 
 pub struct Buffers {
+    /// The sizes of the next run (`steps` may be below `capacity_steps`; see `set_steps`).
     pub sizes: Sizes,
+    /// The most steps these buffers hold.
+    capacity_steps: usize,
     pub times: PhaseTimes,
     data: Vec<Vec<f32>>,
     stacks: Vec<Vec<f32>>,
@@ -343,6 +351,28 @@ impl Buffers {
         for &b in &e.schedule.state_bufs {
             self.data[b][r.clone()].fill(0.0);
         }
+    }
+
+    /// Runs sequences of `steps` steps (at most the steps these buffers were made for) from now
+    /// on: one set of buffers serves batches of any length up to its capacity.
+    pub fn set_steps(&mut self, steps: usize) -> Result<(), String> {
+        if steps == 0 || steps > self.capacity_steps {
+            return Err(format!("{steps} steps do not fit buffers made for 1..={} steps", self.capacity_steps));
+        }
+        self.sizes.steps = steps;
+        Ok(())
+    }
+
+    /// The most steps these buffers can run.
+    pub fn capacity_steps(&self) -> usize {
+        self.capacity_steps
+    }
+
+    /// The final value of state `s` of the last run, writable: what `carry_states` will start
+    /// the next run from (restoring a training run's carried state).
+    pub fn final_state_mut(&mut self, e: &Engine, s: usize) -> &mut [f32] {
+        let r = self.rows(self.sizes.steps, 1);
+        &mut self.data[e.schedule.state_bufs[s]][r]
     }
 
     /// Makes the final states of the last run the initial states of the next.

@@ -1,8 +1,9 @@
 //! The output layer's softmax rows with 8-wide AVX2+FMA code: the same three passes and the same
 //! exp polynomial as the portable Cranelift kernel in `codegen::softmax`, at twice its width
-//! (Cranelift emits 128-bit vectors only). On a 10,000-wide row this runs at 1.3-1.6 ns per value
-//! against 2.9-3.5 for the JIT kernel (`/tmp` micro-benchmark, 2026-11-27). Used only when the CPU
-//! has AVX2 and FMA; the two are compared in this module's test.
+//! (Cranelift emits 128-bit vectors only). On 10,000-wide rows this ran at 1.3-1.6 ns per value
+//! against 2.9-3.5 for the JIT kernel (one thread, 350 rows, 2026-11-27), halving the softmax in a
+//! PTB-sized `cellc bench --profile`. Used only when the CPU has AVX2 and FMA; `tests/softmax.rs`
+//! checks both against f64.
 
 #[cfg(target_arch = "x86_64")]
 use std::arch::x86_64::*;

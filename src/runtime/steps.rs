@@ -181,7 +181,7 @@ pub fn forward_embedded(
     let s = bufs.sizes;
     let sch = &e.schedule;
     let outputs = e.embed_outputs.as_deref().expect("forward_embedded: check supports_embedding first");
-    let d = bufs.data[sch.input_buf].len() / (s.steps * s.batch).max(1);
+    let d = s.input;
     let vocab = table.len() / d.max(1);
     assert_eq!(tokens.len(), s.steps * s.batch, "one token per row");
     // x itself is still needed by the backward pass: gather it.

@@ -1,15 +1,18 @@
 //! A recurrent language model around a compiled cell: an embedding of input symbols to H, L
-//! stacked layers of the cell, and a softmax output layer with cross-entropy at every step.
+//! stacked layers of the cell (layer l reads layer l-1's output), and a softmax output layer
+//! with cross-entropy at every step; inverted dropout on the non-recurrent connections (between
+//! layers and before the output), off unless asked for.
 //!
-//! The output layer is a GEMM over all T*B rows, then one JIT-compiled pass per row (bias, max,
-//! exp, sum, scale) that leaves the gradient of the mean cross-entropy in place of the logits.
+//! [`LmRunner`] owns every buffer for a batch size and a capacity of steps, allocated once;
+//! batches of any length up to the capacity run in them (a longer one grows them). The output
+//! layer is in `output.rs`.
 
+use super::output::SoftmaxTables;
 use crate::codegen::softmax::Softmax;
-use crate::runtime::gemm::{Strided, gemm_strided, transpose};
-use crate::runtime::pool::run_parts;
-use crate::runtime::{Buffers, Engine, Sizes, par_chunks_mut};
+use crate::rng::Rng;
+use crate::runtime::{Buffers, Engine, Sizes};
 
-/// Sizes of a language model and of one batch.
+/// Sizes of a language model and of one batch (`steps`: the longest batch expected).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LmShape {
     pub vocab: usize,
@@ -32,9 +35,10 @@ pub struct LmParams {
 }
 
 impl LmParams {
-    /// Initial parameters: the cell's init rules in each layer (each layer its own seed stream),
-    /// the embedding normal(0, 1) as PyTorch's `nn.Embedding`, the output matrix uniform in
-    /// ±scale/sqrt(H) and its bias zero.
+    /// Initial parameters: each layer from the cell's init rules (default uniform in
+    /// ±scale/sqrt(fan-in); each layer its own seed stream), the output matrix uniform in
+    /// ±scale/sqrt(H) and its bias zero, the embedding uniform in ±scale (a one-hot input has
+    /// fan-in 1).
     pub fn init(engine: &Engine, shape: LmShape, init_scale: f64, seed: u64) -> LmParams {
         let h = shape.hidden;
         let sig = &engine.forward.sig;
@@ -44,12 +48,47 @@ impl LmParams {
                 values.into_iter().map(|a| a.iter().map(|v| *v as f32).collect()).collect()
             })
             .collect();
-        let mut rng = crate::rng::Rng::new(seed).fork(crate::init::name_hash("embed"));
-        let embed = (0..shape.vocab * h).map(|_| rng.normal() as f32).collect();
-        let mut rng = crate::rng::Rng::new(seed).fork(crate::init::name_hash("out.W"));
+        let mut rng = Rng::new(seed).fork(crate::init::name_hash("embed"));
+        let embed = (0..shape.vocab * h).map(|_| rng.uniform(-init_scale, init_scale) as f32).collect();
+        let mut rng = Rng::new(seed).fork(crate::init::name_hash("out.W"));
         let bound = init_scale / (h as f64).sqrt();
         let out_w = (0..shape.vocab * h).map(|_| rng.uniform(-bound, bound) as f32).collect();
         LmParams { embed, cells, out_w, out_b: vec![0.0; shape.vocab] }
+    }
+
+    /// Every tensor in the fixed order optimisers and checkpoints use: `embed`, each layer's
+    /// cell parameters, `out.W`, `out.b`.
+    pub fn tensors(&self) -> Vec<&Vec<f32>> {
+        let mut t = vec![&self.embed];
+        t.extend(self.cells.iter().flatten());
+        t.push(&self.out_w);
+        t.push(&self.out_b);
+        t
+    }
+
+    /// [`LmParams::tensors`], writable.
+    pub fn tensors_mut(&mut self) -> Vec<&mut Vec<f32>> {
+        let mut t = vec![&mut self.embed];
+        t.extend(self.cells.iter_mut().flatten());
+        t.push(&mut self.out_w);
+        t.push(&mut self.out_b);
+        t
+    }
+
+    /// Names and shapes of [`LmParams::tensors`]: `embed`, `layer<l>.<param>`, `out.W`, `out.b`.
+    pub fn layout(engine: &Engine, shape: LmShape) -> Vec<(String, Vec<usize>)> {
+        let (v, h) = (shape.vocab, shape.hidden);
+        let sig = &engine.forward.sig;
+        let mut out = vec![("embed".to_string(), vec![v, h])];
+        for l in 0..shape.layers {
+            for p in &sig.params {
+                let dims = if p.kind.is_matrix() { vec![h, p.len(h, h) / h] } else { vec![p.len(h, h)] };
+                out.push((format!("layer{l}.{}", p.name), dims));
+            }
+        }
+        out.push(("out.W".to_string(), vec![v, h]));
+        out.push(("out.b".to_string(), vec![v]));
+        out
     }
 }
 
@@ -72,45 +111,36 @@ pub struct LmTimes {
     pub sgd: std::time::Duration,
 }
 
-/// One thread's rows of the softmax pass and its own slots of the per-part tables.
-struct SoftmaxPart<'a> {
-    logits: &'a mut [f32],
-    maxes: &'a mut [f32],
-    sums: &'a mut [f32],
-    target_logits: &'a mut [f32],
-    targets: &'a [u32],
-    colsums: &'a mut [f32],
-    correct: &'a mut usize,
-}
-
 /// Everything one batch shape needs, allocated once.
 pub struct LmRunner<'e> {
     pub times: LmTimes,
     pub engine: &'e Engine,
+    /// `shape.steps` is the current batch's length (at most the capacity of the buffers).
     pub shape: LmShape,
     pub threads: usize,
-    softmax: Softmax,
-    layers: Vec<Buffers>,
+    pub(super) softmax: Softmax,
+    pub(super) layers: Vec<Buffers>,
     /// [T*B, V]: logits, then (after the softmax pass) the gradient of the loss.
-    logits: Vec<f32>,
-    maxes: Vec<f32>,
-    sums: Vec<f32>,
-    target_logits: Vec<f32>,
-    /// Per softmax part, [V]: column sums of the part's rows of d(loss)/d(logits).
-    colsums: Vec<Vec<f32>>,
-    /// Per softmax part: rows whose top logit is the target (when counted).
-    correct: Vec<usize>,
-    /// [H, V]: the output matrix's gradient transposed, as its GEMM leaves it.
-    out_w_grad_t: Vec<f32>,
+    pub(super) logits: Vec<f32>,
+    pub(super) tables: SoftmaxTables,
     /// [T*B, H]: the gradient flowing into the top layer's output, then down the layers.
-    dy: Vec<f32>,
+    pub(super) dy: Vec<f32>,
+    /// [H, V]: the output matrix's gradient transposed, as its GEMM leaves it.
+    pub(super) out_w_grad_t: Vec<f32>,
+    /// Dropout: the keep probability's inverse-scaled masks, [T*B, H] each: index 0 for the
+    /// output layer's input, index l for layer l's input (l >= 1). Empty when off.
+    pub(super) masks: Vec<Vec<f32>>,
+    /// [T*B, H]: the top layer's output after dropout (when on).
+    pub(super) top_dropped: Vec<f32>,
+    /// Whether the last forward pass applied dropout masks (backward then applies them too).
+    pub(super) masks_live: bool,
     /// Whether the first layer runs per vocabulary entry (V well below T*B; see
-    /// `Engine::forward_embedded`), and then the embedding's gradient, [V, H].
-    embedded: bool,
-    /// [V, H]; only the rows of `touched` are meaningful (the others stay zero).
+    /// `Engine::forward_embedded`).
+    pub(super) embedded: bool,
+    /// [V, H], the embedding's gradient; only the rows of `touched` are non-zero.
     pub dembed: Vec<f32>,
     /// The distinct symbols of the last batch, ascending.
-    touched: Vec<u32>,
+    pub(super) touched: Vec<u32>,
     pub grads: LmGrads,
 }
 
@@ -126,6 +156,9 @@ impl<'e> LmRunner<'e> {
         threads: usize,
         allow_embedded: bool,
     ) -> Result<LmRunner<'e>, String> {
+        if shape.layers == 0 || shape.vocab == 0 || shape.steps == 0 {
+            return Err("a language model needs at least one layer, one symbol and one step".into());
+        }
         let sizes = Sizes { hidden: shape.hidden, input: shape.hidden, batch: shape.batch, steps: shape.steps };
         let layers = (0..shape.layers).map(|_| engine.buffers(sizes)).collect::<Result<Vec<_>, _>>()?;
         let rows = shape.steps * shape.batch;
@@ -138,13 +171,12 @@ impl<'e> LmRunner<'e> {
             softmax: Softmax::compile()?,
             layers,
             logits: vec![0.0; rows * shape.vocab],
-            maxes: vec![0.0; rows],
-            sums: vec![0.0; rows],
-            target_logits: vec![0.0; rows],
-            colsums: (0..threads.clamp(1, rows.max(1))).map(|_| vec![0.0; shape.vocab]).collect(),
-            correct: vec![0; threads.clamp(1, rows.max(1))],
+            tables: SoftmaxTables::new(rows, shape.vocab, threads),
             dy: vec![0.0; rows * shape.hidden],
             out_w_grad_t: vec![0.0; shape.hidden * shape.vocab],
+            masks: vec![],
+            top_dropped: vec![],
+            masks_live: false,
             embedded: allow_embedded && engine.supports_embedding() && 2 * shape.vocab <= rows,
             dembed: vec![0.0; shape.vocab * shape.hidden],
             touched: vec![],
@@ -156,11 +188,76 @@ impl<'e> LmRunner<'e> {
         })
     }
 
+    /// Rows of the current batch: steps x batch.
+    pub fn rows(&self) -> usize {
+        self.shape.steps * self.shape.batch
+    }
+
+    /// Runs batches of `steps` steps from now on, growing every buffer if they hold fewer.
+    /// (Growing loses a carried state: streams keep one length.)
+    pub fn set_steps(&mut self, steps: usize) -> Result<(), String> {
+        if steps == 0 {
+            return Err("a batch needs at least one step".into());
+        }
+        if steps > self.layers[0].capacity_steps() {
+            let s = self.shape;
+            let sizes = Sizes { hidden: s.hidden, input: s.hidden, batch: s.batch, steps };
+            self.layers = (0..s.layers).map(|_| self.engine.buffers(sizes)).collect::<Result<Vec<_>, _>>()?;
+            let rows = steps * s.batch;
+            self.logits = vec![0.0; rows * s.vocab];
+            self.tables = SoftmaxTables::new(rows, s.vocab, self.threads);
+            self.dy = vec![0.0; rows * s.hidden];
+            for m in self.masks.iter_mut().chain([&mut self.top_dropped]) {
+                if !m.is_empty() {
+                    *m = vec![0.0; rows * s.hidden];
+                }
+            }
+        }
+        for l in &mut self.layers {
+            l.set_steps(steps)?;
+        }
+        self.shape.steps = steps;
+        Ok(())
+    }
+
+    /// Draws fresh dropout masks (drop probability `p`) for every non-recurrent connection.
+    fn draw_masks(&mut self, rng: &mut Rng, p: f64) {
+        let s = self.shape;
+        let n = self.rows() * s.hidden;
+        let cap = self.dy.len();
+        if self.masks.len() != s.layers {
+            self.masks = (0..s.layers).map(|_| vec![0.0; cap]).collect();
+            self.top_dropped = vec![0.0; cap];
+        }
+        let keep = (1.0 / (1.0 - p)) as f32;
+        for m in &mut self.masks {
+            for v in &mut m[..n] {
+                *v = if rng.chance(p) { 0.0 } else { keep };
+            }
+        }
+    }
+
     /// Forward through every layer from `tokens` ([T, B]); states start at zero, or (with
-    /// `carry`) at the final states of the previous batch (truncated BPTT over a stream).
-    fn forward_layers(&mut self, p: &LmParams, tokens: &[u32], carry: bool) {
+    /// `carry`) at the final states of the previous batch (truncated BPTT over a stream). With
+    /// `dropout` (rng, p), masks are drawn and applied between layers and before the output.
+    pub(super) fn forward_layers(
+        &mut self,
+        p: &LmParams,
+        tokens: &[u32],
+        carry: bool,
+        dropout: Option<(&mut Rng, f64)>,
+    ) {
         let h = self.shape.hidden;
+        let n = self.rows() * h;
         let e = self.engine;
+        assert_eq!(tokens.len(), self.rows(), "one token per row");
+        let dropping = match dropout {
+            Some((rng, prob)) if prob > 0.0 => {
+                self.draw_masks(rng, prob);
+                true
+            }
+            _ => false,
+        };
         if !self.embedded {
             let t0 = std::time::Instant::now();
             let x = self.layers[0].input_mut(e);
@@ -173,7 +270,14 @@ impl<'e> LmRunner<'e> {
         for l in 0..self.shape.layers {
             if l > 0 {
                 let (below, above) = self.layers.split_at_mut(l);
-                above[0].input_mut(e).copy_from_slice(below[l - 1].output(e));
+                let (x, y) = (above[0].input_mut(e), below[l - 1].output(e));
+                if dropping {
+                    for ((xi, yi), mi) in x.iter_mut().zip(y).zip(&self.masks[l][..n]) {
+                        *xi = yi * mi;
+                    }
+                } else {
+                    x.copy_from_slice(y);
+                }
             }
             if carry {
                 self.layers[l].carry_states(e);
@@ -186,96 +290,118 @@ impl<'e> LmRunner<'e> {
                 e.forward(&mut self.layers[l], &p.cells[l], self.threads);
             }
         }
+        if dropping {
+            let top = self.layers[self.shape.layers - 1].output(e);
+            for ((d, y), m) in self.top_dropped[..n].iter_mut().zip(top).zip(&self.masks[0][..n]) {
+                *d = y * m;
+            }
+        }
+        self.masks_live = dropping;
     }
 
-    /// Logits, softmax and the mean cross-entropy over all T*B rows; afterwards `logits` holds
-    /// d(loss)/d(logits). Returns (mean loss, number of rows whose top logit is the target, if
-    /// `count_correct`).
-    fn output_layer(&mut self, p: &LmParams, targets: &[u32], count_correct: bool) -> (f64, usize) {
+    /// Gradients of every parameter from the softmax gradient in `logits`.
+    pub(super) fn backward(&mut self, p: &LmParams, tokens: &[u32]) {
         let s = self.shape;
-        let (v, h, rows) = (s.vocab, s.hidden, s.steps * s.batch);
-        let t0 = std::time::Instant::now();
-        let top = self.layers[s.layers - 1].output(self.engine);
-        // logits = top × out_wᵀ, reading out_w ([V, H]) through a transposed view.
-        let wt = Strided::transposed(&p.out_w, h, v);
-        gemm_strided(&mut self.logits, v, 1, Strided::rows(top, rows, h), wt, false, self.threads);
-        let t1 = std::time::Instant::now();
-        self.times.logits += t1 - t0;
-        let scale = 1.0 / rows as f32;
-        // Each thread takes whole rows, with their own slots of the max, sum, target-logit and
-        // correct-prediction tables; the target logit is read before the row is overwritten.
-        let per = rows.div_ceil(self.colsums.len()).max(1);
-        let (softmax, bias) = (&self.softmax, &p.out_b);
-        let mut parts: Vec<SoftmaxPart<'_>> = self
-            .logits
-            .chunks_mut(per * v)
-            .zip(self.maxes.chunks_mut(per))
-            .zip(self.sums.chunks_mut(per))
-            .zip(self.target_logits.chunks_mut(per))
-            .zip(targets.chunks(per))
-            .zip(self.colsums.iter_mut().zip(self.correct.iter_mut()))
-            .map(|(((((logits, maxes), sums), target_logits), targets), (colsums, correct))| SoftmaxPart {
-                logits,
-                maxes,
-                sums,
-                target_logits,
-                targets,
-                colsums,
-                correct,
-            })
-            .collect();
-        let used = parts.len();
-        run_parts(&mut parts, |_, part| {
-            let mut correct = 0;
-            for (r, &t) in part.targets.iter().enumerate() {
-                let row = &part.logits[r * v..(r + 1) * v];
-                part.target_logits[r] = row[t as usize] + bias[t as usize];
-                if count_correct {
-                    // The prediction is the largest biased logit; ties go to the smallest index.
-                    let best = (0..v).fold(0, |b, c| if row[c] + bias[c] > row[b] + bias[b] { c } else { b });
-                    correct += usize::from(best == t as usize);
+        let (h, n) = (s.hidden, self.rows() * s.hidden);
+        let e = self.engine;
+        self.output_backward(p);
+        // Clear the rows the last batch left in the embedding gradient, then note this batch's.
+        for &t in &self.touched {
+            self.dembed[t as usize * h..(t as usize + 1) * h].fill(0.0);
+        }
+        self.touched.clear();
+        self.touched.extend_from_slice(tokens);
+        self.touched.sort_unstable();
+        self.touched.dedup();
+        for l in (0..s.layers).rev() {
+            let (bufs, grads) = (&mut self.layers[l], &mut self.grads.cells[l]);
+            if l == 0 && self.embedded {
+                e.backward_embedded(
+                    bufs,
+                    &p.cells[0],
+                    &self.dy[..n],
+                    grads,
+                    &p.embed,
+                    tokens,
+                    &mut self.dembed,
+                    self.threads,
+                );
+            } else {
+                e.backward(bufs, &p.cells[l], &self.dy[..n], grads, self.threads);
+            }
+            if l > 0 {
+                let dx = self.layers[l].input_grad(e);
+                if self.masks_live {
+                    for ((d, g), m) in self.dy[..n].iter_mut().zip(dx).zip(&self.masks[l]) {
+                        *d = g * m;
+                    }
+                } else {
+                    self.dy[..n].copy_from_slice(dx);
+                }
+            } else if !self.embedded {
+                let dx = self.layers[0].input_grad(e);
+                for (row, &tok) in tokens.iter().enumerate() {
+                    let t = tok as usize;
+                    for (d, g) in self.dembed[t * h..(t + 1) * h].iter_mut().zip(&dx[row * h..(row + 1) * h]) {
+                        *d += g;
+                    }
                 }
             }
-            *part.correct = correct;
-            part.colsums.fill(0.0);
-            let n = part.targets.len();
-            softmax.run(part.logits, bias, n, v, v, scale, part.maxes, part.sums, part.colsums);
-        });
-        drop(parts);
-        self.colsums[used..].iter_mut().for_each(|c| c.fill(0.0));
-        let correct = self.correct[..used].iter().sum();
-        self.times.softmax += t1.elapsed();
-        let mut loss = 0.0f64;
-        for (r, &t) in targets.iter().enumerate() {
-            let lse = f64::from(self.maxes[r]) + f64::from(self.sums[r]).ln();
-            loss += lse - f64::from(self.target_logits[r]);
-            self.logits[r * v + t as usize] -= scale;
-            self.colsums[0][t as usize] -= scale;
         }
-        (loss / rows as f64, correct)
     }
 
-    /// Mean cross-entropy and correct predictions of a batch, without training.
-    pub fn evaluate(&mut self, p: &LmParams, tokens: &[u32], targets: &[u32]) -> (f64, usize) {
-        self.forward_layers(p, tokens, false);
-        self.output_layer(p, targets, true)
+    /// Forward and backward on one batch of the current length: the mean cross-entropy over the
+    /// rows of weight 1 (every row without `weights`), and every gradient in `grads` and
+    /// `dembed`. With `carry`, states start where the last batch ended; with `dropout`, masks
+    /// are drawn from the rng.
+    pub fn forward_backward_weighted(
+        &mut self,
+        p: &LmParams,
+        tokens: &[u32],
+        targets: &[u32],
+        weights: Option<&[f32]>,
+        carry: bool,
+        dropout: Option<(&mut Rng, f64)>,
+    ) -> f64 {
+        self.forward_layers(p, tokens, carry, dropout);
+        let loss = self.output_layer(p, targets, weights, false);
+        self.backward(p, tokens);
+        loss
+    }
+
+    /// [`LmRunner::forward_backward_weighted`] with every row counted and no dropout.
+    pub fn forward_backward(&mut self, p: &LmParams, tokens: &[u32], targets: &[u32], carry: bool) -> f64 {
+        self.forward_backward_weighted(p, tokens, targets, None, carry, None)
     }
 
     /// One step of plain SGD on one batch (states start at zero): forward, loss, BPTT, update.
     /// Returns the mean cross-entropy before the update.
     pub fn train_step(&mut self, p: &mut LmParams, tokens: &[u32], targets: &[u32], lr: f32) -> f64 {
         let loss = self.forward_backward(p, tokens, targets, false);
-        self.sgd(p, lr);
+        let mut opt = super::optim::Optimizer::new(super::optim::Kind::Sgd, p);
+        opt.update(p, self, f64::from(lr), 0.0);
         loss
     }
 
-    /// Forward and backward on one batch: the mean cross-entropy, and every gradient in
-    /// `self.grads` and `self.dembed`. With `carry`, states start where the last batch ended.
-    pub fn forward_backward(&mut self, p: &LmParams, tokens: &[u32], targets: &[u32], carry: bool) -> f64 {
-        self.forward_layers(p, tokens, carry);
-        let (loss, _) = self.output_layer(p, targets, false);
-        self.backward(p, tokens);
-        loss
+    /// Forward only: the mean loss over weighted rows; afterwards [`LmRunner::row_results`]
+    /// gives each row's loss and whether its prediction was right.
+    pub fn evaluate(
+        &mut self,
+        p: &LmParams,
+        tokens: &[u32],
+        targets: &[u32],
+        weights: Option<&[f32]>,
+        carry: bool,
+    ) -> f64 {
+        self.forward_layers(p, tokens, carry, None);
+        self.output_layer(p, targets, weights, true)
+    }
+
+    /// Per row of the last `evaluate`: whether the top prediction was the target, and the
+    /// cross-entropy (0 for rows of weight 0).
+    pub fn row_results(&self) -> (&[bool], &[f32]) {
+        let n = self.rows();
+        (&self.tables.row_right[..n], &self.tables.row_loss[..n])
     }
 
     /// The Euclidean norm of all gradients together (the embedding's included).
@@ -293,92 +419,45 @@ impl<'e> LmRunner<'e> {
         total.sqrt()
     }
 
-    /// Gradients of every parameter from the softmax gradient in `logits`.
-    fn backward(&mut self, p: &LmParams, tokens: &[u32]) {
-        let s = self.shape;
-        let (v, h, rows) = (s.vocab, s.hidden, s.steps * s.batch);
-        let e = self.engine;
-        let t0 = std::time::Instant::now();
-        // dy = dlogits × out_w; d(out_w) = dlogitsᵀ × top, formed as its transpose (topᵀ ×
-        // dlogits: the gemm crate runs this orientation ~25% faster) and then transposed.
-        let dl = Strided::rows(&self.logits, rows, v);
-        gemm_strided(&mut self.dy, h, 1, dl, Strided::rows(&p.out_w, v, h), false, self.threads);
-        let top = self.layers[s.layers - 1].output(e);
-        gemm_strided(&mut self.out_w_grad_t, v, 1, Strided::transposed(top, h, rows), dl, false, self.threads);
-        transpose(&self.out_w_grad_t, h, v, &mut self.grads.out_w, self.threads);
-        // d(out_b): the softmax parts' column sums, added in part order.
-        self.grads.out_b.copy_from_slice(&self.colsums[0]);
-        for part in &self.colsums[1..] {
-            for (g, c) in self.grads.out_b.iter_mut().zip(part) {
-                *g += c;
-            }
-        }
-        self.times.output_grads += t0.elapsed();
-        // Clear the rows the last batch left in the embedding gradient, then note this batch's.
-        for &t in &self.touched {
-            self.dembed[t as usize * h..(t as usize + 1) * h].fill(0.0);
-        }
-        self.touched.clear();
-        self.touched.extend_from_slice(tokens);
-        self.touched.sort_unstable();
-        self.touched.dedup();
-        for l in (0..s.layers).rev() {
-            let (bufs, grads) = (&mut self.layers[l], &mut self.grads.cells[l]);
-            if l == 0 && self.embedded {
-                e.backward_embedded(
-                    bufs,
-                    &p.cells[0],
-                    &self.dy,
-                    grads,
-                    &p.embed,
-                    tokens,
-                    &mut self.dembed,
-                    self.threads,
-                );
-            } else {
-                e.backward(bufs, &p.cells[l], &self.dy, grads, self.threads);
-            }
-            if l > 0 {
-                self.dy.copy_from_slice(self.layers[l].input_grad(e));
-            } else if !self.embedded {
-                let dx = self.layers[0].input_grad(e);
-                for (row, &tok) in tokens.iter().enumerate() {
-                    let t = tok as usize;
-                    for (d, g) in self.dembed[t * h..(t + 1) * h].iter_mut().zip(&dx[row * h..(row + 1) * h]) {
-                        *d += g;
-                    }
-                }
-            }
-        }
+    /// The gradients in [`LmParams::tensors`] order.
+    pub fn grad_tensors(&self) -> Vec<&[f32]> {
+        let mut g: Vec<&[f32]> = vec![&self.dembed];
+        g.extend(self.grads.cells.iter().flatten().map(|v| v.as_slice()));
+        g.push(&self.grads.out_w);
+        g.push(&self.grads.out_b);
+        g
     }
 
-    /// Plain SGD with the current gradients: w -= lr * dw for every parameter (the embedding
-    /// rows of the last batch's symbols only).
-    pub fn sgd(&mut self, p: &mut LmParams, lr: f32) {
-        let h = self.shape.hidden;
-        let threads = self.threads;
-        let t0 = std::time::Instant::now();
-        let update = |w: &mut [f32], g: &[f32]| {
-            par_chunks_mut(w, 1, threads, |from, chunk| {
-                for (a, b) in chunk.iter_mut().zip(&g[from..]) {
-                    *a -= lr * b;
-                }
-            });
-        };
-        for (layer, grads) in p.cells.iter_mut().zip(&self.grads.cells) {
-            for (w, g) in layer.iter_mut().zip(grads) {
-                update(w, g);
+    /// The distinct symbols of the last batch: the embedding rows with a gradient.
+    pub fn touched(&self) -> &[u32] {
+        &self.touched
+    }
+
+    /// The states the next `carry` run starts from, per layer and state ([B, H] each).
+    pub fn carried_states(&self) -> Vec<Vec<Vec<f32>>> {
+        let e = self.engine;
+        let n = e.forward.sig.states.len();
+        self.layers.iter().map(|l| (0..n).map(|s| l.final_state(e, s).to_vec()).collect()).collect()
+    }
+
+    /// Sets what the next `carry` run starts from (see [`LmRunner::carried_states`]).
+    pub fn set_carried_states(&mut self, states: &[Vec<Vec<f32>>]) -> Result<(), String> {
+        let e = self.engine;
+        let want = self.shape.batch * self.shape.hidden;
+        if states.len() != self.layers.len() || states.iter().flatten().any(|s| s.len() != want) {
+            return Err("carried states do not match the model's layers and sizes".into());
+        }
+        for (l, layer) in states.iter().enumerate() {
+            for (s, v) in layer.iter().enumerate() {
+                self.layers[l].final_state_mut(e, s).copy_from_slice(v);
             }
         }
-        update(&mut p.out_w, &self.grads.out_w);
-        update(&mut p.out_b, &self.grads.out_b);
-        for &t in &self.touched {
-            let t = t as usize;
-            for (w, g) in p.embed[t * h..(t + 1) * h].iter_mut().zip(&self.dembed[t * h..(t + 1) * h]) {
-                *w -= lr * g;
-            }
-        }
-        self.times.sgd += t0.elapsed();
+        Ok(())
+    }
+
+    /// Each layer's buffers (their stored values are the last forward pass).
+    pub fn layers(&self) -> &[Buffers] {
+        &self.layers
     }
 
     /// The accumulated phase times of every layer's cell runs.

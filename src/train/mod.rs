@@ -1,3 +1,9 @@
-//! Training: models built around a compiled cell, and (later) optimisers, schedules and the loop.
+//! Training: the language model around a compiled cell, its output layer, optimisers, the
+//! training loop, checkpoints, and the diagnosis of a diverged run.
 
+pub mod checkpoint;
+pub mod diverge;
+pub mod fit;
 pub mod lm;
+pub mod optim;
+mod output;

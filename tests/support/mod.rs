@@ -128,3 +128,8 @@ impl ExprGen<'_> {
         }
     }
 }
+
+/// Runs the `cellc` binary with `args` (no colour).
+pub fn cellc(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_cellc")).args(args).env("NO_COLOR", "1").output().expect("run cellc")
+}

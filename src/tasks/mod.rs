@@ -1,0 +1,417 @@
+//! The training tasks: generators of batches of symbol sequences, and their metrics.
+//!
+//! Every task is next-symbol prediction over a small alphabet. A [`Batch`] is T steps by B
+//! examples, row `t*B + b` (the runtime's layout), with a loss weight per row: sequence tasks
+//! (arith, memorize) weight only the answer and pad short examples at the end with weight 0;
+//! the stream task (xml) weights every row and continues its B streams from batch to batch, so
+//! training carries the state across batches (truncated BPTT).
+//!
+//! Data sets are drawn from seeds: training, validation and test use disjoint streams of the run's
+//! seed (see [`Split`]), so a validation example is never a training example's draw.
+
+pub mod arith;
+pub mod memorize;
+pub mod xml;
+
+use std::collections::VecDeque;
+
+use crate::rng::Rng;
+
+/// A batch: `tokens[r]` is read at row r and `targets[r]` predicted; `weights[r]` (0 or 1) says
+/// whether row r counts in the loss and the headline metric; `classes[r]` marks rows of the
+/// task's secondary metric (closing-tag characters for xml).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Batch {
+    pub steps: usize,
+    pub batch: usize,
+    pub tokens: Vec<u32>,
+    pub targets: Vec<u32>,
+    pub weights: Vec<f32>,
+    pub classes: Vec<bool>,
+    /// For sequence tasks, each column's example ends inside the batch and the state starts from
+    /// zero; a stream batch continues the previous one.
+    pub stream: bool,
+}
+
+impl Batch {
+    /// An all-padding batch of T x B rows.
+    pub fn padded(steps: usize, batch: usize, pad: u32) -> Batch {
+        let n = steps * batch;
+        Batch {
+            steps,
+            batch,
+            tokens: vec![pad; n],
+            targets: vec![pad; n],
+            weights: vec![0.0; n],
+            classes: vec![false; n],
+            stream: false,
+        }
+    }
+
+    /// Places one example (its symbols, and the answer mask over its targets) in column `b`.
+    /// `symbols[i]` is read at step i and `symbols[i + 1]` is its target.
+    pub fn put_example(&mut self, b: usize, symbols: &[u32], answer_from: usize) {
+        for i in 0..symbols.len() - 1 {
+            let r = i * self.batch + b;
+            self.tokens[r] = symbols[i];
+            self.targets[r] = symbols[i + 1];
+            self.weights[r] = if i + 1 >= answer_from { 1.0 } else { 0.0 };
+        }
+    }
+}
+
+/// Which data set a batch is drawn for; each has its own random stream of the run's seed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    Train,
+    Valid,
+    Test,
+}
+
+impl Split {
+    /// The stream of `seed` this split draws from.
+    pub fn rng(self, seed: u64) -> Rng {
+        let stream = match self {
+            Split::Train => 0x7261_696e,
+            Split::Valid => 0x7661_6c69,
+            Split::Test => 0x7465_7374,
+        };
+        Rng::new(seed).fork(stream)
+    }
+}
+
+/// Running totals of a task's metrics over evaluated batches.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tally {
+    /// Weighted rows and those predicted right (the headline metric).
+    pub rows: f64,
+    pub correct: f64,
+    /// Rows of the secondary class and those predicted right.
+    pub class_rows: f64,
+    pub class_correct: f64,
+    /// Whole examples and those with every weighted row right (sequence tasks).
+    pub examples: f64,
+    pub exact: f64,
+    /// Sum of the weighted rows' cross-entropy (nats).
+    pub loss_sum: f64,
+}
+
+impl Tally {
+    /// Adds one batch given whether each row's top prediction equals its target and each row's
+    /// cross-entropy.
+    pub fn add(&mut self, batch: &Batch, right: &[bool], losses: &[f32]) {
+        let (t_max, b_max) = (batch.steps, batch.batch);
+        for b in 0..b_max {
+            let mut any = false;
+            let mut all_right = true;
+            for t in 0..t_max {
+                let r = t * b_max + b;
+                if batch.weights[r] > 0.0 {
+                    any = true;
+                    self.rows += 1.0;
+                    self.loss_sum += f64::from(losses[r]);
+                    if right[r] {
+                        self.correct += 1.0;
+                    } else {
+                        all_right = false;
+                    }
+                }
+                if batch.classes[r] {
+                    self.class_rows += 1.0;
+                    self.class_correct += f64::from(u8::from(right[r]));
+                }
+            }
+            if any && !batch.stream {
+                self.examples += 1.0;
+                self.exact += f64::from(u8::from(all_right));
+            }
+        }
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        if self.rows > 0.0 { self.correct / self.rows } else { 0.0 }
+    }
+
+    pub fn class_accuracy(&self) -> Option<f64> {
+        (self.class_rows > 0.0).then(|| self.class_correct / self.class_rows)
+    }
+
+    pub fn exact_match(&self) -> Option<f64> {
+        (self.examples > 0.0).then(|| self.exact / self.examples)
+    }
+
+    /// Mean cross-entropy per weighted row.
+    pub fn loss(&self) -> f64 {
+        if self.rows > 0.0 { self.loss_sum / self.rows } else { 0.0 }
+    }
+}
+
+/// A task and its knobs as chosen on the command line and saved in checkpoints.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct TaskConfig {
+    /// `arith`, `xml` or `memorize`.
+    pub name: String,
+    /// arith: digits per operand, 1..=max_digits in training.
+    pub max_digits: usize,
+    /// arith: also test on numbers of max_digits+1..=eval_max_digits digits.
+    pub eval_max_digits: Option<usize>,
+    /// arith: mean distractor letters after each input character.
+    pub distractors: f64,
+    /// xml: iterations after which every open tag is closed.
+    pub max_depth: usize,
+    /// xml: parallel streams (the batch size) and characters per stream in an evaluation.
+    pub streams: usize,
+    pub eval_chars: usize,
+    /// memorize: symbols to remember.
+    pub length: usize,
+}
+
+impl TaskConfig {
+    /// A task's defaults.
+    pub fn named(name: &str) -> TaskConfig {
+        TaskConfig {
+            name: name.to_string(),
+            max_digits: 8,
+            eval_max_digits: None,
+            distractors: 1.0,
+            max_depth: 50,
+            streams: 32,
+            eval_chars: 2048,
+            length: 5,
+        }
+    }
+
+    pub fn build(&self) -> Result<Task, String> {
+        match self.name.as_str() {
+            "arith" => {
+                if !(1..=18).contains(&self.max_digits) {
+                    return Err(format!("--max-digits must be in 1..=18, not {}", self.max_digits));
+                }
+                if self.eval_max_digits.is_some_and(|e| e <= self.max_digits || e > 18) {
+                    return Err("--eval-max-digits must be above --max-digits and at most 18".into());
+                }
+                if !(0.0..=8.0).contains(&self.distractors) {
+                    return Err("--distractors must be in 0..=8".into());
+                }
+                Ok(Task::Arith(arith::Arith {
+                    min_digits: 1,
+                    max_digits: self.max_digits,
+                    distractors: self.distractors,
+                }))
+            }
+            "xml" => {
+                if self.max_depth == 0 || self.streams == 0 || self.eval_chars == 0 {
+                    return Err("xml needs a positive --max-depth, batch and evaluation length".into());
+                }
+                Ok(Task::Xml(xml::Xml {
+                    streams: self.streams,
+                    eval_chars: self.eval_chars,
+                    max_depth: self.max_depth,
+                }))
+            }
+            "memorize" => {
+                if self.length == 0 {
+                    return Err("memorize needs at least one symbol".into());
+                }
+                Ok(Task::Memorize(memorize::Memorize { length: self.length }))
+            }
+            other => Err(format!("unknown task `{other}` (the tasks: arith, xml, memorize)")),
+        }
+    }
+
+    /// Arithmetic's length-generalisation task: numbers longer than in training.
+    pub fn long_task(&self) -> Option<Task> {
+        let e = self.eval_max_digits?;
+        (self.name == "arith").then(|| {
+            Task::Arith(arith::Arith { min_digits: self.max_digits + 1, max_digits: e, distractors: self.distractors })
+        })
+    }
+}
+
+/// The tasks, with their knobs.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Task {
+    Arith(arith::Arith),
+    Xml(xml::Xml),
+    Memorize(memorize::Memorize),
+}
+
+impl Task {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Task::Arith(_) => "arith",
+            Task::Xml(_) => "xml",
+            Task::Memorize(_) => "memorize",
+        }
+    }
+
+    /// The alphabet; symbol i is `alphabet()[i]` (the padding symbol included).
+    pub fn alphabet(&self) -> &'static [u8] {
+        match self {
+            Task::Arith(_) => arith::ALPHABET,
+            Task::Xml(_) => xml::ALPHABET,
+            Task::Memorize(_) => memorize::ALPHABET,
+        }
+    }
+
+    pub fn vocab(&self) -> usize {
+        self.alphabet().len()
+    }
+
+    /// The padding symbol.
+    pub fn pad(&self) -> u32 {
+        self.vocab() as u32 - 1
+    }
+
+    /// Whether batches continue each other (state carried), rather than hold whole examples.
+    pub fn is_stream(&self) -> bool {
+        matches!(self, Task::Xml(_))
+    }
+
+    /// What the headline metric and the secondary ones are called in reports.
+    pub fn metric_names(&self) -> (&'static str, Option<&'static str>) {
+        match self {
+            Task::Arith(_) => ("answer character accuracy", Some("exact match")),
+            Task::Xml(_) => ("character accuracy", Some("closing-tag accuracy")),
+            Task::Memorize(_) => ("symbol accuracy", Some("exact match")),
+        }
+    }
+}
+
+/// One example of a sequence task: `symbols[i]` is read at step i and predicts `symbols[i + 1]`;
+/// targets from index `answer_from` on are the answer.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Example {
+    pub symbols: Vec<u32>,
+    pub answer_from: usize,
+}
+
+/// Examples drawn at once and sorted by length before they are cut into batches, so a batch
+/// holds examples of about one length and pads little.
+const POOL_BATCHES: usize = 16;
+
+/// Makes batches of one split of a task. Sequence tasks draw fresh examples each time; the
+/// stream task keeps B generator states running.
+pub struct Source {
+    task: Task,
+    rng: Rng,
+    streams: Vec<xml::Stream>,
+    /// Sequence tasks: batches drawn but not yet handed out, next first.
+    queue: VecDeque<Batch>,
+}
+
+impl Source {
+    pub fn new(task: &Task, split: Split, seed: u64) -> Source {
+        let mut rng = split.rng(seed);
+        let streams = match task {
+            Task::Xml(x) => (0..x.streams).map(|i| xml::Stream::new(rng.fork(i as u64), x.max_depth)).collect(),
+            _ => vec![],
+        };
+        rng = rng.fork(u64::MAX);
+        Source { task: task.clone(), rng, streams, queue: VecDeque::new() }
+    }
+
+    fn example(&mut self) -> Example {
+        match &self.task {
+            Task::Arith(a) => a.example(&mut self.rng),
+            Task::Memorize(m) => m.example(&mut self.rng),
+            Task::Xml(_) => unreachable!("xml is a stream task"),
+        }
+    }
+
+    /// The next training batch: `batch` examples (a sequence task) or the next `steps`
+    /// characters of each stream (the stream task, whose batch size is its stream count).
+    pub fn next(&mut self, batch: usize, steps: usize) -> Batch {
+        if let Task::Xml(_) = self.task {
+            return xml::batch(&mut self.streams, steps);
+        }
+        if self.queue.is_empty() {
+            let mut pool: Vec<Example> = (0..POOL_BATCHES * batch).map(|_| self.example()).collect();
+            // Stable: equal lengths keep their draw order, so the cut is the same on every run.
+            pool.sort_by_key(|e| e.symbols.len());
+            let mut batches: Vec<Batch> = pool.chunks(batch).map(|c| self.pack(c, batch)).collect();
+            self.rng.shuffle(&mut batches);
+            self.queue.extend(batches);
+        }
+        self.queue.pop_front().expect("the pool is never empty")
+    }
+
+    /// Sequence-task examples side by side in `batch` columns (the rest empty), padded at the
+    /// end to the longest.
+    fn pack(&self, examples: &[Example], batch: usize) -> Batch {
+        let steps = examples.iter().map(|e| e.symbols.len() - 1).max().unwrap_or(1);
+        let mut b = Batch::padded(steps, batch, self.task.pad());
+        for (i, e) in examples.iter().enumerate() {
+            b.put_example(i, &e.symbols, e.answer_from);
+        }
+        b
+    }
+
+    /// A fixed evaluation set: `examples` examples in batches of `batch` (sequence tasks), or the
+    /// task's `eval_chars` characters of each stream in chunks of `steps` (the stream task).
+    pub fn eval_set(task: &Task, split: Split, seed: u64, examples: usize, batch: usize, steps: usize) -> Vec<Batch> {
+        let mut src = Source::new(task, split, seed);
+        if let Task::Xml(x) = task {
+            return (0..x.eval_chars.div_ceil(steps)).map(|_| xml::batch(&mut src.streams, steps)).collect();
+        }
+        let mut pool: Vec<Example> = (0..examples).map(|_| src.example()).collect();
+        pool.sort_by_key(|e| e.symbols.len());
+        pool.chunks(batch).map(|c| src.pack(c, batch)).collect()
+    }
+
+    /// The generator state, for checkpoints: the RNG, each stream's state, the queued batches.
+    pub fn state(&self) -> serde_json::Value {
+        serde_json::json!({
+            "rng": self.rng.state(),
+            "streams": self.streams.iter().map(xml::Stream::state).collect::<Vec<_>>(),
+            "queue": self.queue.iter().map(batch_state).collect::<Vec<_>>(),
+        })
+    }
+
+    /// Restores [`Source::state`].
+    pub fn restore(&mut self, state: &serde_json::Value) -> Result<(), String> {
+        let rng: [u64; 4] =
+            serde_json::from_value(state["rng"].clone()).map_err(|e| format!("data generator state: {e}"))?;
+        self.rng = Rng::from_state(rng);
+        let streams = state["streams"].as_array().ok_or("data generator state: no streams")?;
+        if streams.len() != self.streams.len() {
+            return Err(format!("data generator state has {} streams, this run {}", streams.len(), self.streams.len()));
+        }
+        for (s, v) in self.streams.iter_mut().zip(streams) {
+            *s = xml::Stream::restore(v)?;
+        }
+        let queue = state["queue"].as_array().ok_or("data generator state: no queue")?;
+        self.queue = queue.iter().map(|v| restore_batch(v, self.task.vocab())).collect::<Result<_, _>>()?;
+        Ok(())
+    }
+}
+
+/// A queued batch as JSON (tokens, targets and weights; sequence tasks have no classes).
+fn batch_state(b: &Batch) -> serde_json::Value {
+    serde_json::json!({ "steps": b.steps, "batch": b.batch, "tokens": b.tokens, "targets": b.targets,
+        "weights": b.weights.iter().map(|&w| w > 0.0).collect::<Vec<_>>() })
+}
+
+fn restore_batch(v: &serde_json::Value, vocab: usize) -> Result<Batch, String> {
+    let bad = || "data generator state: a malformed queued batch".to_string();
+    let steps = v["steps"].as_u64().ok_or_else(bad)? as usize;
+    let batch = v["batch"].as_u64().ok_or_else(bad)? as usize;
+    let tokens: Vec<u32> = serde_json::from_value(v["tokens"].clone()).map_err(|_| bad())?;
+    let targets: Vec<u32> = serde_json::from_value(v["targets"].clone()).map_err(|_| bad())?;
+    let weights: Vec<bool> = serde_json::from_value(v["weights"].clone()).map_err(|_| bad())?;
+    let n = steps * batch;
+    if tokens.len() != n || targets.len() != n || weights.len() != n {
+        return Err(bad());
+    }
+    if tokens.iter().chain(&targets).any(|&t| t as usize >= vocab) {
+        return Err(bad());
+    }
+    let weights = weights.into_iter().map(|w| if w { 1.0 } else { 0.0 }).collect();
+    Ok(Batch { steps, batch, tokens, targets, weights, classes: vec![false; n], stream: false })
+}
+
+/// Text of a row range for people: symbols of one column, as characters.
+pub fn column_text(task: &Task, batch: &Batch, b: usize) -> String {
+    let a = task.alphabet();
+    (0..batch.steps).map(|t| a[batch.tokens[t * batch.batch + b] as usize] as char).collect()
+}

@@ -1,0 +1,278 @@
+//! Checkpoints of a training run, in a directory:
+//!
+//! - `model.safetensors`: the best parameters so far (validation), named `embed`,
+//!   `layer<l>.<param>`, `out.W`, `out.b`, with the run's description as JSON in the file's
+//!   metadata (key `cellc`), and the same JSON beside it in `model.json` for people and scripts.
+//!   `cellc test DIR` reads these.
+//! - `state.safetensors`: everything a resumed run needs to continue exactly: the current
+//!   parameters (`param.*`), Adam's moments (`adam.m.*`, `adam.v.*`), the best parameters
+//!   (`best.*`), carried stream states (`carry.layer<l>.<state>`), and as metadata the step, the
+//!   learning rate, every random generator's state and the metric history.
+//!
+//! Every file is written to a temporary name and renamed, so a crash leaves the previous
+//! complete checkpoint.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ndarray::ArrayD;
+use serde_json::{Value, json};
+
+use super::fit::{Config, EvalRecord, Metrics, RunState};
+use super::lm::{LmParams, LmShape};
+use super::optim::Optimizer;
+use crate::rng::Rng;
+use crate::runtime::Engine;
+use crate::tasks::{Source, Split};
+use crate::tensors::TensorSet;
+
+const FORMAT: &str = "cellc-checkpoint-1";
+
+/// The cell a run trains: its name and the text of the file that defines it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CellSource {
+    pub name: String,
+    pub file: String,
+    pub text: String,
+}
+
+impl CellSource {
+    /// Parses and checks the saved text again and picks the cell.
+    pub fn checked(&self) -> Result<crate::check::Cell, String> {
+        let mut ws = crate::workspace::Workspace::new();
+        let file = ws.add(self.file.clone(), &self.text);
+        let checked = ws.check(file);
+        if checked.has_errors() {
+            return Err(format!("the saved source of `{}` no longer checks", self.name));
+        }
+        checked
+            .cells
+            .into_iter()
+            .find(|c| c.name == self.name)
+            .ok_or_else(|| format!("the saved source has no cell `{}`", self.name))
+    }
+}
+
+fn tensor(v: &[f32], shape: &[usize]) -> ArrayD<f32> {
+    ArrayD::from_shape_vec(shape.to_vec(), v.to_vec()).expect("layout shapes match tensor lengths")
+}
+
+fn write_set(dir: &Path, name: &str, set: &TensorSet) -> Result<(), String> {
+    let path = dir.join(name);
+    crate::io::write_atomic(&path, &set.encode()).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+/// The run's description: what `model.json` holds.
+fn describe(cell: &CellSource, config: &Config, state: &RunState) -> Value {
+    let best = state.best.as_ref().map(|(m, step, _)| json!({ "step": step, "valid": m }));
+    json!({
+        "format": FORMAT,
+        "cell": cell,
+        "config": config,
+        "step": state.step,
+        "best": best,
+        "history": state.history,
+    })
+}
+
+/// Writes both checkpoint files for `state`.
+pub fn save(dir: &Path, engine: &Engine, cell: &CellSource, state: &RunState) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let task = state.config.task.build()?;
+    let shape = super::fit::model_shape(&state.config, &task);
+    let layout = LmParams::layout(engine, shape);
+    let meta = describe(cell, &state.config, state);
+    if let Some((_, _, best)) = &state.best {
+        let mut model = TensorSet::default();
+        for ((name, dims), t) in layout.iter().zip(best.tensors()) {
+            model.tensors.insert(name.clone(), tensor(t, dims));
+        }
+        model.metadata.insert("cellc".into(), meta.to_string());
+        write_set(dir, "model.safetensors", &model)?;
+        let pretty = serde_json::to_string_pretty(&meta).map_err(|e| e.to_string())? + "\n";
+        let path = dir.join("model.json");
+        crate::io::write_atomic(&path, pretty.as_bytes())
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    }
+    let mut full = TensorSet::default();
+    for (i, ((name, dims), t)) in layout.iter().zip(state.params.tensors()).enumerate() {
+        full.tensors.insert(format!("param.{name}"), tensor(t, dims));
+        if !state.opt.m.is_empty() {
+            full.tensors.insert(format!("adam.m.{name}"), tensor(&state.opt.m[i], dims));
+            full.tensors.insert(format!("adam.v.{name}"), tensor(&state.opt.v[i], dims));
+        }
+    }
+    if let Some((_, _, best)) = &state.best {
+        for ((name, dims), t) in layout.iter().zip(best.tensors()) {
+            full.tensors.insert(format!("best.{name}"), tensor(t, dims));
+        }
+    }
+    let sig = &engine.forward.sig;
+    for (l, layer) in state.carried.iter().flatten().enumerate() {
+        for (s, v) in layer.iter().enumerate() {
+            full.tensors.insert(format!("carry.layer{l}.{}", sig.states[s]), tensor(v, &[shape.batch, shape.hidden]));
+        }
+    }
+    let run = json!({
+        "format": FORMAT,
+        "cell": cell,
+        "config": state.config,
+        "step": state.step,
+        "tokens": state.tokens,
+        "lr": state.lr,
+        "seconds": state.seconds,
+        "optimizer_steps": state.opt.step,
+        "train_source": state.train.state(),
+        "dropout_rng": state.dropout_rng.state(),
+        "carried": state.carried.is_some(),
+        "history": state.history,
+        "best": state.best.as_ref().map(|(m, step, _)| json!({ "valid": m, "step": step })),
+        "since_best": state.since_best,
+        "since_decay": state.since_decay,
+        "loss_sum": state.loss_sum,
+        "loss_count": state.loss_count,
+    });
+    full.metadata.insert("cellc".into(), run.to_string());
+    write_set(dir, "state.safetensors", &full)
+}
+
+fn read_set(path: &Path) -> Result<(TensorSet, Value), String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let set = TensorSet::decode(&bytes, &path.display().to_string())?;
+    let meta = set.metadata.get("cellc").ok_or_else(|| format!("{}: not a cellc checkpoint", path.display()))?;
+    let meta: Value = serde_json::from_str(meta).map_err(|e| format!("{}: bad metadata ({e})", path.display()))?;
+    if meta["format"] != FORMAT {
+        return Err(format!("{}: unknown checkpoint format {}", path.display(), meta["format"]));
+    }
+    Ok((set, meta))
+}
+
+fn field<T: serde::de::DeserializeOwned>(meta: &Value, key: &str, what: &str) -> Result<T, String> {
+    serde_json::from_value(meta[key].clone()).map_err(|e| format!("{what}: bad `{key}` ({e})"))
+}
+
+/// Reads one set of parameters (`prefix` + layout name) from a tensor set.
+fn params_from(
+    set: &mut TensorSet,
+    prefix: &str,
+    layout: &[(String, Vec<usize>)],
+    shape: LmShape,
+    what: &str,
+) -> Result<LmParams, String> {
+    let mut tensors = vec![];
+    for (name, dims) in layout {
+        let labels: Vec<String> = dims.iter().map(usize::to_string).collect();
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        let t = set.take(&format!("{prefix}{name}"), dims, &labels, what)?;
+        tensors.push(t.iter().copied().collect::<Vec<f32>>());
+    }
+    let mut it = tensors.into_iter();
+    let embed = it.next().unwrap_or_default();
+    let per_layer = (layout.len() - 3) / shape.layers.max(1);
+    let cells = (0..shape.layers).map(|_| it.by_ref().take(per_layer).collect()).collect();
+    let out_w = it.next().unwrap_or_default();
+    let out_b = it.next().unwrap_or_default();
+    Ok(LmParams { embed, cells, out_w, out_b })
+}
+
+/// A saved model: its description and best parameters (`cellc test`).
+pub struct Model {
+    pub cell: CellSource,
+    pub config: Config,
+    pub best_step: u64,
+    pub valid: Option<Metrics>,
+    pub params: LmParams,
+}
+
+/// The cell and config of a checkpoint directory, before an engine exists to read the rest.
+pub fn peek(dir: &Path) -> Result<(CellSource, Config), String> {
+    let path = dir.join("state.safetensors");
+    let path = if path.exists() { path } else { dir.join("model.safetensors") };
+    let (_, meta) = read_set(&path)?;
+    let what = path.display().to_string();
+    Ok((field(&meta, "cell", &what)?, field(&meta, "config", &what)?))
+}
+
+/// Loads `model.safetensors`.
+pub fn load_model(dir: &Path, engine: &Engine) -> Result<Model, String> {
+    let path = dir.join("model.safetensors");
+    let what = path.display().to_string();
+    let (mut set, meta) = read_set(&path)?;
+    let cell: CellSource = field(&meta, "cell", &what)?;
+    let config: Config = field(&meta, "config", &what)?;
+    let task = config.task.build()?;
+    let shape = super::fit::model_shape(&config, &task);
+    let layout = LmParams::layout(engine, shape);
+    let params = params_from(&mut set, "", &layout, shape, &what)?;
+    let best_step = meta["best"]["step"].as_u64().unwrap_or(meta["step"].as_u64().unwrap_or(0));
+    let valid = serde_json::from_value(meta["best"]["valid"].clone()).ok();
+    Ok(Model { cell, config, best_step, valid, params })
+}
+
+/// Loads `state.safetensors` into a run state that continues exactly where it was saved.
+pub fn load_state(dir: &Path, engine: &Engine) -> Result<RunState, String> {
+    let path = dir.join("state.safetensors");
+    let what = path.display().to_string();
+    let (mut set, meta) = read_set(&path)?;
+    let config: Config = field(&meta, "config", &what)?;
+    let task = config.task.build()?;
+    let shape = super::fit::model_shape(&config, &task);
+    let layout = LmParams::layout(engine, shape);
+    let params = params_from(&mut set, "param.", &layout, shape, &what)?;
+    let mut opt = Optimizer::new(config.optimizer, &params);
+    opt.step = field(&meta, "optimizer_steps", &what)?;
+    if !opt.m.is_empty() {
+        let m = params_from(&mut set, "adam.m.", &layout, shape, &what)?;
+        let v = params_from(&mut set, "adam.v.", &layout, shape, &what)?;
+        opt.m = m.tensors().into_iter().cloned().collect();
+        opt.v = v.tensors().into_iter().cloned().collect();
+    }
+    let best = match meta["best"].as_object() {
+        Some(b) => {
+            let metrics: Metrics = serde_json::from_value(b["valid"].clone()).map_err(|e| format!("{what}: {e}"))?;
+            let step = b["step"].as_u64().ok_or_else(|| format!("{what}: bad best step"))?;
+            Some((metrics, step, params_from(&mut set, "best.", &layout, shape, &what)?))
+        }
+        None => None,
+    };
+    let carried = if meta["carried"] == true {
+        let sig = &engine.forward.sig;
+        let mut layers = vec![];
+        for l in 0..shape.layers {
+            let mut states = vec![];
+            for st in &sig.states {
+                let t = set.take(&format!("carry.layer{l}.{st}"), &[shape.batch, shape.hidden], &["B", "H"], &what)?;
+                states.push(t.iter().copied().collect());
+            }
+            layers.push(states);
+        }
+        Some(layers)
+    } else {
+        None
+    };
+    let mut train = Source::new(&task, Split::Train, config.seed);
+    train.restore(&meta["train_source"])?;
+    let history: Vec<EvalRecord> = field(&meta, "history", &what)?;
+    let mut extra = BTreeMap::new();
+    for key in ["since_best", "since_decay"] {
+        extra.insert(key, field::<u32>(&meta, key, &what)?);
+    }
+    Ok(RunState {
+        params,
+        opt,
+        step: field(&meta, "step", &what)?,
+        tokens: field(&meta, "tokens", &what)?,
+        lr: field(&meta, "lr", &what)?,
+        seconds: field(&meta, "seconds", &what)?,
+        train,
+        dropout_rng: Rng::from_state(field(&meta, "dropout_rng", &what)?),
+        carried,
+        history,
+        best,
+        since_best: extra["since_best"],
+        since_decay: extra["since_decay"],
+        loss_sum: field(&meta, "loss_sum", &what)?,
+        loss_count: field(&meta, "loss_count", &what)?,
+        config,
+    })
+}

@@ -1,0 +1,363 @@
+//! The training loop: batches from a task, forward/backward, clipping and the optimiser, periodic
+//! validation with learning-rate decay on a plateau, early stopping, the best parameters kept
+//! for the test, checkpoints, and a stop with a diagnosis at the first NaN.
+//!
+//! Determinism: everything random comes from streams of the run's seed (data splits, dropout,
+//! initialisation) and the schedule depends on steps, never on the clock, so a seed and a thread
+//! count give the same numbers bit for bit, and a resumed run continues exactly. Only a `--time`
+//! budget reads the clock, to decide when to stop.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use super::lm::{LmParams, LmRunner, LmShape};
+use super::optim::{Kind, Optimizer};
+use crate::rng::Rng;
+use crate::runtime::Engine;
+use crate::tasks::{Batch, Source, Split, Tally, Task};
+
+/// When to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Budget {
+    Steps(u64),
+    Seconds(f64),
+    Epochs(f64),
+}
+
+/// Everything that defines a run (saved in checkpoints; a resumed run reads it back).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    pub task: crate::tasks::TaskConfig,
+    pub hidden: usize,
+    pub layers: usize,
+    pub batch: usize,
+    /// Stream tasks: steps per batch (truncated BPTT length).
+    pub bptt: usize,
+    pub optimizer: Kind,
+    pub lr: f64,
+    /// Largest global gradient norm (0: no clipping).
+    pub clip: f64,
+    pub init_scale: f64,
+    pub dropout: f64,
+    pub budget: Budget,
+    /// Steps between validations.
+    pub eval_every: u64,
+    /// Validation and test examples (sequence tasks).
+    pub eval_examples: usize,
+    /// Multiply the learning rate by this when validation has not improved for
+    /// `decay_patience` evaluations (1: constant).
+    pub decay: f64,
+    pub decay_patience: u32,
+    /// Stop when validation has not improved for this many evaluations (0: never).
+    pub stop_patience: u32,
+    pub seed: u64,
+    pub threads: usize,
+}
+
+/// Metrics of one evaluation set.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Metrics {
+    /// The headline metric (accuracy).
+    pub metric: f64,
+    /// The secondary metric: exact match (sequence tasks) or closing-tag accuracy (xml).
+    pub secondary: Option<f64>,
+    /// Mean cross-entropy per counted symbol (nats).
+    pub loss: f64,
+}
+
+impl Metrics {
+    fn from_tally(t: &Tally, task: &Task) -> Metrics {
+        let secondary = if task.is_stream() { t.class_accuracy() } else { t.exact_match() };
+        Metrics { metric: t.accuracy(), secondary, loss: t.loss() }
+    }
+}
+
+/// One validation, as reported and kept in the history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalRecord {
+    pub step: u64,
+    /// Mean training loss since the previous evaluation.
+    pub train_loss: f64,
+    pub valid: Metrics,
+    pub lr: f64,
+    pub seconds: f64,
+    pub tokens_per_s: f64,
+}
+
+/// What a caller hears during a run.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// After each training step: the step, its loss, the fraction of the budget used and the
+    /// training throughput so far.
+    Step {
+        step: u64,
+        loss: f64,
+        progress: f64,
+        tokens_per_s: f64,
+        seconds: f64,
+    },
+    Eval(&'a EvalRecord),
+}
+
+/// Why a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stop {
+    Budget,
+    EarlyStop,
+}
+
+/// A finished run.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub best_step: u64,
+    pub valid: Metrics,
+    pub test: Metrics,
+    /// Arithmetic's length generalisation: the test metrics on longer numbers.
+    pub long_test: Option<Metrics>,
+    pub steps: u64,
+    pub seconds: f64,
+    pub tokens_per_s: f64,
+    pub stop: Stop,
+    pub best: LmParams,
+}
+
+/// A run stopped by a NaN or infinity.
+#[derive(Clone, Debug)]
+pub struct Diverged {
+    pub step: u64,
+    /// Where it first appeared, in words (the equation, the layer and the time step).
+    pub origin: String,
+}
+
+/// The complete state of a run between steps: what a checkpoint holds.
+pub struct RunState {
+    pub config: Config,
+    pub params: LmParams,
+    pub opt: Optimizer,
+    pub step: u64,
+    pub tokens: u64,
+    pub lr: f64,
+    pub seconds: f64,
+    pub train: Source,
+    pub dropout_rng: Rng,
+    /// Stream tasks: the states the next batch starts from.
+    pub carried: Option<Vec<Vec<Vec<f32>>>>,
+    pub history: Vec<EvalRecord>,
+    pub best: Option<(Metrics, u64, LmParams)>,
+    pub since_best: u32,
+    pub since_decay: u32,
+    /// Sum and count of training losses since the last evaluation.
+    pub loss_sum: f64,
+    pub loss_count: u64,
+}
+
+impl RunState {
+    /// A fresh run.
+    pub fn new(engine: &Engine, config: Config) -> Result<RunState, String> {
+        let task = config.task.build()?;
+        let shape = model_shape(&config, &task);
+        let params = LmParams::init(engine, shape, config.init_scale, config.seed);
+        let opt = Optimizer::new(config.optimizer, &params);
+        Ok(RunState {
+            train: Source::new(&task, Split::Train, config.seed),
+            dropout_rng: Rng::new(config.seed).fork(crate::init::name_hash("dropout")),
+            lr: config.lr,
+            config,
+            params,
+            opt,
+            step: 0,
+            tokens: 0,
+            seconds: 0.0,
+            carried: None,
+            history: vec![],
+            best: None,
+            since_best: 0,
+            since_decay: 0,
+            loss_sum: 0.0,
+            loss_count: 0,
+        })
+    }
+}
+
+/// The model's shape for a run (steps: a first guess; batches grow it as needed).
+pub fn model_shape(config: &Config, task: &Task) -> LmShape {
+    let batch = if let Task::Xml(x) = task { x.streams } else { config.batch };
+    let steps = if task.is_stream() { config.bptt } else { 32 };
+    LmShape { vocab: task.vocab(), hidden: config.hidden, layers: config.layers, batch, steps }
+}
+
+/// Examples (sequence tasks) or characters (streams) in one epoch of a generated task.
+const EPOCH_EXAMPLES: f64 = 100_000.0;
+const EPOCH_CHARS: f64 = 1_000_000.0;
+
+/// Evaluates `params` on a set of batches; stream sets run as one stream from zero states.
+pub fn evaluate(runner: &mut LmRunner<'_>, params: &LmParams, task: &Task, set: &[Batch]) -> Result<Metrics, String> {
+    let mut tally = Tally::default();
+    for (i, b) in set.iter().enumerate() {
+        runner.set_steps(b.steps)?;
+        runner.evaluate(params, &b.tokens, &b.targets, Some(&b.weights), b.stream && i > 0);
+        let (right, losses) = runner.row_results();
+        tally.add(b, right, losses);
+    }
+    Ok(Metrics::from_tally(&tally, task))
+}
+
+/// The evaluation sets of a run: validation, test, and (arith) the longer-number test.
+pub struct EvalSets {
+    pub valid: Vec<Batch>,
+    pub test: Vec<Batch>,
+    pub long_test: Option<Vec<Batch>>,
+}
+
+impl EvalSets {
+    pub fn new(config: &Config, task: &Task, batch: usize) -> EvalSets {
+        let (n, seed) = (config.eval_examples, config.seed);
+        let set = |t: &Task, split| Source::eval_set(t, split, seed, n, batch, config.bptt);
+        let long_test = config.task.long_task().map(|t| set(&t, Split::Test));
+        EvalSets { valid: set(task, Split::Valid), test: set(task, Split::Test), long_test }
+    }
+}
+
+/// Runs training until the budget, early stopping or a NaN. `observe` hears every step and
+/// evaluation; `checkpoint` is called after each evaluation with the state to save.
+pub fn fit(
+    engine: &Engine,
+    state: &mut RunState,
+    observe: &mut dyn FnMut(Event<'_>),
+    checkpoint: &mut dyn FnMut(&RunState) -> Result<(), String>,
+) -> Result<Result<Outcome, Diverged>, String> {
+    let config = state.config.clone();
+    let task = config.task.build()?;
+    let shape = model_shape(&config, &task);
+    let mut runner = LmRunner::new(engine, shape, config.threads)?;
+    let sets = EvalSets::new(&config, &task, shape.batch);
+    if let Some(states) = &state.carried {
+        runner.set_steps(config.bptt)?;
+        runner.set_carried_states(states)?;
+    }
+    let start = Instant::now();
+    let seconds_before = state.seconds;
+    let tokens_before = state.tokens;
+    let mut stop = Stop::Budget;
+    loop {
+        let done = progress(&config, &task, state, seconds_before + start.elapsed().as_secs_f64());
+        if done >= 1.0 {
+            break;
+        }
+        let batch = state.train.next(shape.batch, config.bptt);
+        runner.set_steps(batch.steps)?;
+        let stream = batch.stream;
+        let dropout = (config.dropout > 0.0).then_some((&mut state.dropout_rng, config.dropout));
+        let loss = runner.forward_backward_weighted(
+            &state.params,
+            &batch.tokens,
+            &batch.targets,
+            Some(&batch.weights),
+            stream && state.step > 0,
+            dropout,
+        );
+        let norm = runner.grad_norm();
+        if !loss.is_finite() || !norm.is_finite() {
+            let origin = super::diverge::origin(&runner, &state.params, &batch);
+            return Ok(Err(Diverged { step: state.step + 1, origin }));
+        }
+        state.opt.update(&mut state.params, &mut runner, state.lr, config.clip);
+        state.step += 1;
+        state.tokens += batch.weights.iter().filter(|&&w| w > 0.0).count() as u64;
+        state.loss_sum += loss;
+        state.loss_count += 1;
+        let now = seconds_before + start.elapsed().as_secs_f64();
+        let tokens_per_s = (state.tokens - tokens_before) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+        observe(Event::Step {
+            step: state.step,
+            loss,
+            progress: progress(&config, &task, state, now),
+            tokens_per_s,
+            seconds: now,
+        });
+        if state.step % config.eval_every == 0 {
+            if stream {
+                state.carried = Some(runner.carried_states());
+            }
+            let valid = evaluate(&mut runner, &state.params, &task, &sets.valid)?;
+            if let Some(states) = &state.carried {
+                runner.set_steps(config.bptt)?;
+                runner.set_carried_states(states)?;
+            }
+            state.seconds = seconds_before + start.elapsed().as_secs_f64();
+            let record = EvalRecord {
+                step: state.step,
+                train_loss: state.loss_sum / state.loss_count.max(1) as f64,
+                valid,
+                lr: state.lr,
+                seconds: state.seconds,
+                tokens_per_s,
+            };
+            state.loss_sum = 0.0;
+            state.loss_count = 0;
+            let improved = state.best.as_ref().is_none_or(|(m, _, _)| valid.metric > m.metric);
+            if improved {
+                state.best = Some((valid, state.step, state.params.clone()));
+                state.since_best = 0;
+                state.since_decay = 0;
+            } else {
+                state.since_best += 1;
+                state.since_decay += 1;
+                if config.decay < 1.0 && state.since_decay >= config.decay_patience {
+                    state.lr *= config.decay;
+                    state.since_decay = 0;
+                }
+            }
+            observe(Event::Eval(&record));
+            state.history.push(record);
+            checkpoint(state)?;
+            if config.stop_patience > 0 && state.since_best >= config.stop_patience {
+                stop = Stop::EarlyStop;
+                break;
+            }
+        }
+    }
+    state.seconds = seconds_before + start.elapsed().as_secs_f64();
+    // A last validation when the budget ended between evaluations.
+    if state.history.last().is_none_or(|r| r.step != state.step) {
+        let valid = evaluate(&mut runner, &state.params, &task, &sets.valid)?;
+        if state.best.as_ref().is_none_or(|(m, _, _)| valid.metric > m.metric) {
+            state.best = Some((valid, state.step, state.params.clone()));
+        }
+        checkpoint(state)?;
+    }
+    let (valid, best_step, best) = state.best.clone().expect("at least one validation");
+    let test = evaluate(&mut runner, &best, &task, &sets.test)?;
+    let long_test = match (&sets.long_test, config.task.long_task()) {
+        (Some(set), Some(long)) => Some(evaluate(&mut runner, &best, &long, set)?),
+        _ => None,
+    };
+    let tokens_per_s = (state.tokens - tokens_before) as f64 / start.elapsed().as_secs_f64().max(1e-9);
+    Ok(Ok(Outcome {
+        best_step,
+        valid,
+        test,
+        long_test,
+        steps: state.step,
+        seconds: state.seconds,
+        tokens_per_s,
+        stop,
+        best,
+    }))
+}
+
+/// The fraction of the budget used.
+fn progress(config: &Config, task: &Task, state: &RunState, seconds: f64) -> f64 {
+    match config.budget {
+        Budget::Steps(n) => state.step as f64 / n.max(1) as f64,
+        Budget::Seconds(s) => seconds / s.max(1e-9),
+        Budget::Epochs(e) => {
+            let per_epoch = if task.is_stream() { EPOCH_CHARS } else { EPOCH_EXAMPLES };
+            let done = if task.is_stream() { state.tokens as f64 } else { (state.step * config.batch as u64) as f64 };
+            done / (per_epoch * e.max(1e-9))
+        }
+    }
+}

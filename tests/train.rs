@@ -1,0 +1,224 @@
+//! The trainer end to end: a short run learns, a seed and thread count repeat bit for bit, a
+//! resumed run matches an uninterrupted one, a NaN is traced to its equation, checkpoints load,
+//! and `cellc run` / `cellc test` work from the command line with a plot.
+
+mod support;
+
+use cellc::runtime::Engine;
+use cellc::tasks::TaskConfig;
+use cellc::train::checkpoint::{self, CellSource};
+use cellc::train::fit::{self, Budget, Config, Event, RunState};
+use cellc::train::optim::Kind;
+
+fn config(task: &str, steps: u64) -> Config {
+    let mut t = TaskConfig::named(task);
+    t.streams = 8;
+    t.eval_chars = 256;
+    t.max_digits = 3;
+    Config {
+        task: t,
+        hidden: 32,
+        layers: 1,
+        batch: 16,
+        bptt: 20,
+        optimizer: Kind::Adam,
+        lr: 1e-2,
+        clip: 5.0,
+        init_scale: 1.0,
+        dropout: 0.0,
+        budget: Budget::Steps(steps),
+        eval_every: 25,
+        eval_examples: 256,
+        decay: 0.5,
+        decay_patience: 3,
+        stop_patience: 0,
+        seed: 7,
+        threads: 2,
+    }
+}
+
+fn std_source(name: &str) -> CellSource {
+    let ws = cellc::workspace::Workspace::new();
+    let file = ws.std_file(name).unwrap();
+    let f = ws.sources.get(file);
+    CellSource { name: name.into(), file: f.name.clone(), text: f.text.to_string() }
+}
+
+fn engine(name: &str) -> Engine {
+    Engine::compile(&std_source(name).checked().unwrap()).unwrap()
+}
+
+/// Trains and returns (outcome's test metric, the history's numbers, final parameters).
+fn train(e: &Engine, cfg: Config) -> (f64, Vec<(u64, f64, f64)>, Vec<Vec<f32>>) {
+    let mut state = RunState::new(e, cfg).unwrap();
+    let out = fit::fit(e, &mut state, &mut |_| {}, &mut |_| Ok(())).unwrap().unwrap();
+    let hist = state.history.iter().map(|r| (r.step, r.train_loss, r.valid.metric)).collect();
+    (out.test.metric, hist, state.params.tensors().into_iter().cloned().collect())
+}
+
+#[test]
+fn a_short_run_learns_memorization() {
+    let e = engine("gru");
+    let mut cfg = config("memorize", 300);
+    cfg.hidden = 64;
+    let mut state = RunState::new(&e, cfg).unwrap();
+    let mut first_loss = None;
+    let out = fit::fit(
+        &e,
+        &mut state,
+        &mut |ev| {
+            if let Event::Step { loss, .. } = ev {
+                first_loss.get_or_insert(loss);
+            }
+        },
+        &mut |_| Ok(()),
+    )
+    .unwrap()
+    .unwrap();
+    let chance = (26f64).ln();
+    let first = first_loss.unwrap();
+    eprintln!("memorize: first loss {first:.3} (chance {chance:.3}), test accuracy {:.3}", out.test.metric);
+    assert!((first - chance).abs() < 0.5, "starts near chance");
+    assert!(out.test.loss < 0.5 * chance, "loss falls well below chance: {}", out.test.loss);
+    assert!(out.test.metric > 0.5, "accuracy {}", out.test.metric);
+}
+
+#[test]
+fn a_seed_and_thread_count_repeat_bit_for_bit() {
+    let e = engine("mut1");
+    for task in ["arith", "xml"] {
+        let (a, ha, pa) = train(&e, config(task, 60));
+        let (b, hb, pb) = train(&e, config(task, 60));
+        assert_eq!(a.to_bits(), b.to_bits(), "{task}");
+        assert_eq!(ha, hb, "{task}");
+        assert_eq!(pa, pb, "{task}");
+        let mut other = config(task, 60);
+        other.seed = 8;
+        assert_ne!(train(&e, other).2, pa, "{task}: another seed differs");
+    }
+}
+
+#[test]
+fn dropout_layers_and_sgd_train_too() {
+    let e = engine("lstm");
+    let mut cfg = config("arith", 80);
+    cfg.layers = 2;
+    cfg.dropout = 0.2;
+    cfg.optimizer = Kind::Sgd;
+    cfg.lr = 0.5;
+    let (metric, hist, _) = train(&e, cfg.clone());
+    assert!(hist.last().unwrap().1 < hist[0].1, "training loss falls: {hist:?}");
+    assert!(metric > 0.15, "{metric}");
+    assert_eq!(train(&e, cfg).0.to_bits(), metric.to_bits(), "dropout masks come from the seed");
+}
+
+#[test]
+fn resuming_continues_exactly() {
+    let e = engine("gru");
+    let source = std_source("gru");
+    for (task, dropout) in [("arith", 0.1), ("xml", 0.0)] {
+        let mut cfg = config(task, 100);
+        cfg.dropout = dropout;
+        let whole = train(&e, cfg.clone());
+        // Stop at 50 (a checkpoint is written at each evaluation), then resume to 100.
+        let dir = tempdir(&format!("resume-{task}"));
+        let mut half = cfg.clone();
+        half.budget = Budget::Steps(50);
+        let mut state = RunState::new(&e, half).unwrap();
+        fit::fit(&e, &mut state, &mut |_| {}, &mut |s| checkpoint::save(&dir, &e, &source, s)).unwrap().unwrap();
+        let mut resumed = checkpoint::load_state(&dir, &e).unwrap();
+        assert_eq!(resumed.step, 50);
+        resumed.config.budget = Budget::Steps(100);
+        let out = fit::fit(&e, &mut resumed, &mut |_| {}, &mut |_| Ok(())).unwrap().unwrap();
+        let hist: Vec<(u64, f64, f64)> =
+            resumed.history.iter().map(|r| (r.step, r.train_loss, r.valid.metric)).collect();
+        assert_eq!(hist, whole.1, "{task}: the same history");
+        assert_eq!(resumed.params.tensors().into_iter().cloned().collect::<Vec<_>>(), whole.2, "{task}: same weights");
+        assert_eq!(out.test.metric.to_bits(), whole.0.to_bits(), "{task}: same test result");
+    }
+}
+
+#[test]
+fn a_nan_is_traced_to_its_equation() {
+    // exp of a growing state overflows: the first infinity is in h' at some step.
+    let text = "cell boom {\n    state h\n    h' = exp(W*h + x + b)\n}\n";
+    let (_, checked) = support::check_text("boom.cell", text);
+    let e = Engine::compile(&checked.cells[0]).unwrap();
+    let mut cfg = config("arith", 50);
+    cfg.init_scale = 30.0;
+    let mut state = RunState::new(&e, cfg).unwrap();
+    let err = fit::fit(&e, &mut state, &mut |_| {}, &mut |_| Ok(())).unwrap().unwrap_err();
+    eprintln!("diverged at step {}: {}", err.step, err.origin);
+    assert_eq!(err.step, 1, "caught at the first step");
+    assert!(err.origin.contains("h' = exp(") && err.origin.contains("time step"), "{}", err.origin);
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cellc-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn the_command_line_trains_saves_tests_and_plots() {
+    let dir = tempdir("cli");
+    let (svg, png) = (dir.join("curves.svg"), dir.join("curves.png"));
+    let out = support::cellc(&[
+        "run",
+        "gru",
+        "--task",
+        "memorize",
+        "--hidden",
+        "32",
+        "--steps",
+        "60",
+        "--eval-every",
+        "20",
+        "--eval-examples",
+        "200",
+        "--json",
+        "--save",
+        dir.to_str().unwrap(),
+        "--plot",
+        svg.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 4, "three evaluations and a result: {stdout}");
+    let result = lines.last().unwrap();
+    for key in ["event", "cell", "task", "metric", "valid", "test", "steps", "seconds", "tokens_per_s"] {
+        assert!(result.get(key).is_some(), "result has `{key}`: {result}");
+    }
+    assert_eq!(result["event"], "result");
+    assert_eq!(result["steps"], 60);
+    for f in ["model.safetensors", "model.json", "state.safetensors"] {
+        assert!(dir.join(f).exists(), "{f} written");
+    }
+    let svg_text = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg_text.starts_with("<svg") && svg_text.contains("<polyline"), "an SVG with curves");
+    // `cellc test` evaluates the saved model on the same test set.
+    let t = support::cellc(&["test", dir.to_str().unwrap(), "--json"]);
+    assert!(t.status.success(), "{}", String::from_utf8_lossy(&t.stderr));
+    let tested: serde_json::Value = serde_json::from_slice(&t.stdout).unwrap();
+    assert_eq!(tested["test"], result["test"], "the test metric of the best model");
+    // PNG plots, on a resumed run extended to 80 steps.
+    let r =
+        support::cellc(&["run", "--resume", dir.to_str().unwrap(), "--steps", "80", "--plot", png.to_str().unwrap()]);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    assert!(std::fs::read(&png).unwrap().starts_with(b"\x89PNG\r\n\x1a\n"));
+    // Bad input: one line, exit 1.
+    for args in [
+        &["run", "gru"][..],
+        &["run", "gru", "--task", "arith", "--lr=-1"],
+        &["run", "gru", "--task", "arith", "--time", "5 parsecs"],
+        &["run", "--resume", "/nonexistent/dir"],
+        &["test", "/nonexistent/dir"],
+    ] {
+        let o = support::cellc(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert!(err.starts_with("error: ") && err.lines().count() == 1, "{args:?}: {err}");
+    }
+}
