@@ -57,6 +57,25 @@ fn arithmetic_answers_are_the_true_results() {
 }
 
 #[test]
+fn a_curriculum_level_draws_half_its_examples_short() {
+    let mut rng = Rng::new(4);
+    let task = Arith { level: 2, ..Arith::default() };
+    let n = 4000;
+    let short = (0..n)
+        .filter(|_| {
+            let clean = arith::clean_text(&task.example(&mut rng).symbols);
+            check_arith(&clean);
+            let q = &clean[..clean.find('=').unwrap()];
+            q.split(['+', '-']).filter(|p| !p.is_empty()).all(|p| p.len() <= 2)
+        })
+        .count() as f64
+        / n as f64;
+    // 1/2 from 1..=2 digits, plus the full range's share with both operands short (1/16).
+    let want = 0.5 + 0.5 / 16.0;
+    assert!((short - want).abs() < 0.03, "{short} of examples have both operands of <= 2 digits, want {want}");
+}
+
+#[test]
 fn the_papers_example_is_an_arith_example() {
     let symbols: Vec<u32> = b"3e36d9-h1h39f94eeh43keg3c=-13991064."
         .iter()

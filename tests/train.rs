@@ -119,6 +119,8 @@ fn resuming_continues_exactly() {
     for (task, dropout) in [("arith", 0.1), ("xml", 0.0)] {
         let mut cfg = config(task, 100);
         cfg.dropout = dropout;
+        // arith resumes its curriculum level too.
+        cfg.task.curriculum = task == "arith";
         let whole = train(&e, cfg.clone());
         // Stop at 50 (a checkpoint is written at each evaluation), then resume to 100.
         let dir = tempdir(&format!("resume-{task}"));
@@ -136,6 +138,25 @@ fn resuming_continues_exactly() {
         assert_eq!(resumed.params.tensors().into_iter().cloned().collect::<Vec<_>>(), whole.2, "{task}: same weights");
         assert_eq!(out.test.metric.to_bits(), whole.0.to_bits(), "{task}: same test result");
     }
+}
+
+#[test]
+fn the_curriculum_adds_digits_as_validation_passes() {
+    let e = engine("gru");
+    let mut cfg = config("arith", 800);
+    cfg.task.curriculum = true;
+    cfg.task.distractors = 0.0;
+    cfg.hidden = 64;
+    cfg.batch = 64;
+    cfg.lr = 3e-3;
+    cfg.eval_every = 50;
+    let mut state = RunState::new(&e, cfg).unwrap();
+    assert_eq!(state.train.level(), Some(1), "it begins with 1-digit numbers");
+    fit::fit(&e, &mut state, &mut |_| {}, &mut |_| Ok(())).unwrap().unwrap();
+    let levels: Vec<usize> = state.history.iter().map(|r| r.level.unwrap()).collect();
+    assert!(levels.windows(2).all(|w| w[1] == w[0] || w[1] == w[0] + 1), "one digit at a time: {levels:?}");
+    let valid: Vec<f64> = state.history.iter().map(|r| r.valid.metric).collect();
+    assert!(*levels.last().unwrap() > 1, "the level rises: {levels:?} {valid:?}");
 }
 
 #[test]

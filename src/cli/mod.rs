@@ -4,6 +4,7 @@
 mod bench;
 mod check;
 mod compile;
+mod data;
 mod eval;
 mod fmt;
 mod grad;
@@ -97,9 +98,11 @@ pub enum Command {
     ///
     /// The model embeds input symbols to H, stacks --layers copies of the cell and predicts the
     /// next symbol with a softmax; the loss counts the answer (arith, memorize) or every symbol
-    /// (xml). The same seed and thread count give the same numbers; --resume continues a saved
+    /// (xml, ptb, text). The same seed and thread count give the same numbers; --resume continues a saved
     /// run exactly.
     Run(run::Args),
+    /// List the real data sets cellc can find (Penn Treebank, music, text), with their sizes.
+    Data(data::Args),
     /// Evaluate a model saved by `cellc run --save DIR` on its task's test set.
     Test(run::TestArgs),
 }
@@ -121,6 +124,7 @@ pub fn main() -> ExitCode {
         Command::Compile(args) => compile::run(&ui, args),
         Command::Bench(args) => bench::run(&ui, args),
         Command::Run(args) => run::run(&ui, args),
+        Command::Data(args) => data::run(&ui, args),
         Command::Test(args) => run::test(&ui, args),
     }
 }

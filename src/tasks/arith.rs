@@ -9,6 +9,12 @@
 //!   P(k) = 2^-(k+1) (geometric, mean 1), k capped at 8 (P(k > 8) = 1/512) to bound lengths;
 //! - the answer is the exact result in the same notation, followed by `.`.
 //!
+//! Curriculum (`--curriculum`; training only, never evaluation): the generator has a `level`
+//! below `max_digits`; each example then draws its digit counts from `1..=level` with
+//! probability 1/2 and from `1..=max_digits` otherwise (the "combined" strategy of Zaremba &
+//! Sutskever 2014, "Learning to Execute": short problems teach the carry, the long ones keep
+//! the model honest). The trainer adds a digit when validation at the level reaches 0.75.
+//!
 //! Example: `3e36d9-h1h39f94eeh43keg3c=-13991064.` is 3369 - 13994433. Loss and accuracy are on
 //! the answer characters, `.` included, predicted with teacher forcing.
 
@@ -27,11 +33,16 @@ pub struct Arith {
     pub max_digits: usize,
     /// Mean number of distractors after each input character (0: none).
     pub distractors: f64,
+    /// Curriculum: most digits of the easy share of examples (`max_digits`: no curriculum).
+    pub level: usize,
 }
+
+/// Curriculum: the share of examples drawn from the full range while the level is lower.
+const FULL_SHARE: f64 = 0.5;
 
 impl Default for Arith {
     fn default() -> Self {
-        Arith { min_digits: 1, max_digits: 8, distractors: 1.0 }
+        Arith { min_digits: 1, max_digits: 8, distractors: 1.0, level: 8 }
     }
 }
 
@@ -49,8 +60,10 @@ fn number(rng: &mut Rng, digits: usize) -> i64 {
 impl Arith {
     /// One example: its symbols and the index of the first answer symbol.
     pub fn example(&self, rng: &mut Rng) -> Example {
+        // Only a curriculum draws here, so a run without one keeps the plain law's stream.
+        let most = if self.level < self.max_digits && !rng.chance(FULL_SHARE) { self.level } else { self.max_digits };
         let mut operand = || {
-            let d = rng.range(self.min_digits, self.max_digits);
+            let d = rng.range(self.min_digits, most);
             let n = number(rng, d);
             if rng.chance(0.5) { -n } else { n }
         };

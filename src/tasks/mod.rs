@@ -10,6 +10,7 @@
 //! seed (see [`Split`]), so a validation example is never a training example's draw.
 
 pub mod arith;
+pub mod corpus;
 pub mod memorize;
 pub mod xml;
 
@@ -164,6 +165,12 @@ pub struct TaskConfig {
     pub eval_chars: usize,
     /// memorize: symbols to remember.
     pub length: usize,
+    /// arith: train with a curriculum over the number of digits (see [`arith`]).
+    #[serde(default)]
+    pub curriculum: bool,
+    /// ptb: the data directory; text: the text file (absolute, so a resumed run finds it).
+    #[serde(default)]
+    pub data: Option<std::path::PathBuf>,
 }
 
 impl TaskConfig {
@@ -178,6 +185,8 @@ impl TaskConfig {
             streams: 32,
             eval_chars: 2048,
             length: 5,
+            curriculum: false,
+            data: None,
         }
     }
 
@@ -197,6 +206,7 @@ impl TaskConfig {
                     min_digits: 1,
                     max_digits: self.max_digits,
                     distractors: self.distractors,
+                    level: self.max_digits,
                 }))
             }
             "xml" => {
@@ -215,7 +225,23 @@ impl TaskConfig {
                 }
                 Ok(Task::Memorize(memorize::Memorize { length: self.length }))
             }
-            other => Err(format!("unknown task `{other}` (the tasks: arith, xml, memorize)")),
+            "ptb" | "text" => {
+                let path = self.data.as_deref().ok_or("this task needs its data (--data)")?;
+                let (corpus, unit) = if self.name == "ptb" {
+                    (crate::data::corpus::Corpus::ptb(path)?, corpus::Unit::Words)
+                } else {
+                    (crate::data::corpus::Corpus::text(path)?, corpus::Unit::Characters)
+                };
+                if self.streams == 0 || corpus::batches_per_epoch(&corpus.train, self.streams, 1) == 0 {
+                    return Err(format!("the training text is too short for {} parallel streams", self.streams));
+                }
+                Ok(Task::Corpus(corpus::CorpusTask {
+                    unit,
+                    corpus: std::sync::Arc::new(corpus),
+                    streams: self.streams,
+                }))
+            }
+            other => Err(format!("unknown task `{other}` (the tasks: arith, xml, memorize, ptb, text)")),
         }
     }
 
@@ -223,7 +249,24 @@ impl TaskConfig {
     pub fn long_task(&self) -> Option<Task> {
         let e = self.eval_max_digits?;
         (self.name == "arith").then(|| {
-            Task::Arith(arith::Arith { min_digits: self.max_digits + 1, max_digits: e, distractors: self.distractors })
+            Task::Arith(arith::Arith {
+                min_digits: self.max_digits + 1,
+                max_digits: e,
+                distractors: self.distractors,
+                level: e,
+            })
+        })
+    }
+
+    /// The curriculum's first level (arith with a curriculum), and the task at a level: what
+    /// the curriculum trains on and checks before it moves up.
+    pub fn first_level(&self) -> Option<usize> {
+        (self.name == "arith" && self.curriculum && self.max_digits > 1).then_some(1)
+    }
+
+    pub fn at_level(&self, level: usize) -> Option<Task> {
+        (self.name == "arith").then(|| {
+            Task::Arith(arith::Arith { min_digits: 1, max_digits: level, distractors: self.distractors, level })
         })
     }
 }
@@ -234,6 +277,7 @@ pub enum Task {
     Arith(arith::Arith),
     Xml(xml::Xml),
     Memorize(memorize::Memorize),
+    Corpus(corpus::CorpusTask),
 }
 
 impl Task {
@@ -242,20 +286,46 @@ impl Task {
             Task::Arith(_) => "arith",
             Task::Xml(_) => "xml",
             Task::Memorize(_) => "memorize",
+            Task::Corpus(c) => match c.unit {
+                corpus::Unit::Words => "ptb",
+                corpus::Unit::Characters => "text",
+            },
         }
     }
 
-    /// The alphabet; symbol i is `alphabet()[i]` (the padding symbol included).
-    pub fn alphabet(&self) -> &'static [u8] {
+    /// Symbol i as text.
+    pub fn symbol(&self, i: u32) -> String {
+        let byte = |a: &[u8]| (a[i as usize] as char).to_string();
         match self {
-            Task::Arith(_) => arith::ALPHABET,
-            Task::Xml(_) => xml::ALPHABET,
-            Task::Memorize(_) => memorize::ALPHABET,
+            Task::Arith(_) => byte(arith::ALPHABET),
+            Task::Xml(_) => byte(xml::ALPHABET),
+            Task::Memorize(_) => byte(memorize::ALPHABET),
+            Task::Corpus(c) => c.corpus.vocab[i as usize].clone(),
         }
     }
 
+    /// Symbols, the padding symbol of the generated tasks included.
     pub fn vocab(&self) -> usize {
-        self.alphabet().len()
+        match self {
+            Task::Arith(_) => arith::ALPHABET.len(),
+            Task::Xml(_) => xml::ALPHABET.len(),
+            Task::Memorize(_) => memorize::ALPHABET.len(),
+            Task::Corpus(c) => c.corpus.vocab.len(),
+        }
+    }
+
+    /// Parallel streams of a stream task (its batch size).
+    pub fn streams(&self) -> Option<usize> {
+        match self {
+            Task::Xml(x) => Some(x.streams),
+            Task::Corpus(c) => Some(c.streams),
+            _ => None,
+        }
+    }
+
+    /// Whether a larger headline metric is better (accuracy), or a smaller (perplexity, bits).
+    pub fn higher_is_better(&self) -> bool {
+        !matches!(self, Task::Corpus(_))
     }
 
     /// The padding symbol.
@@ -265,7 +335,7 @@ impl Task {
 
     /// Whether batches continue each other (state carried), rather than hold whole examples.
     pub fn is_stream(&self) -> bool {
-        matches!(self, Task::Xml(_))
+        matches!(self, Task::Xml(_) | Task::Corpus(_))
     }
 
     /// What the headline metric and the secondary ones are called in reports.
@@ -274,6 +344,10 @@ impl Task {
             Task::Arith(_) => ("answer character accuracy", Some("exact match")),
             Task::Xml(_) => ("character accuracy", Some("closing-tag accuracy")),
             Task::Memorize(_) => ("symbol accuracy", Some("exact match")),
+            Task::Corpus(c) => match c.unit {
+                corpus::Unit::Words => ("perplexity", Some("next-word accuracy")),
+                corpus::Unit::Characters => ("bits per character", Some("character accuracy")),
+            },
         }
     }
 }
@@ -298,6 +372,8 @@ pub struct Source {
     streams: Vec<xml::Stream>,
     /// Sequence tasks: batches drawn but not yet handed out, next first.
     queue: VecDeque<Batch>,
+    /// Corpus tasks: the next batch's index in the current pass.
+    position: usize,
 }
 
 impl Source {
@@ -308,22 +384,43 @@ impl Source {
             _ => vec![],
         };
         rng = rng.fork(u64::MAX);
-        Source { task: task.clone(), rng, streams, queue: VecDeque::new() }
+        Source { task: task.clone(), rng, streams, queue: VecDeque::new(), position: 0 }
     }
 
     fn example(&mut self) -> Example {
         match &self.task {
             Task::Arith(a) => a.example(&mut self.rng),
             Task::Memorize(m) => m.example(&mut self.rng),
-            Task::Xml(_) => unreachable!("xml is a stream task"),
+            Task::Xml(_) | Task::Corpus(_) => unreachable!("a stream task"),
+        }
+    }
+
+    /// The curriculum level of an arith source (its most digits in the easy share).
+    pub fn level(&self) -> Option<usize> {
+        if let Task::Arith(a) = &self.task { Some(a.level) } else { None }
+    }
+
+    /// Moves an arith source's curriculum to `level` (batches already queued keep theirs).
+    pub fn set_level(&mut self, level: usize) {
+        if let Task::Arith(a) = &mut self.task {
+            a.level = level.min(a.max_digits);
         }
     }
 
     /// The next training batch: `batch` examples (a sequence task) or the next `steps`
     /// characters of each stream (the stream task, whose batch size is its stream count).
     pub fn next(&mut self, batch: usize, steps: usize) -> Batch {
-        if let Task::Xml(_) = self.task {
-            return xml::batch(&mut self.streams, steps);
+        match &self.task {
+            Task::Xml(_) => return xml::batch(&mut self.streams, steps),
+            Task::Corpus(c) => loop {
+                // `build` checked that a pass has at least one batch.
+                if let Some(b) = corpus::batch(&c.corpus.train, c.streams, steps, self.position) {
+                    self.position += 1;
+                    return b;
+                }
+                self.position = 0;
+            },
+            _ => {}
         }
         if self.queue.is_empty() {
             let mut pool: Vec<Example> = (0..POOL_BATCHES * batch).map(|_| self.example()).collect();
@@ -348,8 +445,17 @@ impl Source {
     }
 
     /// A fixed evaluation set: `examples` examples in batches of `batch` (sequence tasks), or the
-    /// task's `eval_chars` characters of each stream in chunks of `steps` (the stream task).
+    /// task's `eval_chars` characters of each stream in chunks of `steps` (xml), or the whole
+    /// split in chunks of `steps` (a corpus).
     pub fn eval_set(task: &Task, split: Split, seed: u64, examples: usize, batch: usize, steps: usize) -> Vec<Batch> {
+        if let Task::Corpus(c) = task {
+            let tokens = match split {
+                Split::Train => &c.corpus.train,
+                Split::Valid => &c.corpus.valid,
+                Split::Test => &c.corpus.test,
+            };
+            return (0..).map_while(|i| corpus::batch(tokens, c.streams, steps, i)).collect();
+        }
         let mut src = Source::new(task, split, seed);
         if let Task::Xml(x) = task {
             return (0..x.eval_chars.div_ceil(steps)).map(|_| xml::batch(&mut src.streams, steps)).collect();
@@ -365,6 +471,8 @@ impl Source {
             "rng": self.rng.state(),
             "streams": self.streams.iter().map(xml::Stream::state).collect::<Vec<_>>(),
             "queue": self.queue.iter().map(batch_state).collect::<Vec<_>>(),
+            "level": self.level(),
+            "position": self.position,
         })
     }
 
@@ -382,6 +490,10 @@ impl Source {
         }
         let queue = state["queue"].as_array().ok_or("data generator state: no queue")?;
         self.queue = queue.iter().map(|v| restore_batch(v, self.task.vocab())).collect::<Result<_, _>>()?;
+        self.position = state["position"].as_u64().unwrap_or(0) as usize;
+        if let Some(level) = state["level"].as_u64() {
+            self.set_level(level as usize);
+        }
         Ok(())
     }
 }
@@ -412,6 +524,5 @@ fn restore_batch(v: &serde_json::Value, vocab: usize) -> Result<Batch, String> {
 
 /// Text of a row range for people: symbols of one column, as characters.
 pub fn column_text(task: &Task, batch: &Batch, b: usize) -> String {
-    let a = task.alphabet();
-    (0..batch.steps).map(|t| a[batch.tokens[t * batch.batch + b] as usize] as char).collect()
+    (0..batch.steps).map(|t| task.symbol(batch.tokens[t * batch.batch + b])).collect()
 }

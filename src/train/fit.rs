@@ -15,6 +15,7 @@ use super::lm::{LmParams, LmRunner, LmShape};
 use super::optim::{Kind, Optimizer};
 use crate::rng::Rng;
 use crate::runtime::Engine;
+use crate::tasks::corpus::Unit;
 use crate::tasks::{Batch, Source, Split, Tally, Task};
 
 /// When to stop.
@@ -40,6 +41,10 @@ pub struct Config {
     /// Largest global gradient norm (0: no clipping).
     pub clip: f64,
     pub init_scale: f64,
+    /// Every parameter uniform in ±this instead (Zaremba et al. 2014), overriding the cell's
+    /// initialisation rules.
+    #[serde(default)]
+    pub init_uniform: Option<f64>,
     pub dropout: f64,
     pub budget: Budget,
     /// Steps between validations.
@@ -50,6 +55,10 @@ pub struct Config {
     /// `decay_patience` evaluations (1: constant).
     pub decay: f64,
     pub decay_patience: u32,
+    /// Instead of decaying on a plateau, multiply the learning rate by `decay` at the end of
+    /// every epoch after this many (Zaremba et al.: 4).
+    #[serde(default)]
+    pub decay_epoch: Option<u32>,
     /// Stop when validation has not improved for this many evaluations (0: never).
     pub stop_patience: u32,
     pub seed: u64,
@@ -69,8 +78,20 @@ pub struct Metrics {
 
 impl Metrics {
     fn from_tally(t: &Tally, task: &Task) -> Metrics {
-        let secondary = if task.is_stream() { t.class_accuracy() } else { t.exact_match() };
-        Metrics { metric: t.accuracy(), secondary, loss: t.loss() }
+        let (metric, secondary) = match task {
+            Task::Corpus(c) => match c.unit {
+                Unit::Words => (t.loss().exp(), Some(t.accuracy())),
+                Unit::Characters => (t.loss() / std::f64::consts::LN_2, Some(t.accuracy())),
+            },
+            Task::Xml(_) => (t.accuracy(), t.class_accuracy()),
+            _ => (t.accuracy(), t.exact_match()),
+        };
+        Metrics { metric, secondary, loss: t.loss() }
+    }
+
+    /// Whether these metrics beat `other` on the task's headline metric.
+    pub fn beats(&self, other: &Metrics, task: &Task) -> bool {
+        if task.higher_is_better() { self.metric > other.metric } else { self.metric < other.metric }
     }
 }
 
@@ -84,7 +105,15 @@ pub struct EvalRecord {
     pub lr: f64,
     pub seconds: f64,
     pub tokens_per_s: f64,
+    /// arith with a curriculum: the most digits of the easy share of training examples.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<usize>,
 }
+
+/// Curriculum: move up a level when validation at the level reaches this accuracy...
+const LEVEL_UP: f64 = 0.75;
+/// ...measured on this many examples of the level.
+const LEVEL_EXAMPLES: usize = 512;
 
 /// What a caller hears during a run.
 #[derive(Debug)]
@@ -159,10 +188,17 @@ impl RunState {
     pub fn new(engine: &Engine, config: Config) -> Result<RunState, String> {
         let task = config.task.build()?;
         let shape = model_shape(&config, &task);
-        let params = LmParams::init(engine, shape, config.init_scale, config.seed);
+        let mut params = LmParams::init(engine, shape, config.init_scale, config.seed);
+        if let Some(a) = config.init_uniform {
+            params.init_uniform(a, config.seed);
+        }
         let opt = Optimizer::new(config.optimizer, &params);
+        let mut train = Source::new(&task, Split::Train, config.seed);
+        if let Some(level) = config.task.first_level() {
+            train.set_level(level);
+        }
         Ok(RunState {
-            train: Source::new(&task, Split::Train, config.seed),
+            train,
             dropout_rng: Rng::new(config.seed).fork(crate::init::name_hash("dropout")),
             lr: config.lr,
             config,
@@ -184,7 +220,7 @@ impl RunState {
 
 /// The model's shape for a run (steps: a first guess; batches grow it as needed).
 pub fn model_shape(config: &Config, task: &Task) -> LmShape {
-    let batch = if let Task::Xml(x) = task { x.streams } else { config.batch };
+    let batch = task.streams().unwrap_or(config.batch);
     let steps = if task.is_stream() { config.bptt } else { 32 };
     LmShape { vocab: task.vocab(), hidden: config.hidden, layers: config.layers, batch, steps }
 }
@@ -269,6 +305,14 @@ pub fn fit(
         state.tokens += batch.weights.iter().filter(|&&w| w > 0.0).count() as u64;
         state.loss_sum += loss;
         state.loss_count += 1;
+        if let Some(after) = config.decay_epoch {
+            // Zaremba et al.: lr * decay^max(epoch - after, 0), stepped when an epoch ends.
+            let done = epochs(&config, &task, state).floor();
+            let want = config.lr * config.decay.powf((done - f64::from(after)).max(0.0));
+            if want < state.lr {
+                state.lr = want;
+            }
+        }
         let now = seconds_before + start.elapsed().as_secs_f64();
         let tokens_per_s = (state.tokens - tokens_before) as f64 / start.elapsed().as_secs_f64().max(1e-9);
         observe(Event::Step {
@@ -283,6 +327,18 @@ pub fn fit(
                 state.carried = Some(runner.carried_states());
             }
             let valid = evaluate(&mut runner, &state.params, &task, &sets.valid)?;
+            let level = match (config.task.first_level(), state.train.level()) {
+                (Some(_), Some(level)) if level < config.task.max_digits => {
+                    let at = config.task.at_level(level).expect("arith has levels");
+                    let set = Source::eval_set(&at, Split::Valid, config.seed, LEVEL_EXAMPLES, shape.batch, 1);
+                    if evaluate(&mut runner, &state.params, &at, &set)?.metric >= LEVEL_UP {
+                        state.train.set_level(level + 1);
+                    }
+                    state.train.level()
+                }
+                (Some(_), level) => level,
+                _ => None,
+            };
             if let Some(states) = &state.carried {
                 runner.set_steps(config.bptt)?;
                 runner.set_carried_states(states)?;
@@ -295,10 +351,11 @@ pub fn fit(
                 lr: state.lr,
                 seconds: state.seconds,
                 tokens_per_s,
+                level,
             };
             state.loss_sum = 0.0;
             state.loss_count = 0;
-            let improved = state.best.as_ref().is_none_or(|(m, _, _)| valid.metric > m.metric);
+            let improved = state.best.as_ref().is_none_or(|(m, _, _)| valid.beats(m, &task));
             if improved {
                 state.best = Some((valid, state.step, state.params.clone()));
                 state.since_best = 0;
@@ -306,7 +363,7 @@ pub fn fit(
             } else {
                 state.since_best += 1;
                 state.since_decay += 1;
-                if config.decay < 1.0 && state.since_decay >= config.decay_patience {
+                if config.decay < 1.0 && config.decay_epoch.is_none() && state.since_decay >= config.decay_patience {
                     state.lr *= config.decay;
                     state.since_decay = 0;
                 }
@@ -324,7 +381,7 @@ pub fn fit(
     // A last validation when the budget ended between evaluations.
     if state.history.last().is_none_or(|r| r.step != state.step) {
         let valid = evaluate(&mut runner, &state.params, &task, &sets.valid)?;
-        if state.best.as_ref().is_none_or(|(m, _, _)| valid.metric > m.metric) {
+        if state.best.as_ref().is_none_or(|(m, _, _)| valid.beats(m, &task)) {
             state.best = Some((valid, state.step, state.params.clone()));
         }
         checkpoint(state)?;
@@ -349,15 +406,24 @@ pub fn fit(
     }))
 }
 
+/// Epochs done: passes over a corpus, or [`EPOCH_CHARS`] characters or [`EPOCH_EXAMPLES`]
+/// examples of a generated task.
+fn epochs(config: &Config, task: &Task, state: &RunState) -> f64 {
+    match task {
+        Task::Corpus(c) => {
+            let per_epoch = crate::tasks::corpus::stream_len(&c.corpus.train, c.streams).saturating_sub(1) * c.streams;
+            state.tokens as f64 / per_epoch.max(1) as f64
+        }
+        Task::Xml(_) => state.tokens as f64 / EPOCH_CHARS,
+        _ => (state.step * config.batch as u64) as f64 / EPOCH_EXAMPLES,
+    }
+}
+
 /// The fraction of the budget used.
 fn progress(config: &Config, task: &Task, state: &RunState, seconds: f64) -> f64 {
     match config.budget {
         Budget::Steps(n) => state.step as f64 / n.max(1) as f64,
         Budget::Seconds(s) => seconds / s.max(1e-9),
-        Budget::Epochs(e) => {
-            let per_epoch = if task.is_stream() { EPOCH_CHARS } else { EPOCH_EXAMPLES };
-            let done = if task.is_stream() { state.tokens as f64 } else { (state.step * config.batch as u64) as f64 };
-            done / (per_epoch * e.max(1e-9))
-        }
+        Budget::Epochs(e) => epochs(config, task, state) / e.max(1e-9),
     }
 }

@@ -56,6 +56,17 @@ impl LmParams {
         LmParams { embed, cells, out_w, out_b: vec![0.0; shape.vocab] }
     }
 
+    /// Redraws every parameter uniform in ±a (Zaremba et al. 2014's initialisation), from the
+    /// seed's own stream.
+    pub fn init_uniform(&mut self, a: f64, seed: u64) {
+        let mut rng = Rng::new(seed).fork(crate::init::name_hash("init-uniform"));
+        for t in self.tensors_mut() {
+            for v in t.iter_mut() {
+                *v = rng.uniform(-a, a) as f32;
+            }
+        }
+    }
+
     /// Every tensor in the fixed order optimisers and checkpoints use: `embed`, each layer's
     /// cell parameters, `out.W`, `out.b`.
     pub fn tensors(&self) -> Vec<&Vec<f32>> {

@@ -1,0 +1,240 @@
+//! Real data: the shared data sets load with the published counts (CI has them in
+//! `../shared/data`; a missing set fails the test with its path, it is not skipped), damaged
+//! copies made here give one-line errors with the file and line, corpus batches are laid out as
+//! Zaremba et al. batch PTB, and the command line finds, lists and rejects data.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use cellc::data::corpus::Corpus;
+use cellc::data::music::Music;
+use cellc::tasks::corpus::{batch, batches_per_epoch};
+use cellc::tasks::{Source, Split, TaskConfig};
+
+fn shared() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    assert!(dir.join("ptb").is_dir(), "the shared data sets are expected at {}", dir.display());
+    dir
+}
+
+fn tempdir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cellc-data-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn penn_treebank_has_its_published_counts() {
+    let c = Corpus::ptb(&shared()).unwrap();
+    assert_eq!((c.train.len(), c.valid.len(), c.test.len()), (929_589, 73_760, 82_430));
+    assert_eq!(c.vocab.len(), 10_000);
+    let eos = c.vocab.iter().position(|w| w == "<eos>").unwrap() as u32;
+    assert_eq!(c.train.iter().filter(|&&t| t == eos).count(), 42_068, "one <eos> per line");
+    // Ordered by falling count: `the` is the commonest word.
+    assert_eq!(c.vocab[0], "the");
+    let unk = c.vocab.iter().position(|w| w == "<unk>").unwrap() as u32;
+    assert_eq!(c.train.iter().filter(|&&t| t == unk).count(), 45_020);
+}
+
+#[test]
+fn music_sets_have_their_published_counts() {
+    let dir = shared().join("polyphonic");
+    let n = Music::load(&dir.join("Nottingham.json")).unwrap();
+    assert_eq!((n.train.len(), n.valid.len(), n.test.len()), (694, 173, 170));
+    assert_eq!(n.train.iter().map(Vec::len).sum::<usize>(), 176_561);
+    let p = Music::load(&dir.join("Piano_midi.json")).unwrap();
+    assert_eq!((p.train.len(), p.valid.len(), p.test.len()), (87, 12, 25));
+    assert_eq!(p.test.iter().map(Vec::len).sum::<usize>(), 19_036);
+    let notes: usize = n.train.iter().flatten().map(Vec::len).sum();
+    assert!((notes as f64 / 176_561.0 - 3.96).abs() < 0.01, "mean notes per frame");
+    assert!(n.train.iter().flatten().flatten().all(|&u| u < 88));
+}
+
+#[test]
+fn tiny_shakespeare_splits_by_character() {
+    let c = Corpus::text(&shared().join("tinyshakespeare/input.txt")).unwrap();
+    assert_eq!(c.vocab.len(), 65);
+    assert_eq!(c.train.len() + c.valid.len() + c.test.len(), 1_115_394);
+    assert_eq!(c.train.len(), 1_115_394 * 90 / 100);
+}
+
+/// Copies the PTB files into a temp dir, letting `damage` change one of them.
+fn damaged_ptb(name: &str, file: &str, damage: impl Fn(Vec<u8>) -> Vec<u8>) -> PathBuf {
+    let dir = tempdir(name);
+    for split in ["train", "valid", "test"] {
+        let f = format!("ptb.{split}.txt");
+        let bytes = std::fs::read(shared().join("ptb").join(&f)).unwrap();
+        let bytes = if f == file { damage(bytes) } else { bytes };
+        std::fs::write(dir.join(&f), bytes).unwrap();
+    }
+    dir
+}
+
+fn one_line(err: &str) {
+    assert!(!err.contains('\n') && !err.is_empty(), "one line: {err}");
+}
+
+#[test]
+fn damaged_ptb_files_name_the_file_and_line() {
+    let truncated = damaged_ptb("trunc", "ptb.train.txt", |b| b[..b.len() / 2].to_vec());
+    let err = Corpus::ptb(&truncated).unwrap_err();
+    one_line(&err);
+    assert!(err.contains("ptb.train.txt:") && err.contains("truncated"), "{err}");
+
+    let binary = damaged_ptb("binary", "ptb.valid.txt", |mut b| {
+        let at = b.iter().enumerate().filter(|(_, c)| **c == b'\n').nth(9).unwrap().0 + 3;
+        b[at] = 0xff;
+        b
+    });
+    let err = Corpus::ptb(&binary).unwrap_err();
+    one_line(&err);
+    assert!(err.contains("ptb.valid.txt:11:") && err.contains("non-ASCII"), "{err}");
+
+    let unknown = damaged_ptb("oov", "ptb.test.txt", |b| {
+        let mut s = String::from_utf8(b).unwrap();
+        s.insert_str(s.find('\n').unwrap() + 1, " zyzzyva ");
+        s.into_bytes()
+    });
+    let err = Corpus::ptb(&unknown).unwrap_err();
+    one_line(&err);
+    assert!(err.contains("ptb.test.txt:2:") && err.contains("`zyzzyva`"), "{err}");
+
+    let missing = damaged_ptb("missing", "", |b| b);
+    std::fs::remove_file(missing.join("ptb.test.txt")).unwrap();
+    let err = Corpus::ptb(&missing).unwrap_err();
+    assert!(err.contains("ptb.test.txt"), "{err}");
+    let err = Corpus::ptb(Path::new("/nonexistent")).unwrap_err();
+    assert!(err.contains("/nonexistent") && err.contains("--data"), "{err}");
+}
+
+#[test]
+fn damaged_music_and_text_files_are_errors() {
+    let dir = tempdir("music");
+    let bytes = std::fs::read(shared().join("polyphonic/JSB_Chorales.json")).unwrap();
+    let cut = dir.join("cut.json");
+    std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
+    let err = Music::load(&cut).unwrap_err();
+    one_line(&err);
+    assert!(err.contains("cut.json") && err.contains("line 1"), "{err}");
+    let off = dir.join("off.json");
+    std::fs::write(&off, r#"{"train": [[[60, 200]]], "valid": [[[60]]], "test": [[[61]]]}"#).unwrap();
+    let err = Music::load(&off).unwrap_err();
+    assert!(err.contains("note 200") && err.contains("train piece 0, frame 0"), "{err}");
+    let empty = dir.join("empty.json");
+    std::fs::write(&empty, r#"{"train": [], "valid": [[[60]]], "test": [[[61]]]}"#).unwrap();
+    assert!(Music::load(&empty).unwrap_err().contains("no pieces"));
+
+    let text = dir.join("bad.txt");
+    let mut t = "a line of text\n".repeat(20).into_bytes();
+    t[40] = 0xc3;
+    t[41] = b'x';
+    std::fs::write(&text, &t).unwrap();
+    let err = Corpus::text(&text).unwrap_err();
+    one_line(&err);
+    assert!(err.contains("bad.txt:3:") && err.contains("UTF-8"), "{err}");
+    std::fs::write(&text, "too short").unwrap();
+    assert!(Corpus::text(&text).unwrap_err().contains("too little"));
+}
+
+#[test]
+fn corpus_batches_cut_the_split_into_contiguous_streams() {
+    let tokens: Vec<u32> = (0..103).collect();
+    // 4 streams of 25 tokens; 24 predictions per stream in batches of 10, 10, 4.
+    assert_eq!(batches_per_epoch(&tokens, 4, 10), 3);
+    let b0 = batch(&tokens, 4, 10, 0).unwrap();
+    assert!(!b0.stream, "a pass starts from zero states");
+    assert_eq!((b0.steps, b0.batch), (10, 4));
+    for s in 0..4 {
+        for t in 0..10 {
+            assert_eq!(b0.tokens[t * 4 + s], (s * 25 + t) as u32);
+            assert_eq!(b0.targets[t * 4 + s], (s * 25 + t + 1) as u32);
+        }
+    }
+    let b2 = batch(&tokens, 4, 10, 2).unwrap();
+    assert!(b2.stream && b2.steps == 4);
+    assert_eq!(b2.targets[3 * 4 + 3], 99, "the last target of the last stream");
+    assert!(batch(&tokens, 4, 10, 3).is_none());
+    // Every prediction of a pass appears once.
+    let mut seen: Vec<(u32, u32)> = (0..3)
+        .flat_map(|i| {
+            let b = batch(&tokens, 4, 10, i).unwrap();
+            b.tokens.into_iter().zip(b.targets).collect::<Vec<_>>()
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    assert_eq!(seen.len(), 4 * 24);
+}
+
+#[test]
+fn a_corpus_source_wraps_to_a_new_epoch_and_restores() {
+    let mut cfg = TaskConfig::named("text");
+    cfg.data = Some(shared().join("tinyshakespeare/input.txt"));
+    cfg.streams = 500;
+    let task = cfg.build().unwrap();
+    let per_epoch = {
+        let cellc::tasks::Task::Corpus(c) = &task else { panic!("a corpus task") };
+        batches_per_epoch(&c.corpus.train, 500, 1000)
+    };
+    let mut src = Source::new(&task, Split::Train, 1);
+    let first = src.next(500, 1000);
+    for _ in 1..per_epoch {
+        assert!(src.next(500, 1000).stream);
+    }
+    let state = src.state();
+    let again = src.next(500, 1000);
+    assert_eq!(again, first, "the next epoch starts over, from zero states");
+    let mut restored = Source::new(&task, Split::Train, 1);
+    restored.restore(&state).unwrap();
+    assert_eq!(restored.next(500, 1000), first);
+    let valid = Source::eval_set(&task, Split::Valid, 1, 0, 500, 1000);
+    let predictions: usize = valid.iter().map(|b| b.steps * b.batch).sum();
+    assert_eq!(predictions, (55_770 / 500 - 1) * 500, "the whole validation split, once");
+}
+
+#[test]
+fn the_command_line_finds_lists_and_rejects_data() {
+    let out = support::cellc(&["data", "--json"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sets = v["sets"].as_array().unwrap();
+    assert_eq!(sets.len(), 6);
+    assert!(sets.iter().all(|s| s["ok"] == true), "{v}");
+    // A short character-level run learns well below the uniform 6 bits per character.
+    let out = support::cellc(&[
+        "run",
+        "gru",
+        "--task",
+        "text",
+        "--steps",
+        "150",
+        "--eval-every",
+        "150",
+        "--hidden",
+        "64",
+        "--bptt",
+        "32",
+        "--batch",
+        "32",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let last: serde_json::Value =
+        serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().last().unwrap()).unwrap();
+    assert_eq!(last["metric"], "bits per character");
+    assert!(last["test"].as_f64().unwrap() < 3.5, "{last}");
+    let empty = tempdir("cli");
+    for args in [
+        &["run", "gru", "--task", "ptb", "--data", "/nonexistent"][..],
+        &["run", "gru", "--task", "ptb", "--data", empty.to_str().unwrap()],
+        &["run", "gru", "--task", "arith", "--data", empty.to_str().unwrap()],
+        &["data", "--data", "/nonexistent"],
+    ] {
+        let o = support::cellc(args);
+        assert_eq!(o.status.code(), Some(1), "{args:?}");
+        let err = String::from_utf8(o.stderr).unwrap();
+        assert!(err.starts_with("error: ") && err.lines().count() == 1, "{args:?}: {err}");
+    }
+}
