@@ -132,13 +132,17 @@ pub fn draw(fig: &Figure, c: &mut dyn Canvas) {
         c.polyline(&[(x0, y0), (x0, y1), (x1, y1)], black, 1.0);
         c.text((x0, y0 - 8.0), &panel.title, 13.0, Anchor::Start, black);
         c.text(((x0 + x1) / 2.0, y1 + 36.0), &panel.x_label, 12.0, Anchor::Middle, black);
-        c.text((12.0, y0 - 8.0 + 0.0 * y1), &panel.y_label, 11.0, Anchor::Start, black);
+        c.text((12.0, y0 - 8.0), &panel.y_label, 11.0, Anchor::Start, black);
+        let finite = |s: &Series| -> Vec<(f64, f64)> {
+            s.points.iter().filter(|p| p.0.is_finite() && p.1.is_finite()).map(|&(x, y)| (sx(x), sy(y))).collect()
+        };
+        // The legend goes top right, unless curves end up there (a rising accuracy): then bottom right.
+        let n = panel.series.len() as f64;
+        let crowded = panel.series.iter().flat_map(finite).any(|(x, y)| x > x1 - 170.0 && y < y0 + 12.0 + 16.0 * n);
+        let legend_top = if crowded { y1 - 10.0 - 16.0 * (n - 1.0) } else { y0 + 6.0 };
         for (k, s) in panel.series.iter().enumerate() {
-            let pts: Vec<(f64, f64)> =
-                s.points.iter().filter(|p| p.0.is_finite() && p.1.is_finite()).map(|&(x, y)| (sx(x), sy(y))).collect();
-            c.polyline(&pts, s.color, 2.0);
-            // The legend, top right.
-            let ly = y0 + 6.0 + 16.0 * k as f64;
+            c.polyline(&finite(s), s.color, 2.0);
+            let ly = legend_top + 16.0 * k as f64;
             c.line((x1 - 150.0, ly), (x1 - 130.0, ly), s.color, 2.0);
             c.text((x1 - 124.0, ly + 4.0), &s.label, 11.0, Anchor::Start, black);
         }
