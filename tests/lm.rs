@@ -20,6 +20,47 @@ struct Reference {
 
 /// The loss and every gradient in f64: interpreter for the cell, loops for the rest.
 fn reference(engine: &Engine, p: &LmParams, s: LmShape, tokens: &[u32], targets: &[u32]) -> Reference {
+    let inputs: Vec<Vec<u32>> = tokens.iter().map(|&t| vec![t]).collect();
+    // Softmax cross-entropy, mean over rows.
+    let rows = s.steps * s.batch;
+    let softmax = |r: usize, z: &[f64]| -> (f64, Vec<f64>) {
+        let m = z.iter().cloned().fold(f64::MIN, f64::max);
+        let sum: f64 = z.iter().map(|zc| (zc - m).exp()).sum();
+        let t = targets[r] as usize;
+        let dz =
+            (0..z.len()).map(|c| ((z[c] - m).exp() / sum - if c == t { 1.0 } else { 0.0 }) / rows as f64).collect();
+        ((m + sum.ln() - z[t]) / rows as f64, dz)
+    };
+    reference_general(engine, p, s, &inputs, &softmax)
+}
+
+/// As [`reference`] for music: each row reads the sum of its units' embeddings and scores 88
+/// independent sigmoids against its target set (log-loss summed over outputs, mean over rows).
+fn reference_frames(engine: &Engine, p: &LmParams, s: LmShape, inputs: &[Vec<u32>], targets: &[Vec<u32>]) -> Reference {
+    let rows = s.steps * s.batch;
+    let sigmoid = |r: usize, z: &[f64]| -> (f64, Vec<f64>) {
+        let mut loss = 0.0;
+        let dz = (0..z.len())
+            .map(|c| {
+                let y = if targets[r].contains(&(c as u32)) { 1.0 } else { 0.0 };
+                let prob = 1.0 / (1.0 + (-z[c]).exp());
+                loss -= y * prob.ln() + (1.0 - y) * (1.0 - prob).ln();
+                (prob - y) / rows as f64
+            })
+            .collect();
+        (loss / rows as f64, dz)
+    };
+    reference_general(engine, p, s, inputs, &sigmoid)
+}
+
+/// The reference for any input sets and any per-row output loss `(row, logits) -> (loss, dlogits)`.
+fn reference_general(
+    engine: &Engine,
+    p: &LmParams,
+    s: LmShape,
+    tokens: &[Vec<u32>],
+    row_loss: &dyn Fn(usize, &[f64]) -> (f64, Vec<f64>),
+) -> Reference {
     let (h, v, rows) = (s.hidden, s.vocab, s.steps * s.batch);
     let g = &engine.forward;
     let to64 = |x: &[f32]| x.iter().map(|v| f64::from(*v)).collect::<Vec<f64>>();
@@ -31,7 +72,10 @@ fn reference(engine: &Engine, p: &LmParams, s: LmShape, tokens: &[u32], targets:
             .map(|(info, w)| ArrayD::from_shape_vec(info.dims(h, h), to64(w)).unwrap())
             .collect()
     };
-    let mut x: Vec<f64> = tokens.iter().flat_map(|&t| to64(&p.embed[t as usize * h..(t as usize + 1) * h])).collect();
+    let mut x: Vec<f64> = tokens
+        .iter()
+        .flat_map(|set| (0..h).map(move |k| set.iter().map(|&t| f64::from(p.embed[t as usize * h + k])).sum::<f64>()))
+        .collect();
     let mut runs = vec![];
     for l in 0..s.layers {
         let inputs = SeqInputs {
@@ -47,13 +91,9 @@ fn reference(engine: &Engine, p: &LmParams, s: LmShape, tokens: &[u32], targets:
     let mut dlogits = vec![0.0; rows * v];
     for r in 0..rows {
         let z: Vec<f64> = (0..v).map(|c| (0..h).map(|k| x[r * h + k] * ow[c * h + k]).sum::<f64>() + ob[c]).collect();
-        let m = z.iter().cloned().fold(f64::MIN, f64::max);
-        let sum: f64 = z.iter().map(|zc| (zc - m).exp()).sum();
-        loss += m + sum.ln() - z[targets[r] as usize];
-        for c in 0..v {
-            dlogits[r * v + c] =
-                ((z[c] - m).exp() / sum - if c == targets[r] as usize { 1.0 } else { 0.0 }) / rows as f64;
-        }
+        let (l, dz) = row_loss(r, &z);
+        loss += l;
+        dlogits[r * v..(r + 1) * v].copy_from_slice(&dz);
     }
     let mut dy: Vec<f64> =
         (0..rows * h).map(|i| (0..v).map(|c| dlogits[(i / h) * v + c] * ow[c * h + i % h]).sum()).collect();
@@ -68,12 +108,14 @@ fn reference(engine: &Engine, p: &LmParams, s: LmShape, tokens: &[u32], targets:
         dy = grads.x.iter().copied().collect();
     }
     let mut embed = vec![0.0; v * h];
-    for (r, &t) in tokens.iter().enumerate() {
-        for k in 0..h {
-            embed[t as usize * h + k] += dy[r * h + k];
+    for (r, set) in tokens.iter().enumerate() {
+        for &t in set {
+            for k in 0..h {
+                embed[t as usize * h + k] += dy[r * h + k];
+            }
         }
     }
-    Reference { loss: loss / rows as f64, cells, out_w, out_b, embed }
+    Reference { loss, cells, out_w, out_b, embed }
 }
 
 fn rel_error(a: &[f32], b: &[f64]) -> f64 {
@@ -117,6 +159,53 @@ fn gradients_match_the_f64_reference() {
     check("lstm", LmShape { vocab: 9, hidden: 6, layers: 2, batch: 2, steps: 10 }, 2);
     check("mut1", LmShape { vocab: 5, hidden: 4, layers: 1, batch: 4, steps: 5 }, 2);
     check("mut2", LmShape { vocab: 30, hidden: 3, layers: 1, batch: 2, steps: 3 }, 1);
+}
+
+#[test]
+fn music_gradients_match_the_f64_reference() {
+    use cellc::tasks::{Frames, Sets};
+    for (cell, threads) in [("lstm", 1), ("mut1", 2)] {
+        let ws = cellc::workspace::Workspace::new();
+        let engine = Engine::compile(&ws.check_std(cell).unwrap().cells[0]).unwrap();
+        let shape = LmShape { vocab: 88, hidden: 6, layers: 2, batch: 3, steps: 5 };
+        let params = LmParams::init(&engine, shape, 1.0, 4);
+        let mut rng = Rng::new(6);
+        let rows = shape.steps * shape.batch;
+        // Chords of 0..5 notes, some silent.
+        let chord = |rng: &mut Rng| -> Vec<u32> {
+            let mut c: Vec<u32> = (0..rng.below(6)).map(|_| rng.below(88) as u32).collect();
+            c.sort_unstable();
+            c.dedup();
+            c
+        };
+        let inputs: Vec<Vec<u32>> = (0..rows).map(|_| chord(&mut rng)).collect();
+        let targets: Vec<Vec<u32>> = (0..rows).map(|_| chord(&mut rng)).collect();
+        let sets = |v: &[Vec<u32>]| {
+            let mut s = Sets::default();
+            for c in v {
+                s.push(&c.iter().map(|&u| u as u8).collect::<Vec<_>>());
+            }
+            s
+        };
+        let frames = Frames { input: sets(&inputs), target: sets(&targets) };
+        let want = reference_frames(&engine, &params, shape, &inputs, &targets);
+        let mut runner = LmRunner::new(&engine, shape, threads).unwrap();
+        let loss = runner.forward_backward_frames(&params, &frames, None, false, None);
+        assert!((loss - want.loss).abs() < 1e-5 * want.loss, "{cell}: loss {loss} vs {}", want.loss);
+        let mut errors = vec![
+            ("out.W", rel_error(&runner.grads.out_w, &want.out_w)),
+            ("out.b", rel_error(&runner.grads.out_b, &want.out_b)),
+            ("embed", rel_error(&runner.dembed, &want.embed)),
+        ];
+        for (l, layer) in want.cells.iter().enumerate() {
+            for (k, g) in layer.iter().enumerate() {
+                errors.push(("cell", rel_error(&runner.grads.cells[l][k], g)));
+            }
+        }
+        for (name, e) in errors {
+            assert!(e < 1e-4, "{cell}: gradient of {name} off by {e:.2e}");
+        }
+    }
 }
 
 #[test]

@@ -25,12 +25,14 @@ fn config(task: &str, steps: u64) -> Config {
         lr: 1e-2,
         clip: 5.0,
         init_scale: 1.0,
+        init_uniform: None,
         dropout: 0.0,
         budget: Budget::Steps(steps),
         eval_every: 25,
         eval_examples: 256,
         decay: 0.5,
         decay_patience: 3,
+        decay_epoch: None,
         stop_patience: 0,
         seed: 7,
         threads: 2,
@@ -116,8 +118,10 @@ fn dropout_layers_and_sgd_train_too() {
 fn resuming_continues_exactly() {
     let e = engine("gru");
     let source = std_source("gru");
-    for (task, dropout) in [("arith", 0.1), ("xml", 0.0)] {
+    for (task, dropout) in [("arith", 0.1), ("xml", 0.0), ("music:jsb", 0.1)] {
         let mut cfg = config(task, 100);
+        cfg.task.data =
+            task.starts_with("music").then(|| std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
         cfg.dropout = dropout;
         // arith resumes its curriculum level too.
         cfg.task.curriculum = task == "arith";
@@ -242,4 +246,34 @@ fn the_command_line_trains_saves_tests_and_plots() {
         let err = String::from_utf8(o.stderr).unwrap();
         assert!(err.starts_with("error: ") && err.lines().count() == 1, "{args:?}: {err}");
     }
+}
+
+#[test]
+fn the_ptb_recipe_decays_by_epoch_from_a_uniform_start() {
+    let e = engine("lstm");
+    let dir = tempdir("epochs");
+    let file = dir.join("text.txt");
+    std::fs::write(&file, "the quick brown fox jumps over the lazy dog\n".repeat(50)).unwrap();
+    let mut cfg = config("text", 80);
+    cfg.task.name = "text".into();
+    cfg.task.data = Some(file);
+    cfg.task.streams = 4;
+    cfg.bptt = 10;
+    cfg.optimizer = Kind::Sgd;
+    cfg.lr = 1.0;
+    cfg.decay = 0.5;
+    cfg.decay_epoch = Some(1);
+    cfg.init_uniform = Some(0.1);
+    let state = RunState::new(&e, cfg.clone()).unwrap();
+    assert!(state.params.tensors().iter().all(|t| t.iter().all(|v| v.abs() <= 0.1)), "every parameter in ±0.1");
+    assert!(state.params.cells[0].iter().any(|t| t.iter().any(|v| v.abs() > 0.05)), "and spread over it");
+    // 1,980 training characters in 4 streams of 495: 50 batches per epoch. Epoch i (from 0) runs
+    // at decay^max(i + 1 - 1, 0): step 80 is in epoch 1, step 170 in epoch 3.
+    let mut s80 = RunState::new(&e, cfg.clone()).unwrap();
+    fit::fit(&e, &mut s80, &mut |_| {}, &mut |_| Ok(())).unwrap().unwrap();
+    assert_eq!(s80.lr, 0.5, "one decay in the second epoch");
+    cfg.budget = Budget::Steps(170);
+    let mut s170 = RunState::new(&e, cfg).unwrap();
+    fit::fit(&e, &mut s170, &mut |_| {}, &mut |_| Ok(())).unwrap().unwrap();
+    assert_eq!(s170.lr, 0.125, "three in the fourth");
 }

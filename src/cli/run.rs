@@ -30,6 +30,18 @@ pub enum TaskName {
     /// Character-level language modelling of a UTF-8 text file (bits per character): --data
     /// FILE, by default tiny-shakespeare from the data directory.
     Text,
+    /// Polyphonic music, Nottingham folk tunes: the next 88-key frame (NLL per frame).
+    #[value(name = "music:nottingham")]
+    MusicNottingham,
+    /// Polyphonic music, Piano-midi.de classical piano.
+    #[value(name = "music:piano-midi")]
+    MusicPianoMidi,
+    /// Polyphonic music, JSB Chorales.
+    #[value(name = "music:jsb")]
+    MusicJsb,
+    /// Polyphonic music, MuseData.
+    #[value(name = "music:musedata")]
+    MusicMusedata,
 }
 
 #[derive(clap::Args, Debug)]
@@ -47,11 +59,12 @@ pub struct Args {
     /// Stacked layers of the cell.
     #[arg(long, default_value_t = 1)]
     layers: usize,
-    /// Examples per batch, or parallel streams of xml, ptb and text [default: 64; ptb 20]
+    /// Examples per batch, parallel streams of xml, ptb and text, or pieces side by side of music
+    /// [default: 64; ptb 20; music 16]
     #[arg(long)]
     batch: Option<usize>,
-    /// xml, ptb, text: steps per batch (truncated backpropagation through time) [default: 64;
-    /// ptb 35]
+    /// xml, ptb, text, music: steps per batch (truncated backpropagation through time)
+    /// [default: 64; ptb 35; music 100]
     #[arg(long)]
     bptt: Option<usize>,
     /// The optimiser.
@@ -96,8 +109,8 @@ pub struct Args {
     /// after this one (Zaremba et al.'s PTB schedule: 4).
     #[arg(long, value_name = "EPOCH")]
     decay_epoch: Option<u32>,
-    /// ptb: the data directory (default: $CELLC_DATA, then ../shared/data beside the checkout);
-    /// text: the text file.
+    /// ptb, music: the data directory (default: $CELLC_DATA, then ../shared/data beside the
+    /// checkout); text: the text file (default: tiny-shakespeare in the data directory).
     #[arg(long, value_name = "PATH")]
     data: Option<PathBuf>,
     /// Evaluations without improvement before the learning rate decays.
@@ -198,11 +211,17 @@ fn config(args: &Args, task: TaskName) -> Result<Config, String> {
         TaskName::Memorize => "memorize",
         TaskName::Ptb => "ptb",
         TaskName::Text => "text",
+        TaskName::MusicNottingham => "music:nottingham",
+        TaskName::MusicPianoMidi => "music:piano-midi",
+        TaskName::MusicJsb => "music:jsb",
+        TaskName::MusicMusedata => "music:musedata",
     };
     let mut t = TaskConfig::named(name);
-    let corpus = matches!(task, TaskName::Ptb | TaskName::Text);
+    let music = name.starts_with("music:");
+    let corpus = music || matches!(task, TaskName::Ptb | TaskName::Text);
     let (batch, bptt) = match task {
         TaskName::Ptb => (args.batch.unwrap_or(20), args.bptt.unwrap_or(35)),
+        _ if music => (args.batch.unwrap_or(16), args.bptt.unwrap_or(100)),
         _ => (args.batch.unwrap_or(64), args.bptt.unwrap_or(64)),
     };
     if corpus {
@@ -216,7 +235,7 @@ fn config(args: &Args, task: TaskName) -> Result<Config, String> {
         }
         t.data = Some(std::fs::canonicalize(&path).map_err(|e| format!("{}: {e}", path.display()))?);
     } else if args.data.is_some() {
-        return Err(format!("--data is for ptb and text, not {name}"));
+        return Err(format!("--data is for ptb, text and music, not {name}"));
     }
     t.max_digits = args.max_digits;
     t.eval_max_digits = args.eval_max_digits;
@@ -251,6 +270,11 @@ fn config(args: &Args, task: TaskName) -> Result<Config, String> {
         (_, Some(n)) => n,
         (crate::tasks::Task::Corpus(c), None) => {
             crate::tasks::corpus::batches_per_epoch(&c.corpus.train, c.streams, bptt).max(1) as u64
+        }
+        (crate::tasks::Task::Music(m), None) => {
+            // About one epoch: the training frames over the rows of a batch.
+            let frames: usize = m.music.train.iter().map(Vec::len).sum();
+            frames.div_ceil(batch * bptt).max(1) as u64
         }
         _ => 200,
     };
@@ -512,8 +536,13 @@ fn run_inner(ui: &Ui, args: &Args) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The headline metric's name on a progress line: `accuracy`, `perplexity`, `bpc`, `NLL`.
 fn short(metric: &'static str) -> &'static str {
-    metric.split(' ').next_back().unwrap_or(metric)
+    match metric {
+        "bits per character" => "bpc",
+        "NLL per frame" => "NLL",
+        m => m.split(' ').next_back().unwrap_or(m),
+    }
 }
 
 /// Training loss and validation metric against steps.
@@ -524,7 +553,7 @@ pub fn figure(cell: &str, task: &str, metric: &str, history: &[EvalRecord]) -> c
         title: format!("{cell} on {task}"),
         panels: vec![
             Panel {
-                title: "loss (nats per symbol)".into(),
+                title: "loss (nats per predicted symbol or frame)".into(),
                 x_label: "training step".into(),
                 y_label: String::new(),
                 series: vec![

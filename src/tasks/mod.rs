@@ -12,6 +12,7 @@
 pub mod arith;
 pub mod corpus;
 pub mod memorize;
+pub mod music;
 pub mod xml;
 
 use std::collections::VecDeque;
@@ -32,6 +33,43 @@ pub struct Batch {
     /// For sequence tasks, each column's example ends inside the batch and the state starts from
     /// zero; a stream batch continues the previous one.
     pub stream: bool,
+    /// Music: the notes read and predicted at each row (then `tokens` and `targets` are unused).
+    pub frames: Option<Box<Frames>>,
+}
+
+/// Sets of units, one per row: row r's are `units[offsets[r]..offsets[r + 1]]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Sets {
+    pub offsets: Vec<u32>,
+    pub units: Vec<u8>,
+}
+
+impl Default for Sets {
+    fn default() -> Sets {
+        Sets { offsets: vec![0], units: vec![] }
+    }
+}
+
+impl Sets {
+    pub fn push(&mut self, units: &[u8]) {
+        self.units.extend_from_slice(units);
+        self.offsets.push(self.units.len() as u32);
+    }
+
+    pub fn row(&self, r: usize) -> &[u8] {
+        &self.units[self.offsets[r] as usize..self.offsets[r + 1] as usize]
+    }
+
+    pub fn rows(&self) -> usize {
+        self.offsets.len() - 1
+    }
+}
+
+/// Multi-hot rows of a music batch: the frame read and the frame to predict.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Frames {
+    pub input: Sets,
+    pub target: Sets,
 }
 
 impl Batch {
@@ -46,6 +84,7 @@ impl Batch {
             weights: vec![0.0; n],
             classes: vec![false; n],
             stream: false,
+            frames: None,
         }
     }
 
@@ -95,6 +134,10 @@ pub struct Tally {
     pub exact: f64,
     /// Sum of the weighted rows' cross-entropy (nats).
     pub loss_sum: f64,
+    /// Music: notes predicted sounding that do, that do not, and sounding notes missed.
+    pub true_pos: f64,
+    pub false_pos: f64,
+    pub false_neg: f64,
 }
 
 impl Tally {
@@ -127,6 +170,24 @@ impl Tally {
                 self.exact += f64::from(u8::from(all_right));
             }
         }
+    }
+
+    /// Music: adds each weighted row's (true positives, false positives, false negatives).
+    pub fn add_hits(&mut self, batch: &Batch, hits: &[[u32; 3]]) {
+        for (h, &w) in hits.iter().zip(&batch.weights) {
+            if w > 0.0 {
+                self.true_pos += f64::from(h[0]);
+                self.false_pos += f64::from(h[1]);
+                self.false_neg += f64::from(h[2]);
+            }
+        }
+    }
+
+    /// Music's frame-level accuracy (Bay et al. 2009): TP / (TP + FP + FN), notes predicted
+    /// sounding when their probability is above 1/2.
+    pub fn frame_accuracy(&self) -> Option<f64> {
+        let all = self.true_pos + self.false_pos + self.false_neg;
+        (all > 0.0).then(|| self.true_pos / all)
     }
 
     pub fn accuracy(&self) -> f64 {
@@ -225,6 +286,23 @@ impl TaskConfig {
                 }
                 Ok(Task::Memorize(memorize::Memorize { length: self.length }))
             }
+            name if name.starts_with("music:") => {
+                let set = &name["music:".len()..];
+                let Some(i) = crate::data::MUSIC_SETS.iter().position(|(n, _)| *n == set) else {
+                    return Err(format!("unknown music set `{set}` (nottingham, piano-midi, jsb, musedata)"));
+                };
+                let file = crate::data::MUSIC_SETS[i].1;
+                let dir = self.data.as_deref().ok_or("music needs the data directory (--data)")?;
+                let music = crate::data::music::Music::load(&dir.join("polyphonic").join(file))?;
+                if self.streams == 0 {
+                    return Err("music needs at least one piece per batch".into());
+                }
+                Ok(Task::Music(music::MusicTask {
+                    set: MUSIC_NAMES[i],
+                    music: std::sync::Arc::new(music),
+                    pieces: self.streams,
+                }))
+            }
             "ptb" | "text" => {
                 let path = self.data.as_deref().ok_or("this task needs its data (--data)")?;
                 let (corpus, unit) = if self.name == "ptb" {
@@ -271,6 +349,9 @@ impl TaskConfig {
     }
 }
 
+/// Task names of the music sets, in the order of `data::MUSIC_SETS`.
+const MUSIC_NAMES: [&str; 4] = ["music:nottingham", "music:piano-midi", "music:jsb", "music:musedata"];
+
 /// The tasks, with their knobs.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Task {
@@ -278,6 +359,7 @@ pub enum Task {
     Xml(xml::Xml),
     Memorize(memorize::Memorize),
     Corpus(corpus::CorpusTask),
+    Music(music::MusicTask),
 }
 
 impl Task {
@@ -290,6 +372,7 @@ impl Task {
                 corpus::Unit::Words => "ptb",
                 corpus::Unit::Characters => "text",
             },
+            Task::Music(m) => m.set,
         }
     }
 
@@ -301,6 +384,7 @@ impl Task {
             Task::Xml(_) => byte(xml::ALPHABET),
             Task::Memorize(_) => byte(memorize::ALPHABET),
             Task::Corpus(c) => c.corpus.vocab[i as usize].clone(),
+            Task::Music(_) => format!("[note {}]", i + u32::from(crate::data::music::LOWEST)),
         }
     }
 
@@ -311,6 +395,7 @@ impl Task {
             Task::Xml(_) => xml::ALPHABET.len(),
             Task::Memorize(_) => memorize::ALPHABET.len(),
             Task::Corpus(c) => c.corpus.vocab.len(),
+            Task::Music(_) => music::VOCAB,
         }
     }
 
@@ -319,13 +404,14 @@ impl Task {
         match self {
             Task::Xml(x) => Some(x.streams),
             Task::Corpus(c) => Some(c.streams),
+            Task::Music(m) => Some(m.pieces),
             _ => None,
         }
     }
 
     /// Whether a larger headline metric is better (accuracy), or a smaller (perplexity, bits).
     pub fn higher_is_better(&self) -> bool {
-        !matches!(self, Task::Corpus(_))
+        !matches!(self, Task::Corpus(_) | Task::Music(_))
     }
 
     /// The padding symbol.
@@ -335,7 +421,7 @@ impl Task {
 
     /// Whether batches continue each other (state carried), rather than hold whole examples.
     pub fn is_stream(&self) -> bool {
-        matches!(self, Task::Xml(_) | Task::Corpus(_))
+        matches!(self, Task::Xml(_) | Task::Corpus(_) | Task::Music(_))
     }
 
     /// What the headline metric and the secondary ones are called in reports.
@@ -348,6 +434,7 @@ impl Task {
                 corpus::Unit::Words => ("perplexity", Some("next-word accuracy")),
                 corpus::Unit::Characters => ("bits per character", Some("character accuracy")),
             },
+            Task::Music(_) => ("NLL per frame", Some("frame accuracy")),
         }
     }
 }
@@ -374,6 +461,11 @@ pub struct Source {
     queue: VecDeque<Batch>,
     /// Corpus tasks: the next batch's index in the current pass.
     position: usize,
+    /// Music: the RNG state the queued pool was drawn from, and how many of its batches are
+    /// out (a checkpoint redraws the pool instead of storing it).
+    pool_rng: [u64; 4],
+    pool_steps: usize,
+    served: usize,
 }
 
 impl Source {
@@ -384,14 +476,23 @@ impl Source {
             _ => vec![],
         };
         rng = rng.fork(u64::MAX);
-        Source { task: task.clone(), rng, streams, queue: VecDeque::new(), position: 0 }
+        Source {
+            task: task.clone(),
+            pool_rng: rng.state(),
+            rng,
+            streams,
+            queue: VecDeque::new(),
+            position: 0,
+            served: 0,
+            pool_steps: 1,
+        }
     }
 
     fn example(&mut self) -> Example {
         match &self.task {
             Task::Arith(a) => a.example(&mut self.rng),
             Task::Memorize(m) => m.example(&mut self.rng),
-            Task::Xml(_) | Task::Corpus(_) => unreachable!("a stream task"),
+            Task::Xml(_) | Task::Corpus(_) | Task::Music(_) => unreachable!("not a sequence task"),
         }
     }
 
@@ -420,6 +521,16 @@ impl Source {
                 }
                 self.position = 0;
             },
+            Task::Music(m) => {
+                if self.queue.is_empty() {
+                    self.pool_rng = self.rng.state();
+                    self.pool_steps = steps;
+                    self.served = 0;
+                    self.queue.extend(music::training_pool(&m.music.train, &mut self.rng, m.pieces, steps));
+                }
+                self.served += 1;
+                return self.queue.pop_front().expect("a pool has batches");
+            }
             _ => {}
         }
         if self.queue.is_empty() {
@@ -448,6 +559,14 @@ impl Source {
     /// task's `eval_chars` characters of each stream in chunks of `steps` (xml), or the whole
     /// split in chunks of `steps` (a corpus).
     pub fn eval_set(task: &Task, split: Split, seed: u64, examples: usize, batch: usize, steps: usize) -> Vec<Batch> {
+        if let Task::Music(m) = task {
+            let pieces = match split {
+                Split::Train => &m.music.train,
+                Split::Valid => &m.music.valid,
+                Split::Test => &m.music.test,
+            };
+            return music::eval_batches(pieces, m.pieces, steps);
+        }
         if let Task::Corpus(c) = task {
             let tokens = match split {
                 Split::Train => &c.corpus.train,
@@ -473,6 +592,9 @@ impl Source {
             "queue": self.queue.iter().map(batch_state).collect::<Vec<_>>(),
             "level": self.level(),
             "position": self.position,
+            "pool_rng": self.pool_rng,
+            "served": self.served,
+            "pool_steps": self.pool_steps,
         })
     }
 
@@ -491,6 +613,23 @@ impl Source {
         let queue = state["queue"].as_array().ok_or("data generator state: no queue")?;
         self.queue = queue.iter().map(|v| restore_batch(v, self.task.vocab())).collect::<Result<_, _>>()?;
         self.position = state["position"].as_u64().unwrap_or(0) as usize;
+        if let Task::Music(m) = &self.task {
+            // Redraw the pool the run was in, and skip what it had handed out.
+            let pool: [u64; 4] =
+                serde_json::from_value(state["pool_rng"].clone()).map_err(|e| format!("data generator state: {e}"))?;
+            let served = state["served"].as_u64().unwrap_or(0) as usize;
+            self.pool_rng = pool;
+            self.served = served;
+            self.queue.clear();
+            if served > 0 {
+                let mut rng = Rng::from_state(pool);
+                let steps = (state["pool_steps"].as_u64().unwrap_or(1) as usize).max(1);
+                self.pool_steps = steps;
+                self.queue.extend(music::training_pool(&m.music.train, &mut rng, m.pieces, steps));
+                self.queue.drain(..served.min(self.queue.len()));
+                self.rng = rng;
+            }
+        }
         if let Some(level) = state["level"].as_u64() {
             self.set_level(level as usize);
         }
@@ -519,7 +658,7 @@ fn restore_batch(v: &serde_json::Value, vocab: usize) -> Result<Batch, String> {
         return Err(bad());
     }
     let weights = weights.into_iter().map(|w| if w { 1.0 } else { 0.0 }).collect();
-    Ok(Batch { steps, batch, tokens, targets, weights, classes: vec![false; n], stream: false })
+    Ok(Batch { steps, batch, tokens, targets, weights, classes: vec![false; n], stream: false, frames: None })
 }
 
 /// Text of a row range for people: symbols of one column, as characters.

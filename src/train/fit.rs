@@ -84,6 +84,7 @@ impl Metrics {
                 Unit::Characters => (t.loss() / std::f64::consts::LN_2, Some(t.accuracy())),
             },
             Task::Xml(_) => (t.accuracy(), t.class_accuracy()),
+            Task::Music(_) => (t.loss(), t.frame_accuracy()),
             _ => (t.accuracy(), t.exact_match()),
         };
         Metrics { metric, secondary, loss: t.loss() }
@@ -234,7 +235,16 @@ pub fn evaluate(runner: &mut LmRunner<'_>, params: &LmParams, task: &Task, set: 
     let mut tally = Tally::default();
     for (i, b) in set.iter().enumerate() {
         runner.set_steps(b.steps)?;
-        runner.evaluate(params, &b.tokens, &b.targets, Some(&b.weights), b.stream && i > 0);
+        let carry = b.stream && i > 0;
+        match &b.frames {
+            Some(f) => {
+                runner.evaluate_frames(params, f, Some(&b.weights), carry);
+                tally.add_hits(b, runner.row_hits());
+            }
+            None => {
+                runner.evaluate(params, &b.tokens, &b.targets, Some(&b.weights), carry);
+            }
+        }
         let (right, losses) = runner.row_results();
         tally.add(b, right, losses);
     }
@@ -287,14 +297,18 @@ pub fn fit(
         runner.set_steps(batch.steps)?;
         let stream = batch.stream;
         let dropout = (config.dropout > 0.0).then_some((&mut state.dropout_rng, config.dropout));
-        let loss = runner.forward_backward_weighted(
-            &state.params,
-            &batch.tokens,
-            &batch.targets,
-            Some(&batch.weights),
-            stream && state.step > 0,
-            dropout,
-        );
+        let carry = stream && state.step > 0;
+        let loss = match &batch.frames {
+            Some(f) => runner.forward_backward_frames(&state.params, f, Some(&batch.weights), carry, dropout),
+            None => runner.forward_backward_weighted(
+                &state.params,
+                &batch.tokens,
+                &batch.targets,
+                Some(&batch.weights),
+                carry,
+                dropout,
+            ),
+        };
         let norm = runner.grad_norm();
         if !loss.is_finite() || !norm.is_finite() {
             let origin = super::diverge::origin(&runner, &state.params, &batch);
@@ -306,9 +320,10 @@ pub fn fit(
         state.loss_sum += loss;
         state.loss_count += 1;
         if let Some(after) = config.decay_epoch {
-            // Zaremba et al.: lr * decay^max(epoch - after, 0), stepped when an epoch ends.
-            let done = epochs(&config, &task, state).floor();
-            let want = config.lr * config.decay.powf((done - f64::from(after)).max(0.0));
+            // Zaremba et al.: epoch i (from 0) runs at lr * decay^max(i + 1 - after, 0), so the
+            // first `after` epochs keep the full rate.
+            let i = epochs(&config, &task, state).floor();
+            let want = config.lr * config.decay.powf((i + 1.0 - f64::from(after)).max(0.0));
             if want < state.lr {
                 state.lr = want;
             }
@@ -415,6 +430,7 @@ fn epochs(config: &Config, task: &Task, state: &RunState) -> f64 {
             state.tokens as f64 / per_epoch.max(1) as f64
         }
         Task::Xml(_) => state.tokens as f64 / EPOCH_CHARS,
+        Task::Music(m) => state.tokens as f64 / m.music.train.iter().map(Vec::len).sum::<usize>().max(1) as f64,
         _ => (state.step * config.batch as u64) as f64 / EPOCH_EXAMPLES,
     }
 }

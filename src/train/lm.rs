@@ -11,6 +11,15 @@ use super::output::SoftmaxTables;
 use crate::codegen::softmax::Softmax;
 use crate::rng::Rng;
 use crate::runtime::{Buffers, Engine, Sizes};
+use crate::tasks::{Frames, Sets};
+
+/// What the first layer reads at each row: one symbol, or a set of units (music's sounding notes,
+/// whose input vector is the sum of their embedding rows: the projection of the 88-key frame).
+#[derive(Clone, Copy)]
+pub(super) enum Input<'a> {
+    Tokens(&'a [u32]),
+    Sets(&'a Sets),
+}
 
 /// Sizes of a language model and of one batch (`steps`: the longest batch expected).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,8 +155,9 @@ pub struct LmRunner<'e> {
     /// Whether the last forward pass applied dropout masks (backward then applies them too).
     pub(super) masks_live: bool,
     /// Whether the first layer runs per vocabulary entry (V well below T*B; see
-    /// `Engine::forward_embedded`).
+    /// `Engine::forward_embedded`), and whether the last forward pass did (symbol input only).
     pub(super) embedded: bool,
+    pub(super) first_embedded: bool,
     /// [V, H], the embedding's gradient; only the rows of `touched` are non-zero.
     pub dembed: Vec<f32>,
     /// The distinct symbols of the last batch, ascending.
@@ -189,6 +199,7 @@ impl<'e> LmRunner<'e> {
             top_dropped: vec![],
             masks_live: false,
             embedded: allow_embedded && engine.supports_embedding() && 2 * shape.vocab <= rows,
+            first_embedded: false,
             dembed: vec![0.0; shape.vocab * shape.hidden],
             touched: vec![],
             grads: LmGrads {
@@ -258,10 +269,26 @@ impl<'e> LmRunner<'e> {
         carry: bool,
         dropout: Option<(&mut Rng, f64)>,
     ) {
+        self.forward_input(p, Input::Tokens(tokens), carry, dropout);
+    }
+
+    /// [`LmRunner::forward_layers`] from symbols or from sets of units.
+    pub(super) fn forward_input(
+        &mut self,
+        p: &LmParams,
+        input: Input<'_>,
+        carry: bool,
+        dropout: Option<(&mut Rng, f64)>,
+    ) {
         let h = self.shape.hidden;
         let n = self.rows() * h;
         let e = self.engine;
-        assert_eq!(tokens.len(), self.rows(), "one token per row");
+        let rows = match input {
+            Input::Tokens(t) => t.len(),
+            Input::Sets(s) => s.rows(),
+        };
+        assert_eq!(rows, self.rows(), "one input per row");
+        self.first_embedded = self.embedded && matches!(input, Input::Tokens(_));
         let dropping = match dropout {
             Some((rng, prob)) if prob > 0.0 => {
                 self.draw_masks(rng, prob);
@@ -269,12 +296,28 @@ impl<'e> LmRunner<'e> {
             }
             _ => false,
         };
-        if !self.embedded {
+        if !self.first_embedded {
             let t0 = std::time::Instant::now();
             let x = self.layers[0].input_mut(e);
-            for (row, &tok) in tokens.iter().enumerate() {
-                let t = tok as usize;
-                x[row * h..(row + 1) * h].copy_from_slice(&p.embed[t * h..(t + 1) * h]);
+            match input {
+                Input::Tokens(tokens) => {
+                    for (row, &tok) in tokens.iter().enumerate() {
+                        let t = tok as usize;
+                        x[row * h..(row + 1) * h].copy_from_slice(&p.embed[t * h..(t + 1) * h]);
+                    }
+                }
+                Input::Sets(sets) => {
+                    for row in 0..rows {
+                        let xr = &mut x[row * h..(row + 1) * h];
+                        xr.fill(0.0);
+                        for &u in sets.row(row) {
+                            let u = u as usize;
+                            for (xi, ei) in xr.iter_mut().zip(&p.embed[u * h..(u + 1) * h]) {
+                                *xi += ei;
+                            }
+                        }
+                    }
+                }
             }
             self.times.embed += t0.elapsed();
         }
@@ -295,7 +338,7 @@ impl<'e> LmRunner<'e> {
             } else {
                 self.layers[l].zero_states(e);
             }
-            if l == 0 && self.embedded {
+            if let (0, true, Input::Tokens(tokens)) = (l, self.first_embedded, input) {
                 e.forward_embedded(&mut self.layers[0], &p.cells[0], &p.embed, tokens, self.threads);
             } else {
                 e.forward(&mut self.layers[l], &p.cells[l], self.threads);
@@ -310,8 +353,13 @@ impl<'e> LmRunner<'e> {
         self.masks_live = dropping;
     }
 
-    /// Gradients of every parameter from the softmax gradient in `logits`.
+    /// Gradients of every parameter from the output layer's gradient in `logits`.
     pub(super) fn backward(&mut self, p: &LmParams, tokens: &[u32]) {
+        self.backward_input(p, Input::Tokens(tokens));
+    }
+
+    /// [`LmRunner::backward`] for symbols or sets of units read by the last forward pass.
+    pub(super) fn backward_input(&mut self, p: &LmParams, input: Input<'_>) {
         let s = self.shape;
         let (h, n) = (s.hidden, self.rows() * s.hidden);
         let e = self.engine;
@@ -321,12 +369,15 @@ impl<'e> LmRunner<'e> {
             self.dembed[t as usize * h..(t as usize + 1) * h].fill(0.0);
         }
         self.touched.clear();
-        self.touched.extend_from_slice(tokens);
+        match input {
+            Input::Tokens(tokens) => self.touched.extend_from_slice(tokens),
+            Input::Sets(sets) => self.touched.extend(sets.units.iter().map(|&u| u32::from(u))),
+        }
         self.touched.sort_unstable();
         self.touched.dedup();
         for l in (0..s.layers).rev() {
             let (bufs, grads) = (&mut self.layers[l], &mut self.grads.cells[l]);
-            if l == 0 && self.embedded {
+            if let (0, true, Input::Tokens(tokens)) = (l, self.first_embedded, input) {
                 e.backward_embedded(
                     bufs,
                     &p.cells[0],
@@ -349,12 +400,19 @@ impl<'e> LmRunner<'e> {
                 } else {
                     self.dy[..n].copy_from_slice(dx);
                 }
-            } else if !self.embedded {
+            } else if !self.first_embedded {
                 let dx = self.layers[0].input_grad(e);
-                for (row, &tok) in tokens.iter().enumerate() {
-                    let t = tok as usize;
-                    for (d, g) in self.dembed[t * h..(t + 1) * h].iter_mut().zip(&dx[row * h..(row + 1) * h]) {
+                let mut add = |unit: usize, row: usize| {
+                    for (d, g) in self.dembed[unit * h..(unit + 1) * h].iter_mut().zip(&dx[row * h..(row + 1) * h]) {
                         *d += g;
+                    }
+                };
+                match input {
+                    Input::Tokens(tokens) => tokens.iter().enumerate().for_each(|(row, &t)| add(t as usize, row)),
+                    Input::Sets(sets) => {
+                        for row in 0..sets.rows() {
+                            sets.row(row).iter().for_each(|&u| add(usize::from(u), row));
+                        }
                     }
                 }
             }
@@ -378,6 +436,35 @@ impl<'e> LmRunner<'e> {
         let loss = self.output_layer(p, targets, weights, false);
         self.backward(p, tokens);
         loss
+    }
+
+    /// [`LmRunner::forward_backward_weighted`] for music: multi-hot frames in, 88 independent
+    /// sigmoids out; the loss is the mean over weighted rows of each row's summed log-loss.
+    pub fn forward_backward_frames(
+        &mut self,
+        p: &LmParams,
+        frames: &Frames,
+        weights: Option<&[f32]>,
+        carry: bool,
+        dropout: Option<(&mut Rng, f64)>,
+    ) -> f64 {
+        self.forward_input(p, Input::Sets(&frames.input), carry, dropout);
+        let loss = self.sigmoid_layer(p, &frames.target, weights, false);
+        self.backward_input(p, Input::Sets(&frames.input));
+        loss
+    }
+
+    /// Forward only on music frames; afterwards [`LmRunner::row_results`] gives each row's loss
+    /// and [`LmRunner::row_hits`] its note counts.
+    pub fn evaluate_frames(&mut self, p: &LmParams, frames: &Frames, weights: Option<&[f32]>, carry: bool) -> f64 {
+        self.forward_input(p, Input::Sets(&frames.input), carry, None);
+        self.sigmoid_layer(p, &frames.target, weights, true)
+    }
+
+    /// Per row of the last `evaluate_frames`: (true positives, false positives, false negatives)
+    /// of the notes predicted sounding (probability above 1/2).
+    pub fn row_hits(&self) -> &[[u32; 3]] {
+        &self.tables.row_hits[..self.rows()]
     }
 
     /// [`LmRunner::forward_backward_weighted`] with every row counted and no dropout.

@@ -9,6 +9,7 @@
 use super::lm::{LmParams, LmRunner};
 use crate::runtime::gemm::{Strided, gemm_strided, transpose};
 use crate::runtime::pool::run_parts;
+use crate::tasks::Sets;
 
 /// Per-row results of the softmax pass, and per-thread column sums.
 pub(super) struct SoftmaxTables {
@@ -21,6 +22,10 @@ pub(super) struct SoftmaxTables {
     pub(super) row_right: Vec<bool>,
     /// Per part, [V]: column sums of the part's rows of d(loss)/d(logits).
     colsums: Vec<Vec<f32>>,
+    /// Sigmoid outputs (music): per row, (true pos, false pos, false neg) when predicting, and
+    /// a [V] scratch of the row's targets.
+    pub(super) row_hits: Vec<[u32; 3]>,
+    target_mask: Vec<f32>,
 }
 
 impl SoftmaxTables {
@@ -32,6 +37,8 @@ impl SoftmaxTables {
             row_loss: vec![0.0; rows],
             row_right: vec![false; rows],
             colsums: (0..threads.max(1)).map(|_| vec![0.0; vocab]).collect(),
+            row_hits: vec![[0; 3]; rows],
+            target_mask: vec![0.0; vocab],
         }
     }
 }
@@ -143,6 +150,72 @@ impl LmRunner<'_> {
             self.logits[r * v + target as usize] -= scale;
             t.colsums[0][target as usize] -= scale;
         }
+        if counted > 0.0 { loss / counted } else { 0.0 }
+    }
+
+    /// Logits and V independent sigmoids (music's notes) with the Bernoulli log-loss summed over
+    /// the V outputs of a row and averaged over the rows of weight 1; afterwards `logits` holds
+    /// d(loss)/d(logits) and column sums are in part 0, as the softmax leaves them. With
+    /// `predict`, each row's note counts go to `row_hits`. Returns the mean loss.
+    pub(super) fn sigmoid_layer(
+        &mut self,
+        p: &LmParams,
+        targets: &Sets,
+        weights: Option<&[f32]>,
+        predict: bool,
+    ) -> f64 {
+        let s = self.shape;
+        let (v, h, rows) = (s.vocab, s.hidden, self.rows());
+        assert!(targets.rows() == rows && weights.is_none_or(|w| w.len() == rows), "one target and weight per row");
+        let t0 = std::time::Instant::now();
+        let top = top_output(self.masks_live, &self.top_dropped, &self.layers[s.layers - 1], self.engine, rows * h);
+        let wt = Strided::transposed(&p.out_w, h, v);
+        gemm_strided(&mut self.logits[..rows * v], v, 1, Strided::rows(top, rows, h), wt, false, self.threads);
+        let t1 = std::time::Instant::now();
+        self.times.logits += t1 - t0;
+        let counted = weights.map_or(rows as f64, |w| w.iter().filter(|&&x| x > 0.0).count() as f64);
+        let scale = if counted > 0.0 { (1.0 / counted) as f32 } else { 0.0 };
+        let t = &mut self.tables;
+        for c in &mut t.colsums {
+            c.fill(0.0);
+        }
+        let mut loss = 0.0f64;
+        for r in 0..rows {
+            let row = &mut self.logits[r * v..(r + 1) * v];
+            if weights.is_some_and(|w| w[r] <= 0.0) {
+                row.fill(0.0);
+                t.row_loss[r] = 0.0;
+                t.row_hits[r] = [0; 3];
+                continue;
+            }
+            for &u in targets.row(r) {
+                t.target_mask[usize::from(u)] = 1.0;
+            }
+            let (mut row_loss, mut hits) = (0.0f64, [0u32; 3]);
+            for ((z, &b), (y, c)) in row.iter_mut().zip(&p.out_b).zip(t.target_mask.iter().zip(&mut t.colsums[0])) {
+                let z_b = *z + b;
+                // log-loss = softplus(z) - y z, and sigmoid(z), from one exp(-|z|).
+                let e = (-z_b.abs()).exp();
+                row_loss += f64::from(z_b.max(0.0) + e.ln_1p() - y * z_b);
+                let prob = if z_b >= 0.0 { 1.0 / (1.0 + e) } else { e / (1.0 + e) };
+                *z = (prob - y) * scale;
+                *c += *z;
+                if predict {
+                    let (on, sounding) = (z_b > 0.0, *y > 0.0);
+                    hits[0] += u32::from(on && sounding);
+                    hits[1] += u32::from(on && !sounding);
+                    hits[2] += u32::from(!on && sounding);
+                }
+            }
+            for &u in targets.row(r) {
+                t.target_mask[usize::from(u)] = 0.0;
+            }
+            t.row_loss[r] = row_loss as f32;
+            t.row_hits[r] = hits;
+            t.row_right[r] = false;
+            loss += row_loss;
+        }
+        self.times.softmax += t1.elapsed();
         if counted > 0.0 { loss / counted } else { 0.0 }
     }
 
