@@ -226,3 +226,69 @@ fn training_lowers_the_loss() {
     assert!((first - 10f64.ln()).abs() < 0.3, "starts near ln(V): {first}");
     assert!(last < 0.1, "loss fell from {first} to {last}");
 }
+
+/// The directional derivative of the loss along a random direction, by the runner's gradients
+/// and by central differences with the same dropout masks, for dropout (per step and
+/// variational) and tied embeddings.
+#[test]
+fn dropout_and_tied_embeddings_have_the_right_gradients() {
+    let ws = cellc::workspace::Workspace::new();
+    let engine = Engine::compile(&ws.check_std("lstm").unwrap().cells[0]).unwrap();
+    let shape = LmShape { vocab: 11, hidden: 8, layers: 2, batch: 3, steps: 6 };
+    let rows = shape.steps * shape.batch;
+    let mut rng = Rng::new(9);
+    let tokens: Vec<u32> = (0..rows).map(|_| rng.below(11) as u32).collect();
+    let targets: Vec<u32> = (0..rows).map(|_| rng.below(11) as u32).collect();
+    for (variational, tied) in [(false, false), (true, false), (false, true), (true, true)] {
+        let mut params = LmParams::init(&engine, shape, 1.0, 2);
+        if tied {
+            params.out_w.clone_from(&params.embed);
+        }
+        let mut runner = LmRunner::new(&engine, shape, 1).unwrap();
+        runner.variational = variational;
+        runner.tied = tied;
+        let masks = Rng::new(4);
+        let mut loss_at = |p: &LmParams, runner: &mut LmRunner<'_>| {
+            runner.forward_backward_weighted(p, &tokens, &targets, None, false, Some((&mut masks.clone(), 0.3)))
+        };
+        loss_at(&params, &mut runner);
+        let what = format!("variational {variational}, tied {tied}");
+        // Dropout is on every non-recurrent connection; a variational mask repeats over steps.
+        for l in 0..=shape.layers {
+            let m = runner.dropout_mask(l);
+            assert!(m.iter().any(|&v| v == 0.0) && m.iter().any(|&v| v > 1.0), "{what}: mask {l}");
+            let per_step = shape.batch * shape.hidden;
+            assert_eq!(m[..per_step] == m[per_step..2 * per_step], variational, "{what}: mask {l}");
+        }
+        let mut dir_rng = Rng::new(12);
+        let mut direction: Vec<Vec<f32>> =
+            params.tensors().iter().map(|t| t.iter().map(|_| dir_rng.uniform(-1.0, 1.0) as f32).collect()).collect();
+        let n = direction.len();
+        if tied {
+            direction[n - 2] = direction[0].clone();
+        }
+        let grads: Vec<Vec<f32>> = runner.grad_tensors().iter().map(|g| g.to_vec()).collect();
+        let analytic: f64 = grads
+            .iter()
+            .zip(&direction)
+            .enumerate()
+            .filter(|(i, _)| !(tied && *i == n - 2))
+            .map(|(_, (g, d))| g.iter().zip(d).map(|(a, b)| f64::from(*a) * f64::from(*b)).sum::<f64>())
+            .sum();
+        let moved = |sign: f32| {
+            let mut p = params.clone();
+            for (t, d) in p.tensors_mut().into_iter().zip(&direction) {
+                for (w, u) in t.iter_mut().zip(d) {
+                    *w += sign * 1e-2 * u;
+                }
+            }
+            p
+        };
+        let (plus, minus) = (moved(1.0), moved(-1.0));
+        let numeric = (loss_at(&plus, &mut runner) - loss_at(&minus, &mut runner)) / 2e-2;
+        assert!(
+            (analytic - numeric).abs() < 0.02 * numeric.abs().max(1e-3),
+            "{what}: gradient along a direction {analytic} vs finite differences {numeric}"
+        );
+    }
+}

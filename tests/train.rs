@@ -27,6 +27,8 @@ fn config(task: &str, steps: u64) -> Config {
         init_scale: 1.0,
         init_uniform: None,
         dropout: 0.0,
+        variational: false,
+        tied: false,
         budget: Budget::Steps(steps),
         eval_every: 25,
         eval_examples: 256,

@@ -83,9 +83,16 @@ pub struct Args {
     /// 2014 use 0.1 on PTB).
     #[arg(long, value_name = "A")]
     init_uniform: Option<f64>,
-    /// Dropout probability on the non-recurrent connections (between layers, before the output).
+    /// Dropout probability on the non-recurrent connections: the embedding into the first layer,
+    /// between layers, and before the output (Zaremba et al. 2014).
     #[arg(long, default_value_t = 0.0)]
     dropout: f64,
+    /// Variational dropout: the same mask at every time step of a batch (Gal & Ghahramani 2016).
+    #[arg(long)]
+    variational: bool,
+    /// Tie the output matrix to the input embedding (Press & Wolf 2017).
+    #[arg(long)]
+    tied: bool,
     /// Stop after this many training steps.
     #[arg(long, group = "budget")]
     steps: Option<u64>,
@@ -290,6 +297,8 @@ fn config(args: &Args, task: TaskName) -> Result<Config, String> {
         init_scale: args.init_scale,
         init_uniform: args.init_uniform,
         dropout: args.dropout,
+        variational: args.variational,
+        tied: args.tied,
         budget: budget(args)?.unwrap_or(Budget::Seconds(300.0)),
         eval_every,
         eval_examples: args.eval_examples,

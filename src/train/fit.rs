@@ -46,6 +46,12 @@ pub struct Config {
     #[serde(default)]
     pub init_uniform: Option<f64>,
     pub dropout: f64,
+    /// Dropout masks fixed over the time steps of a batch (variational) instead of per step.
+    #[serde(default)]
+    pub variational: bool,
+    /// Tie the output matrix to the embedding.
+    #[serde(default)]
+    pub tied: bool,
     pub budget: Budget,
     /// Steps between validations.
     pub eval_every: u64,
@@ -193,6 +199,9 @@ impl RunState {
         if let Some(a) = config.init_uniform {
             params.init_uniform(a, config.seed);
         }
+        if config.tied {
+            params.out_w.clone_from(&params.embed);
+        }
         let opt = Optimizer::new(config.optimizer, &params);
         let mut train = Source::new(&task, Split::Train, config.seed);
         if let Some(level) = config.task.first_level() {
@@ -279,6 +288,8 @@ pub fn fit(
     let task = config.task.build()?;
     let shape = model_shape(&config, &task);
     let mut runner = LmRunner::new(engine, shape, config.threads)?;
+    runner.variational = config.variational;
+    runner.tied = config.tied;
     let sets = EvalSets::new(&config, &task, shape.batch);
     if let Some(states) = &state.carried {
         runner.set_steps(config.bptt)?;
@@ -315,6 +326,10 @@ pub fn fit(
             return Ok(Err(Diverged { step: state.step + 1, origin }));
         }
         state.opt.update(&mut state.params, &mut runner, state.lr, config.clip);
+        if config.tied {
+            let p = &mut state.params;
+            p.out_w.copy_from_slice(&p.embed);
+        }
         state.step += 1;
         state.tokens += batch.weights.iter().filter(|&&w| w > 0.0).count() as u64;
         state.loss_sum += loss;

@@ -147,9 +147,16 @@ pub struct LmRunner<'e> {
     pub(super) dy: Vec<f32>,
     /// [H, V]: the output matrix's gradient transposed, as its GEMM leaves it.
     pub(super) out_w_grad_t: Vec<f32>,
-    /// Dropout: the keep probability's inverse-scaled masks, [T*B, H] each: index 0 for the
-    /// output layer's input, index l for layer l's input (l >= 1). Empty when off.
+    /// Dropout: the keep probability's inverse-scaled masks, [T*B, H] each: index l < L for
+    /// layer l's input (the embedding for l = 0), index L for the output layer's input. Empty
+    /// when off.
     pub(super) masks: Vec<Vec<f32>>,
+    /// Variational dropout (Gal & Ghahramani 2016): one mask per batch column, the same at every
+    /// time step of the batch, instead of a fresh one per step.
+    pub variational: bool,
+    /// Tied input and output embeddings (Press & Wolf 2017): `out_w` is `embed`; its gradient
+    /// is added to the embedding's and the trainer copies `embed` back after each update.
+    pub tied: bool,
     /// [T*B, H]: the top layer's output after dropout (when on).
     pub(super) top_dropped: Vec<f32>,
     /// Whether the last forward pass applied dropout masks (backward then applies them too).
@@ -196,6 +203,8 @@ impl<'e> LmRunner<'e> {
             dy: vec![0.0; rows * shape.hidden],
             out_w_grad_t: vec![0.0; shape.hidden * shape.vocab],
             masks: vec![],
+            variational: false,
+            tied: false,
             top_dropped: vec![],
             masks_live: false,
             embedded: allow_embedded && engine.supports_embedding() && 2 * shape.vocab <= rows,
@@ -247,14 +256,23 @@ impl<'e> LmRunner<'e> {
         let s = self.shape;
         let n = self.rows() * s.hidden;
         let cap = self.dy.len();
-        if self.masks.len() != s.layers {
-            self.masks = (0..s.layers).map(|_| vec![0.0; cap]).collect();
+        if self.masks.len() != s.layers + 1 {
+            self.masks = (0..=s.layers).map(|_| vec![0.0; cap]).collect();
             self.top_dropped = vec![0.0; cap];
         }
         let keep = (1.0 / (1.0 - p)) as f32;
+        let per_column = s.batch * s.hidden;
         for m in &mut self.masks {
-            for v in &mut m[..n] {
+            let drawn = if self.variational { per_column } else { n };
+            for v in &mut m[..drawn] {
                 *v = if rng.chance(p) { 0.0 } else { keep };
+            }
+            if self.variational {
+                // Step t's rows are t*B..(t+1)*B: repeat step 0's mask.
+                let (first, rest) = m[..n].split_at_mut(per_column);
+                for chunk in rest.chunks_mut(per_column) {
+                    chunk.copy_from_slice(&first[..chunk.len()]);
+                }
             }
         }
     }
@@ -288,7 +306,6 @@ impl<'e> LmRunner<'e> {
             Input::Sets(s) => s.rows(),
         };
         assert_eq!(rows, self.rows(), "one input per row");
-        self.first_embedded = self.embedded && matches!(input, Input::Tokens(_));
         let dropping = match dropout {
             Some((rng, prob)) if prob > 0.0 => {
                 self.draw_masks(rng, prob);
@@ -296,6 +313,8 @@ impl<'e> LmRunner<'e> {
             }
             _ => false,
         };
+        // Input dropout needs the first layer's inputs, which the per-vocabulary path never forms.
+        self.first_embedded = self.embedded && matches!(input, Input::Tokens(_)) && !dropping;
         if !self.first_embedded {
             let t0 = std::time::Instant::now();
             let x = self.layers[0].input_mut(e);
@@ -317,6 +336,11 @@ impl<'e> LmRunner<'e> {
                             }
                         }
                     }
+                }
+            }
+            if dropping {
+                for (xi, mi) in x[..n].iter_mut().zip(&self.masks[0][..n]) {
+                    *xi *= mi;
                 }
             }
             self.times.embed += t0.elapsed();
@@ -346,7 +370,7 @@ impl<'e> LmRunner<'e> {
         }
         if dropping {
             let top = self.layers[self.shape.layers - 1].output(e);
-            for ((d, y), m) in self.top_dropped[..n].iter_mut().zip(top).zip(&self.masks[0][..n]) {
+            for ((d, y), m) in self.top_dropped[..n].iter_mut().zip(top).zip(&self.masks[self.shape.layers][..n]) {
                 *d = y * m;
             }
         }
@@ -360,6 +384,19 @@ impl<'e> LmRunner<'e> {
 
     /// [`LmRunner::backward`] for symbols or sets of units read by the last forward pass.
     pub(super) fn backward_input(&mut self, p: &LmParams, input: Input<'_>) {
+        self.backward_layers(p, input);
+        if self.tied {
+            // One matrix in two places: its gradient is the sum, all of it on the embedding.
+            for (d, g) in self.dembed.iter_mut().zip(&mut self.grads.out_w) {
+                *d += *g;
+                *g = 0.0;
+            }
+            self.touched.clear();
+            self.touched.extend(0..self.shape.vocab as u32);
+        }
+    }
+
+    fn backward_layers(&mut self, p: &LmParams, input: Input<'_>) {
         let s = self.shape;
         let (h, n) = (s.hidden, self.rows() * s.hidden);
         let e = self.engine;
@@ -402,9 +439,14 @@ impl<'e> LmRunner<'e> {
                 }
             } else if !self.first_embedded {
                 let dx = self.layers[0].input_grad(e);
+                let mask = self.masks_live.then(|| &self.masks[0][..n]);
                 let mut add = |unit: usize, row: usize| {
-                    for (d, g) in self.dembed[unit * h..(unit + 1) * h].iter_mut().zip(&dx[row * h..(row + 1) * h]) {
-                        *d += g;
+                    let (d, g) = (&mut self.dembed[unit * h..(unit + 1) * h], &dx[row * h..(row + 1) * h]);
+                    match mask {
+                        Some(m) => {
+                            d.iter_mut().zip(g).zip(&m[row * h..(row + 1) * h]).for_each(|((d, g), m)| *d += g * m)
+                        }
+                        None => d.iter_mut().zip(g).for_each(|(d, g)| *d += g),
                     }
                 };
                 match input {
@@ -459,6 +501,12 @@ impl<'e> LmRunner<'e> {
     pub fn evaluate_frames(&mut self, p: &LmParams, frames: &Frames, weights: Option<&[f32]>, carry: bool) -> f64 {
         self.forward_input(p, Input::Sets(&frames.input), carry, None);
         self.sigmoid_layer(p, &frames.target, weights, true)
+    }
+
+    /// The dropout mask of the last training pass on connection `l` (layer l's input for l < L,
+    /// the output layer's input for l = L), [T*B, H]; empty without dropout.
+    pub fn dropout_mask(&self, l: usize) -> &[f32] {
+        if self.masks_live { &self.masks[l][..self.rows() * self.shape.hidden] } else { &[] }
     }
 
     /// Per row of the last `evaluate_frames`: (true positives, false positives, false negatives)

@@ -234,7 +234,7 @@ impl LmRunner<'_> {
         transpose(&grad_t, h, v, &mut self.grads.out_w, self.threads);
         self.out_w_grad_t = grad_t;
         if self.masks_live {
-            for (d, m) in self.dy[..rows * h].iter_mut().zip(&self.masks[0]) {
+            for (d, m) in self.dy[..rows * h].iter_mut().zip(&self.masks[s.layers]) {
                 *d *= m;
             }
         }
