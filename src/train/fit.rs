@@ -325,7 +325,7 @@ pub fn fit(
             let origin = super::diverge::origin(&runner, &state.params, &batch);
             return Ok(Err(Diverged { step: state.step + 1, origin }));
         }
-        state.opt.update(&mut state.params, &mut runner, state.lr, config.clip);
+        state.opt.update_with_norm(&mut state.params, &mut runner, state.lr, config.clip, norm);
         if config.tied {
             let p = &mut state.params;
             p.out_w.copy_from_slice(&p.embed);

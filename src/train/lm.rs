@@ -553,7 +553,23 @@ impl<'e> LmRunner<'e> {
     /// The Euclidean norm of all gradients together (the embedding's included).
     pub fn grad_norm(&self) -> f64 {
         let h = self.shape.hidden;
-        let sq = |v: &[f32]| v.iter().map(|x| f64::from(*x) * f64::from(*x)).sum::<f64>();
+        // Eight f32 lanes per block of 1024 (vectorisable), blocks summed in f64: fast on the
+        // 10,000-word output matrix and still accurate.
+        let sq = |v: &[f32]| {
+            v.chunks(1024)
+                .map(|block| {
+                    let mut lanes = [0f32; 8];
+                    let mut it = block.chunks_exact(8);
+                    for c in &mut it {
+                        for (l, x) in lanes.iter_mut().zip(c) {
+                            *l += x * x;
+                        }
+                    }
+                    let tail: f32 = it.remainder().iter().map(|x| x * x).sum();
+                    lanes.iter().map(|&l| f64::from(l)).sum::<f64>() + f64::from(tail)
+                })
+                .sum::<f64>()
+        };
         let mut total = sq(&self.grads.out_w) + sq(&self.grads.out_b);
         for layer in &self.grads.cells {
             total += layer.iter().map(|g| sq(g)).sum::<f64>();

@@ -54,8 +54,21 @@ impl Optimizer {
     /// One update with the runner's gradients: scales them so their global norm is at most
     /// `clip` (no clipping when `clip` is 0), then steps. Returns the norm before clipping.
     pub fn update(&mut self, params: &mut LmParams, runner: &mut LmRunner<'_>, lr: f64, clip: f64) -> Update {
-        let t0 = std::time::Instant::now();
         let grad_norm = runner.grad_norm();
+        self.update_with_norm(params, runner, lr, clip, grad_norm)
+    }
+
+    /// [`Optimizer::update`] given the gradients' global norm (the trainer has it already, from
+    /// its check for non-finite values).
+    pub fn update_with_norm(
+        &mut self,
+        params: &mut LmParams,
+        runner: &mut LmRunner<'_>,
+        lr: f64,
+        clip: f64,
+        grad_norm: f64,
+    ) -> Update {
+        let t0 = std::time::Instant::now();
         let clip_scale = if clip > 0.0 && grad_norm > clip { clip / grad_norm } else { 1.0 };
         self.step += 1;
         let threads = runner.threads;
