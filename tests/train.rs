@@ -53,7 +53,10 @@ fn engine(name: &str) -> Engine {
 }
 
 /// Trains and returns (outcome's test metric, the history's numbers, final parameters).
-fn train(e: &Engine, cfg: Config) -> (f64, Vec<(u64, f64, f64)>, Vec<Vec<f32>>) {
+/// (step, training loss, validation metric) per evaluation.
+type History = Vec<(u64, f64, f64)>;
+
+fn train(e: &Engine, cfg: Config) -> (f64, History, Vec<Vec<f32>>) {
     let mut state = RunState::new(e, cfg).unwrap();
     let out = fit::fit(e, &mut state, &mut |_| {}, &mut |_| Ok(())).unwrap().unwrap();
     let hist = state.history.iter().map(|r| (r.step, r.train_loss, r.valid.metric)).collect();

@@ -49,6 +49,8 @@ pub struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+// `run`'s many flags make its variant large; the enum is built once per process.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     /// Check cells for errors; print a one-line summary of each good cell.
     ///

@@ -190,7 +190,7 @@ fn parse_time(s: &str) -> Result<f64, String> {
         "h" => 3600.0,
         _ => return Err(format!("--time `{s}`: unknown unit `{unit}` (use s, m or h)")),
     };
-    if !(v > 0.0) {
+    if v.is_nan() || v <= 0.0 {
         return Err(format!("--time `{s}` must be positive"));
     }
     Ok(v * mult)
@@ -200,7 +200,7 @@ fn budget(args: &Args) -> Result<Option<Budget>, String> {
     Ok(match (args.steps, args.epochs, &args.time) {
         (Some(0), _, _) => return Err("--steps must be at least 1".into()),
         (Some(n), _, _) => Some(Budget::Steps(n)),
-        (_, Some(e), _) if !(e > 0.0) => return Err("--epochs must be positive".into()),
+        (_, Some(e), _) if e.is_nan() || e <= 0.0 => return Err("--epochs must be positive".into()),
         (_, Some(e), _) => Some(Budget::Epochs(e)),
         (_, _, Some(t)) => Some(Budget::Seconds(parse_time(t)?)),
         _ => None,

@@ -67,7 +67,7 @@ fn size(fig: &Figure) -> (f64, f64) {
 
 /// About `n` round tick values covering [lo, hi] (steps of 1, 2 or 5 times a power of ten).
 pub fn ticks(lo: f64, hi: f64, n: usize) -> Vec<f64> {
-    if !(hi > lo) || !lo.is_finite() || !hi.is_finite() {
+    if hi.is_nan() || lo.is_nan() || hi <= lo || !lo.is_finite() || !hi.is_finite() {
         return vec![lo];
     }
     let raw = (hi - lo) / n.max(1) as f64;

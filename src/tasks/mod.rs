@@ -343,9 +343,12 @@ impl TaskConfig {
     }
 
     pub fn at_level(&self, level: usize) -> Option<Task> {
-        (self.name == "arith").then(|| {
-            Task::Arith(arith::Arith { min_digits: 1, max_digits: level, distractors: self.distractors, level })
-        })
+        (self.name == "arith").then_some(Task::Arith(arith::Arith {
+            min_digits: 1,
+            max_digits: level,
+            distractors: self.distractors,
+            level,
+        }))
     }
 }
 

@@ -352,7 +352,7 @@ pub fn fit(
             tokens_per_s,
             seconds: now,
         });
-        if state.step % config.eval_every == 0 {
+        if state.step.is_multiple_of(config.eval_every) {
             if stream {
                 state.carried = Some(runner.carried_states());
             }
