@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use super::input;
 use super::ui::Ui;
+use crate::data::thousands;
 use crate::eval::{self, Engine, Request};
 use crate::tensors::TensorSet;
 use crate::workspace::Workspace;
@@ -152,29 +153,16 @@ pub fn run_stats(ui: &Ui, args: StatsArgs) -> ExitCode {
         println!("{v}");
         return ExitCode::SUCCESS;
     }
-    println!("{} at H = {h}, D = {d}: {} parameters", cell.name, group(s.params as u64));
+    println!("{} at H = {h}, D = {d}: {} parameters", cell.name, thousands(s.params));
     println!("flops per step per example   matrix products   element-wise (of which transcendental)   total");
     for (what, c) in [("forward", s.forward), ("backward", s.backward)] {
         println!(
             "  {what:<27}{:>16}   {:>12} ({:>12})   {:>12}",
-            group(c.matmul_flops),
-            group(c.elementwise_flops),
-            group(c.transcendental),
-            group(c.total())
+            thousands(c.matmul_flops as usize),
+            thousands(c.elementwise_flops as usize),
+            thousands(c.transcendental as usize),
+            thousands(c.total() as usize)
         );
     }
     ExitCode::SUCCESS
-}
-
-/// 1234567 as `1,234,567`.
-fn group(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, ch) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(ch);
-    }
-    out
 }

@@ -67,6 +67,22 @@ fn top_output<'a>(
 }
 
 impl LmRunner<'_> {
+    /// logits = top × out_wᵀ for every row (reading out_w [V, H] through a transposed view);
+    /// returns the rows counted, the loss scale 1/counted, and when the GEMM ended.
+    fn logits(&mut self, p: &LmParams, weights: Option<&[f32]>) -> (f64, f32, std::time::Instant) {
+        let s = self.shape;
+        let (v, h, rows) = (s.vocab, s.hidden, self.rows());
+        let t0 = std::time::Instant::now();
+        let top = top_output(self.masks_live, &self.top_dropped, &self.layers[s.layers - 1], self.engine, rows * h);
+        let wt = Strided::transposed(&p.out_w, h, v);
+        gemm_strided(&mut self.logits[..rows * v], v, 1, Strided::rows(top, rows, h), wt, false, self.threads);
+        let t1 = std::time::Instant::now();
+        self.times.logits += t1 - t0;
+        let counted = weights.map_or(rows as f64, |w| w.iter().filter(|&&x| x > 0.0).count() as f64);
+        let scale = if counted > 0.0 { (1.0 / counted) as f32 } else { 0.0 };
+        (counted, scale, t1)
+    }
+
     /// Logits, softmax and the mean cross-entropy over the rows of weight 1 (all rows without
     /// `weights`); afterwards `logits` holds d(loss)/d(logits), and with `predict` each row's
     /// `row_right`. Returns the mean loss (0 when no row counts).
@@ -77,18 +93,9 @@ impl LmRunner<'_> {
         weights: Option<&[f32]>,
         predict: bool,
     ) -> f64 {
-        let s = self.shape;
-        let (v, h, rows) = (s.vocab, s.hidden, self.rows());
+        let (v, rows) = (self.shape.vocab, self.rows());
         assert!(targets.len() == rows && weights.is_none_or(|w| w.len() == rows), "one target and weight per row");
-        let t0 = std::time::Instant::now();
-        let top = top_output(self.masks_live, &self.top_dropped, &self.layers[s.layers - 1], self.engine, rows * h);
-        // logits = top × out_wᵀ, reading out_w ([V, H]) through a transposed view.
-        let wt = Strided::transposed(&p.out_w, h, v);
-        gemm_strided(&mut self.logits[..rows * v], v, 1, Strided::rows(top, rows, h), wt, false, self.threads);
-        let t1 = std::time::Instant::now();
-        self.times.logits += t1 - t0;
-        let counted = weights.map_or(rows as f64, |w| w.iter().filter(|&&x| x > 0.0).count() as f64);
-        let scale = if counted > 0.0 { (1.0 / counted) as f32 } else { 0.0 };
+        let (counted, scale, t1) = self.logits(p, weights);
         let per = rows.div_ceil(self.tables.colsums.len()).max(1);
         let (softmax, bias) = (&self.softmax, &p.out_b);
         let t = &mut self.tables;
@@ -164,17 +171,9 @@ impl LmRunner<'_> {
         weights: Option<&[f32]>,
         predict: bool,
     ) -> f64 {
-        let s = self.shape;
-        let (v, h, rows) = (s.vocab, s.hidden, self.rows());
+        let (v, rows) = (self.shape.vocab, self.rows());
         assert!(targets.rows() == rows && weights.is_none_or(|w| w.len() == rows), "one target and weight per row");
-        let t0 = std::time::Instant::now();
-        let top = top_output(self.masks_live, &self.top_dropped, &self.layers[s.layers - 1], self.engine, rows * h);
-        let wt = Strided::transposed(&p.out_w, h, v);
-        gemm_strided(&mut self.logits[..rows * v], v, 1, Strided::rows(top, rows, h), wt, false, self.threads);
-        let t1 = std::time::Instant::now();
-        self.times.logits += t1 - t0;
-        let counted = weights.map_or(rows as f64, |w| w.iter().filter(|&&x| x > 0.0).count() as f64);
-        let scale = if counted > 0.0 { (1.0 / counted) as f32 } else { 0.0 };
+        let (counted, scale, t1) = self.logits(p, weights);
         let t = &mut self.tables;
         for c in &mut t.colsums {
             c.fill(0.0);
