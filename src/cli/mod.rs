@@ -26,6 +26,9 @@ Examples:
   cellc check gru                check a standard cell and print its parameters
   cellc check my.cell -v         check a file; show equations, shapes and initialisation
   cellc fmt my.cell --write      rewrite a file in canonical form
+  cellc run gru --task arith     train a cell for 5 minutes; prints validation and test accuracy
+  cellc run my.cell --task ptb --epochs 13 --save ckpt     train on real data, keep checkpoints
+  cellc data                     list the real data sets cellc can find
 
 A cell is equations over the input x and the state (see examples/README.md):
 
