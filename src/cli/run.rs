@@ -445,7 +445,7 @@ fn run_inner(ui: &Ui, args: &Args) -> Result<ExitCode, String> {
     let (metric_name, secondary_name) = task.metric_names();
     if !args.json {
         eprintln!(
-            "training {} on {} (H={}, {} layer{}, batch {}, {:?} lr {}, {} threads){}",
+            "training {} on {} (H={}, {} layer{}, batch {}, {:?} lr {}, {} thread{}){}",
             cell.name,
             task.name(),
             state.config.hidden,
@@ -455,6 +455,7 @@ fn run_inner(ui: &Ui, args: &Args) -> Result<ExitCode, String> {
             state.config.optimizer,
             state.lr,
             state.config.threads,
+            if state.config.threads == 1 { "" } else { "s" },
             if state.step > 0 { format!(", resumed at step {}", state.step) } else { String::new() }
         );
     }
