@@ -126,6 +126,23 @@ fn rel_error(a: &[f32], b: &[f64]) -> f64 {
     a.iter().zip(b).map(|(x, y)| (f64::from(*x) - y).abs()).fold(0.0, f64::max) / scale
 }
 
+/// Every gradient of the runner within 1e-4 (relative to the largest) of the reference.
+fn assert_gradients(runner: &LmRunner<'_>, want: &Reference, what: &str) {
+    let mut errors = vec![
+        ("out.W", rel_error(&runner.grads.out_w, &want.out_w)),
+        ("out.b", rel_error(&runner.grads.out_b, &want.out_b)),
+        ("embed", rel_error(&runner.dembed, &want.embed)),
+    ];
+    for (l, layer) in want.cells.iter().enumerate() {
+        for (k, g) in layer.iter().enumerate() {
+            errors.push(("cell", rel_error(&runner.grads.cells[l][k], g)));
+        }
+    }
+    for (name, e) in errors {
+        assert!(e < 1e-4, "{what}: gradient of {name} off by {e:.2e}");
+    }
+}
+
 fn check(cell: &str, shape: LmShape, threads: usize) {
     let ws = cellc::workspace::Workspace::new();
     let engine = Engine::compile(&ws.check_std(cell).unwrap().cells[0]).unwrap();
@@ -140,19 +157,7 @@ fn check(cell: &str, shape: LmShape, threads: usize) {
         let loss = runner.forward_backward(&params, &tokens, &targets, false);
         let what = format!("{cell} {shape:?}, embedded {embedded}, {threads} threads");
         assert!((loss - want.loss).abs() < 1e-5 * want.loss.abs().max(1.0), "{what}: loss {loss} vs {}", want.loss);
-        let mut errors = vec![
-            ("out.W", rel_error(&runner.grads.out_w, &want.out_w)),
-            ("out.b", rel_error(&runner.grads.out_b, &want.out_b)),
-            ("embed", rel_error(&runner.dembed, &want.embed)),
-        ];
-        for (l, layer) in want.cells.iter().enumerate() {
-            for (k, g) in layer.iter().enumerate() {
-                errors.push(("cell", rel_error(&runner.grads.cells[l][k], g)));
-            }
-        }
-        for (name, e) in errors {
-            assert!(e < 1e-4, "{what}: gradient of {name} off by {e:.2e}");
-        }
+        assert_gradients(&runner, &want, &what);
     }
 }
 
@@ -195,19 +200,7 @@ fn music_gradients_match_the_f64_reference() {
         let mut runner = LmRunner::new(&engine, shape, threads).unwrap();
         let loss = runner.forward_backward_frames(&params, &frames, None, false, None);
         assert!((loss - want.loss).abs() < 1e-5 * want.loss, "{cell}: loss {loss} vs {}", want.loss);
-        let mut errors = vec![
-            ("out.W", rel_error(&runner.grads.out_w, &want.out_w)),
-            ("out.b", rel_error(&runner.grads.out_b, &want.out_b)),
-            ("embed", rel_error(&runner.dembed, &want.embed)),
-        ];
-        for (l, layer) in want.cells.iter().enumerate() {
-            for (k, g) in layer.iter().enumerate() {
-                errors.push(("cell", rel_error(&runner.grads.cells[l][k], g)));
-            }
-        }
-        for (name, e) in errors {
-            assert!(e < 1e-4, "{cell}: gradient of {name} off by {e:.2e}");
-        }
+        assert_gradients(&runner, &want, cell);
     }
 }
 
