@@ -25,6 +25,7 @@ pub mod interp;
 pub mod io;
 pub mod ir;
 pub mod plot;
+pub mod repl;
 pub mod rng;
 pub mod runtime;
 pub mod schedule;

@@ -52,13 +52,12 @@ impl Cell {
         let params: Vec<String> =
             self.params.iter().map(|p| format!("{}{}", p.name, p.kind.to_string().replace(", ", ","))).collect();
         let d = if self.d_equals_h.is_some() { "D = H" } else { "D free" };
-        format!(
-            "{}: state {}{emits} | {} params: {} | {d}",
-            self.name,
-            states.join(", "),
-            params.len(),
-            params.join(" ")
-        )
+        let params = if params.is_empty() {
+            "0 params".into()
+        } else {
+            format!("{} params: {}", params.len(), params.join(" "))
+        };
+        format!("{}: state {}{emits} | {params} | {d}", self.name, states.join(", "))
     }
 
     pub fn param(&self, name: &str) -> Option<usize> {

@@ -11,6 +11,7 @@ mod grad;
 mod gradcheck;
 mod input;
 mod list;
+mod repl;
 mod run;
 mod ui;
 
@@ -29,6 +30,7 @@ Examples:
   cellc run gru --task arith     train a cell for 5 minutes; prints validation and test accuracy
   cellc run my.cell --task ptb --epochs 13 --save ckpt     train on real data, keep checkpoints
   cellc data                     list the real data sets cellc can find
+  cellc repl gru                 explore a cell interactively (:help inside)
 
 A cell is equations over the input x and the state (see examples/README.md):
 
@@ -106,6 +108,12 @@ pub enum Command {
     /// (xml, ptb, text). The same seed and thread count give the same numbers; --resume continues a saved
     /// run exactly.
     Run(run::Args),
+    /// Sketch, inspect and train cells interactively (`:help` inside lists the commands).
+    ///
+    /// Type a cell or one equation and it is checked at once; type an expression to evaluate it
+    /// on the current cell. With stdin not a terminal, runs it as a script and exits 1 at the
+    /// first error: `cellc repl < script.txt`.
+    Repl(repl::Args),
     /// List the real data sets cellc can find (Penn Treebank, music, text), with their sizes.
     Data(data::Args),
     /// Evaluate a model saved by `cellc run --save DIR` on its task's test set.
@@ -129,6 +137,7 @@ pub fn main() -> ExitCode {
         Command::Compile(args) => compile::run(&ui, args),
         Command::Bench(args) => bench::run(&ui, args),
         Command::Run(args) => run::run(&ui, args),
+        Command::Repl(args) => repl::run(&ui, args),
         Command::Data(args) => data::run(&ui, args),
         Command::Test(args) => run::test(&ui, args),
     }

@@ -30,6 +30,11 @@ impl Ui {
         Ui { color, width }
     }
 
+    /// Whether diagnostics are coloured.
+    pub fn color(&self) -> bool {
+        self.color
+    }
+
     /// Prints diagnostics to stderr as miette reports.
     pub fn diagnostics(&self, sources: &Sources, diags: &[Diagnostic]) {
         let style = RenderStyle { color: self.color, unicode: true, width: self.width };

@@ -101,6 +101,21 @@ fn eval(g: &Graph, order: &[NodeId], weights: &[ArrayD<f64>], sizes: Sizes, step
     vals
 }
 
+/// The values of `nodes` for one example at one step: input `x`, previous `states`. Scalars come
+/// back with length 1. For the REPL, which shows what each equation computes.
+pub fn step_values(
+    g: &Graph,
+    weights: &[ArrayD<f64>],
+    x: &[f64],
+    states: &[Vec<f64>],
+    nodes: &[NodeId],
+) -> Vec<Vec<f64>> {
+    let sizes = Sizes { hidden: states.first().map_or(x.len(), Vec::len), input: x.len() };
+    let order = g.reachable(nodes);
+    let vals = eval(g, &order, weights, sizes, &Step { x, states, adjoints: &[] });
+    nodes.iter().map(|n| vals[n.index()].clone()).collect()
+}
+
 /// `W v` (or `Wᵀ v`) for a row-major [rows, cols] matrix.
 fn matvec(w: &ArrayD<f64>, v: &[f64], transpose: bool) -> Vec<f64> {
     let (rows, cols) = (w.shape()[0], w.shape()[1]);

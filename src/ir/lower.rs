@@ -13,6 +13,12 @@ pub fn lower(cell: &Cell) -> Graph {
 
 /// The cell as a graph exactly as written (hash-consed, not simplified), for testing `simplify`.
 pub fn lower_raw(cell: &Cell) -> Graph {
+    lower_values(cell).0
+}
+
+/// [`lower_raw`] and the node of every equation (indexed like `cell.equations`), unused ones
+/// included: what the REPL evaluates to show each equation's value.
+pub fn lower_values(cell: &Cell) -> (Graph, Vec<NodeId>) {
     let sig = CellSig {
         name: cell.name.clone(),
         states: cell.states.iter().map(|s| s.name.clone()).collect(),
@@ -40,7 +46,8 @@ pub fn lower_raw(cell: &Cell) -> Graph {
             value[i].expect("checked: ordered")
         })
         .collect();
-    g
+    let values = value.into_iter().map(|v| v.expect("checked: every equation is ordered")).collect();
+    (g, values)
 }
 
 struct Lowerer<'a> {

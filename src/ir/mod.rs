@@ -14,7 +14,7 @@ mod verify;
 use std::collections::{BTreeMap, HashMap};
 
 pub use build::simplify;
-pub use lower::{lower, lower_raw};
+pub use lower::{lower, lower_raw, lower_values};
 pub use op::{Op, activation, broadcast, sigmoid, softplus};
 pub use verify::verify;
 

@@ -15,6 +15,7 @@ mod ctx;
 pub mod gemm;
 mod grads;
 pub mod inspect;
+pub mod interrupt;
 pub mod pool;
 pub mod small_gemm;
 #[cfg(target_arch = "x86_64")]

@@ -143,6 +143,8 @@ pub enum Event<'a> {
 pub enum Stop {
     Budget,
     EarlyStop,
+    /// The caller asked to stop (Ctrl-C at the REPL); the best model so far is still tested.
+    Interrupted,
 }
 
 /// A finished run.
@@ -284,6 +286,17 @@ pub fn fit(
     observe: &mut dyn FnMut(Event<'_>),
     checkpoint: &mut dyn FnMut(&RunState) -> Result<(), String>,
 ) -> Result<Result<Outcome, Diverged>, String> {
+    fit_until(engine, state, observe, checkpoint, &|| false)
+}
+
+/// [`fit`] that also ends, as if the budget ran out, when `cancel` says so (checked every step).
+pub fn fit_until(
+    engine: &Engine,
+    state: &mut RunState,
+    observe: &mut dyn FnMut(Event<'_>),
+    checkpoint: &mut dyn FnMut(&RunState) -> Result<(), String>,
+    cancel: &dyn Fn() -> bool,
+) -> Result<Result<Outcome, Diverged>, String> {
     let config = state.config.clone();
     let task = config.task.build()?;
     let shape = model_shape(&config, &task);
@@ -302,6 +315,10 @@ pub fn fit(
     loop {
         let done = progress(&config, &task, state, seconds_before + start.elapsed().as_secs_f64());
         if done >= 1.0 {
+            break;
+        }
+        if cancel() {
+            stop = Stop::Interrupted;
             break;
         }
         let batch = state.train.next(shape.batch, config.bptt);
