@@ -11,6 +11,7 @@ mod grad;
 mod gradcheck;
 mod input;
 mod list;
+mod paper;
 mod repl;
 mod run;
 mod ui;
@@ -31,6 +32,7 @@ Examples:
   cellc run my.cell --task ptb --epochs 13 --save ckpt     train on real data, keep checkpoints
   cellc data                     list the real data sets cellc can find
   cellc repl gru                 explore a cell interactively (:help inside)
+  cellc paper --quick            the paper's Table 1 and claims in about 5 minutes
 
 A cell is equations over the input x and the state (see examples/README.md):
 
@@ -114,6 +116,12 @@ pub enum Command {
     /// on the current cell. With stdin not a terminal, runs it as a script and exits 1 at the
     /// first error: `cellc repl < script.txt`.
     Repl(repl::Args),
+    /// Reproduce the paper's Table 1: every cell on every task, a small random search, seeds.
+    ///
+    /// Prints the table beside the paper's numbers, GRU-relative scores and the paper's claims
+    /// marked confirmed or not; writes table.md, runs.csv and charts (SVG, PNG) to --out. Every
+    /// finished run is stored: run the same command again to continue an interrupted study.
+    Paper(paper::Args),
     /// List the real data sets cellc can find (Penn Treebank, music, text), with their sizes.
     Data(data::Args),
     /// Evaluate a model saved by `cellc run --save DIR` on its task's test set.
@@ -138,6 +146,7 @@ pub fn main() -> ExitCode {
         Command::Bench(args) => bench::run(&ui, args),
         Command::Run(args) => run::run(&ui, args),
         Command::Repl(args) => repl::run(&ui, args),
+        Command::Paper(args) => paper::run(&ui, args),
         Command::Data(args) => data::run(&ui, args),
         Command::Test(args) => run::test(&ui, args),
     }

@@ -176,7 +176,7 @@ pub struct TestArgs {
     json: bool,
 }
 
-fn parse_time(s: &str) -> Result<f64, String> {
+pub(super) fn parse_time(s: &str) -> Result<f64, String> {
     let s = s.trim();
     let (num, unit) = match s.find(|c: char| c.is_ascii_alphabetic()) {
         Some(i) => (&s[..i], &s[i..]),
@@ -566,6 +566,7 @@ pub fn figure(cell: &str, task: &str, metric: &str, history: &[EvalRecord]) -> c
                 title: "loss (nats per predicted symbol or frame)".into(),
                 x_label: "training step".into(),
                 y_label: String::new(),
+                bars: vec![],
                 series: vec![
                     Series { label: "training".into(), points: pts(&|r| r.train_loss), color: COLORS[0] },
                     Series { label: "validation".into(), points: pts(&|r| r.valid.loss), color: COLORS[1] },
@@ -575,6 +576,7 @@ pub fn figure(cell: &str, task: &str, metric: &str, history: &[EvalRecord]) -> c
                 title: format!("validation {metric}"),
                 x_label: "training step".into(),
                 y_label: String::new(),
+                bars: vec![],
                 series: vec![Series { label: metric.to_string(), points: pts(&|r| r.valid.metric), color: COLORS[2] }],
             },
         ],

@@ -1,4 +1,4 @@
-//! Line charts of training curves, drawn once through a small [`Canvas`] trait and rendered as
+//! Line charts of training curves and bar charts with intervals, drawn once through a small [`Canvas`] trait and rendered as
 //! SVG (text) or PNG (our rasteriser, an 8x8 bitmap font and the `png` encoder): no system fonts
 //! or plotting stack needed, and the same figure looks the same in both.
 
@@ -16,13 +16,26 @@ pub struct Series {
     pub color: Rgb,
 }
 
-/// One chart: axes with labels and any number of curves.
+/// One chart: axes with labels and any number of curves, or bars.
 #[derive(Clone, Debug)]
 pub struct Panel {
     pub title: String,
     pub x_label: String,
     pub y_label: String,
     pub series: Vec<Series>,
+    /// When not empty, the panel is a bar chart of these (and `series` is ignored).
+    pub bars: Vec<Bar>,
+}
+
+/// One bar: a value with an interval [low, high] drawn as a whisker, and an optional reference
+/// value drawn as a black tick (a published number to compare with).
+#[derive(Clone, Debug)]
+pub struct Bar {
+    pub label: String,
+    pub value: f64,
+    pub low: f64,
+    pub high: f64,
+    pub reference: Option<f64>,
 }
 
 /// Panels stacked top to bottom under a title.
@@ -103,6 +116,10 @@ pub fn draw(fig: &Figure, c: &mut dyn Canvas) {
         let top = TOP + i as f64 * PANEL_HEIGHT;
         let (x0, x1) = (MARGIN.0, WIDTH - MARGIN.1);
         let (y0, y1) = (top + MARGIN.2, top + PANEL_HEIGHT - MARGIN.3);
+        if !panel.bars.is_empty() {
+            draw_bars(panel, c, top);
+            continue;
+        }
         let points = panel.series.iter().flat_map(|s| s.points.iter()).filter(|p| p.0.is_finite() && p.1.is_finite());
         let (mut xmin, mut xmax, mut ymin, mut ymax) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
         for &(x, y) in points {
@@ -146,6 +163,58 @@ pub fn draw(fig: &Figure, c: &mut dyn Canvas) {
             c.line((x1 - 150.0, ly), (x1 - 130.0, ly), s.color, 2.0);
             c.text((x1 - 124.0, ly + 4.0), &s.label, 11.0, Anchor::Start, black);
         }
+    }
+}
+
+/// A bar chart panel: bars from the axis floor, whiskers for the intervals, reference ticks.
+fn draw_bars(panel: &Panel, c: &mut dyn Canvas, top: f64) {
+    let black = (0, 0, 0);
+    let grey = (200, 200, 200);
+    let (x0, x1) = (MARGIN.0, WIDTH - MARGIN.1);
+    let (y0, y1) = (top + MARGIN.2, top + PANEL_HEIGHT - MARGIN.3);
+    let values = panel.bars.iter().flat_map(|b| [b.value, b.low, b.high].into_iter().chain(b.reference));
+    let (mut lo, mut hi) = (f64::MAX, f64::MIN);
+    for v in values.filter(|v| v.is_finite()) {
+        lo = lo.min(v);
+        hi = hi.max(v);
+    }
+    if lo > hi {
+        (lo, hi) = (0.0, 1.0);
+    }
+    // Bars start at 0 when the values are near it (accuracies), else just below the lowest.
+    let floor = if lo >= 0.0 && lo < 0.5 * hi { 0.0 } else { lo - 0.1 * (hi - lo).max(1e-6) };
+    let ceil = hi + 0.05 * (hi - floor).max(1e-6);
+    let sy = |y: f64| y1 - (y.clamp(floor, ceil) - floor) / (ceil - floor) * (y1 - y0);
+    for t in ticks(floor, ceil, 5) {
+        c.line((x0, sy(t)), (x1, sy(t)), grey, 1.0);
+        c.text((x0 - 6.0, sy(t) + 4.0), &label(t), 11.0, Anchor::End, black);
+    }
+    c.polyline(&[(x0, y0), (x0, y1), (x1, y1)], black, 1.0);
+    c.text((x0, y0 - 8.0), &panel.title, 13.0, Anchor::Start, black);
+    c.text((12.0, y0 - 8.0), &panel.y_label, 11.0, Anchor::Start, black);
+    let slot = (x1 - x0) / panel.bars.len() as f64;
+    let half = (slot * 0.3).min(24.0);
+    for (i, b) in panel.bars.iter().enumerate() {
+        let xc = x0 + slot * (i as f64 + 0.5);
+        let color = COLORS[i % COLORS.len()];
+        if b.value.is_finite() {
+            // A filled bar as dense vertical strokes: the canvas has lines only.
+            let (top_y, base) = (sy(b.value), sy(floor));
+            let mut x = xc - half;
+            while x <= xc + half {
+                c.line((x, base), (x, top_y), color, 1.5);
+                x += 1.0;
+            }
+            if b.high > b.low {
+                c.line((xc, sy(b.low)), (xc, sy(b.high)), black, 1.5);
+                c.line((xc - 5.0, sy(b.low)), (xc + 5.0, sy(b.low)), black, 1.5);
+                c.line((xc - 5.0, sy(b.high)), (xc + 5.0, sy(b.high)), black, 1.5);
+            }
+        }
+        if let Some(r) = b.reference.filter(|r| r.is_finite()) {
+            c.line((xc - half - 4.0, sy(r)), (xc + half + 4.0, sy(r)), black, 3.0);
+        }
+        c.text((xc, y1 + 16.0), &b.label, 10.0, Anchor::Middle, black);
     }
 }
 

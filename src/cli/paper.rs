@@ -1,0 +1,263 @@
+//! `cellc paper`: reproduce the paper's Table 1 and check its claims with one command.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use serde_json::json;
+
+use super::input;
+use super::ui::Ui;
+use crate::paper::plan::{PAPER_CELLS, Profile, TASKS};
+use crate::paper::{Progress, STUDY, Study, report};
+use crate::runtime::interrupt;
+use crate::store::Store;
+use crate::train::checkpoint::CellSource;
+use crate::workspace::Workspace;
+
+#[derive(clap::Args, Debug)]
+pub struct Args {
+    /// Extra cells to put beside the paper's (a .cell file, FILE:NAME, or a standard cell).
+    #[arg(value_name = "CELL")]
+    cells: Vec<String>,
+    /// CPU time for the whole study (for example 30m, 2h); split evenly over its runs, as training
+    /// steps measured on a 2-core EPYC. Default 2h (about an hour on 2 cores).
+    #[arg(long, value_name = "TIME")]
+    budget: Option<String>,
+    /// A 5-minute study: 10 CPU-minutes, H = 32, one setting per cell and task, 3 seeds.
+    #[arg(long)]
+    quick: bool,
+    /// Comma-separated tasks (default: arith,xml,ptb,music:nottingham,music:piano-midi).
+    #[arg(long, value_delimiter = ',')]
+    tasks: Option<Vec<String>>,
+    /// Random hyperparameter settings per cell and task (the first is the defaults).
+    #[arg(long)]
+    settings: Option<usize>,
+    /// Seeds of the best setting (mean and 95% interval); at least 3 for an interval worth reading.
+    #[arg(long)]
+    seeds: Option<usize>,
+    /// Hidden size of every model.
+    #[arg(long)]
+    hidden: Option<usize>,
+    /// Runs trained at once, one thread each (default: the number of cores).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Seed of the settings and the first training seed.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Where the table, CSV and charts go.
+    #[arg(long, default_value = "paper-results")]
+    out: PathBuf,
+    /// The results store (SQLite); an interrupted study continues from it. Default: OUT/store.sqlite.
+    #[arg(long)]
+    store: Option<PathBuf>,
+    /// Data directory for ptb and music (default: $CELLC_DATA, then ../shared/data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Print a JSON summary instead of the Markdown table.
+    #[arg(long)]
+    json: bool,
+}
+
+fn profile(args: &Args) -> Result<Profile, String> {
+    let mut p = if args.quick { Profile::quick() } else { Profile::default_profile() };
+    if let Some(b) = &args.budget {
+        p.cpu_seconds = super::run::parse_time(b).map_err(|e| e.replace("--time", "--budget"))?;
+    }
+    if let Some(s) = args.settings {
+        p.settings = s;
+    }
+    if let Some(s) = args.seeds {
+        p.seeds = s;
+    }
+    if let Some(h) = args.hidden {
+        p.hidden = h;
+    }
+    if p.settings == 0 || p.seeds == 0 || p.hidden == 0 {
+        return Err("--settings, --seeds and --hidden must be at least 1".into());
+    }
+    Ok(p)
+}
+
+fn cells(args: &Args, ui: &Ui) -> Result<Vec<CellSource>, ExitCode> {
+    let mut ws = Workspace::new();
+    let mut out = vec![];
+    for name in PAPER_CELLS.iter().map(|s| s.to_string()).chain(args.cells.iter().cloned()) {
+        let (cell, source) = input::load_cell_source(&mut ws, &name, ui)?;
+        if out.iter().any(|c: &CellSource| c.name == cell.name) {
+            continue;
+        }
+        out.push(source);
+    }
+    Ok(out)
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("model name"))
+        .map_or("unknown CPU", |l| l.trim_start_matches([' ', '\t', ':']));
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{model}, {cores} cores")
+}
+
+pub fn run(ui: &Ui, args: Args) -> ExitCode {
+    match run_inner(ui, &args) {
+        Ok(code) => code,
+        Err(msg) => ui.fail(msg),
+    }
+}
+
+fn run_inner(ui: &Ui, args: &Args) -> Result<ExitCode, String> {
+    let profile = profile(args)?;
+    let tasks: Vec<String> = args.tasks.clone().unwrap_or_else(|| TASKS.iter().map(|s| s.to_string()).collect());
+    for t in &tasks {
+        if !TASKS.contains(&t.as_str()) {
+            return Err(format!("--tasks: no task `{t}` in the study (one of: {})", TASKS.join(", ")));
+        }
+    }
+    let needs_data = tasks.iter().any(|t| t == "ptb" || t.starts_with("music:"));
+    let data = if needs_data {
+        let (dir, from) = crate::data::data_dir(args.data.as_deref());
+        if !dir.exists() {
+            return Err(format!(
+                "{} does not exist (from {from}); ptb and music need the data sets (--data DIR), or choose --tasks arith,xml",
+                dir.display()
+            ));
+        }
+        Some(std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))?)
+    } else {
+        None
+    };
+    let cells = match cells(args, ui) {
+        Ok(c) => c,
+        Err(code) => return Ok(code),
+    };
+    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let study = Study { cells, tasks: tasks.clone(), profile: profile.clone(), seed: args.seed, data, workers };
+    std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
+    let store_path = args.store.clone().unwrap_or_else(|| args.out.join("store.sqlite"));
+    let store = Mutex::new(Store::open(&store_path)?);
+    let pairs = study.cells.len() * tasks.len();
+    let runs = pairs * profile.runs_per_pair();
+    eprintln!(
+        "cellc paper: {} cells x {} tasks, {} settings + {} seeds of the best = {runs} runs of {} steps (H = {}), {} at a time; store {}",
+        study.cells.len(),
+        tasks.len(),
+        profile.settings,
+        profile.seeds,
+        tasks.iter().map(|t| format!("{} {t}", profile.steps(t, pairs))).collect::<Vec<_>>().join(", "),
+        profile.hidden,
+        workers,
+        store_path.display()
+    );
+    interrupt::catch_ctrl_c();
+    let tty = std::io::stderr().is_terminal();
+    let started = std::time::Instant::now();
+    let observe = |p: Progress<'_>| match p {
+        Progress::Phase { phase, runs, stored } => {
+            let what = if phase == 1 { "settings (seed 1)" } else { "more seeds of the best settings" };
+            eprintln!("phase {phase}: {runs} runs of {what}; {stored} already in the store");
+        }
+        Progress::Finished { record: r, done, of } => {
+            let line = format!(
+                "[{done}/{of}] {} {} setting {} seed {}: valid {:.4}, test {:.4} ({:.1} s, {}){}",
+                r.cell,
+                r.task,
+                r.setting,
+                r.seed,
+                r.valid,
+                r.test,
+                r.seconds,
+                clock(started.elapsed().as_secs_f64()),
+                if r.outcome == "ok" { String::new() } else { format!(" {}", r.outcome) }
+            );
+            if tty {
+                eprint!("\r\x1b[2K{line}");
+                let _ = std::io::stderr().flush();
+            } else {
+                eprintln!("{line}");
+            }
+        }
+    };
+    let result = study.run(&store, &observe, &interrupt::interrupted);
+    if tty {
+        eprintln!();
+    }
+    let records = result?;
+    let cell_names: Vec<String> = study.cells.iter().map(|c| c.name.clone()).collect();
+    let table = report::Table::build(&records, &cell_names, &tasks, args.seed);
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let header = format!(
+        "# Reproducing Jozefowicz et al. (2015), Table 1\n\n`{command}` (cellc {}), {}; budget {:.0} CPU-minutes, H = {}, \
+         {} settings per cell and task from the paper's grid (Adam, see ARCHITECTURE.md), {} seeds of the best; machine: {}.",
+        env!("CARGO_PKG_VERSION"),
+        today(),
+        profile.cpu_seconds / 60.0,
+        profile.hidden,
+        profile.settings,
+        profile.seeds,
+        machine()
+    );
+    let md = report::markdown(&table, &header);
+    let write = |name: &str, bytes: &[u8]| {
+        let p = args.out.join(name);
+        crate::io::write_atomic(&p, bytes).map_err(|e| format!("cannot write {}: {e}", p.display()))
+    };
+    write("table.md", md.as_bytes())?;
+    write("runs.csv", report::csv(&records).as_bytes())?;
+    let fig = report::figure(&table, "cellc paper: best setting per cell, mean and 95% interval");
+    crate::plot::write(&fig, &args.out.join("charts.svg"))?;
+    crate::plot::write(&fig, &args.out.join("charts.png"))?;
+    if args.json {
+        let cells: Vec<_> = cell_names
+            .iter()
+            .map(|c| {
+                let per_task: serde_json::Map<String, serde_json::Value> = tasks
+                    .iter()
+                    .map(|t| {
+                        let s = table.get(c, t);
+                        (t.clone(), json!({"mean": s.map(|s| s.mean), "ci95": s.map(|s| s.half_width), "seeds": s.map(|s| s.seeds), "paper": report::paper_value(c, t)}))
+                    })
+                    .collect();
+                json!({"cell": c, "score": table.score(c), "tasks": per_task})
+            })
+            .collect();
+        let claims: Vec<_> = report::claims(&table)
+            .iter()
+            .map(|c| json!({"claim": c.text, "verdict": format!("{:?}", c.verdict), "evidence": c.evidence}))
+            .collect();
+        println!(
+            "{}",
+            json!({"study": STUDY, "cells": cells, "claims": claims, "runs": records.len(), "out": args.out})
+        );
+    } else {
+        print!("{md}");
+        println!("\nwrote {}/table.md, runs.csv, charts.svg, charts.png", args.out.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn clock(seconds: f64) -> String {
+    let s = seconds.max(0.0).round() as u64;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+/// Today's date (UTC) as YYYY-MM-DD, from the system clock.
+fn today() -> String {
+    let days =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() / 86_400) as i64;
+    // Civil from days (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
