@@ -90,3 +90,32 @@ fn the_report_has_the_table_scores_claims_and_charts() {
     let svg = cellc::plot::to_svg(&report::figure(&table, "t"));
     assert!(svg.starts_with("<svg") && svg.contains("tanh_rnn"));
 }
+
+#[test]
+fn the_command_writes_the_report_and_rejects_bad_flags() {
+    let out = std::env::temp_dir().join(format!("cellc-paper-cli-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&out);
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_cellc")).arg("paper").args(args).output().expect("run cellc")
+    };
+    let o = run(&["--tasks", "nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no task `nope`"));
+    let o = run(&["--seeds", "0"]);
+    assert_eq!(o.status.code(), Some(1));
+
+    let dir = out.to_str().unwrap();
+    let args = ["--tasks", "arith", "--budget", "1s", "--settings", "1", "--seeds", "2", "--hidden", "8", "--out", dir];
+    let o = run(&args);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.contains("| mut1 |") && table.contains("(0.921)"), "the paper's numbers beside ours:\n{table}");
+    for f in ["runs.csv", "charts.svg", "charts.png", "store.sqlite"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    // A second run finds every run in the store.
+    let o = run(&args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("10 already in the store") && !err.contains("[1/"), "{err}");
+    let _ = std::fs::remove_dir_all(&out);
+}

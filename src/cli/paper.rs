@@ -189,7 +189,7 @@ fn run_inner(ui: &Ui, args: &Args) -> Result<ExitCode, String> {
     let records = result?;
     let cell_names: Vec<String> = study.cells.iter().map(|c| c.name.clone()).collect();
     let table = report::Table::build(&records, &cell_names, &tasks, args.seed);
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    let command = std::iter::once("cellc".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
     let header = format!(
         "# Reproducing Jozefowicz et al. (2015), Table 1\n\n`{command}` (cellc {}), {}; budget {:.0} CPU-minutes, H = {}, \
          {} settings per cell and task from the paper's grid (Adam, see ARCHITECTURE.md), {} seeds of the best; machine: {}.",

@@ -19,9 +19,10 @@ pub const PAPER_CELLS: [&str; 10] =
 pub const TASKS: [&str; 5] = ["arith", "xml", "ptb", "music:nottingham", "music:piano-midi"];
 
 /// Training steps one CPU core does per second with a GRU at H = 64 (1 thread), per task, on
-/// the 2-vCPU AMD EPYC this was developed on (`cellc paper --calibrate` measures them again).
+/// the 2-vCPU AMD EPYC this was developed on (`cellc run gru --task T --hidden 64 --threads 1
+/// --steps N`; see the issue notes for the measurement).
 pub const STEPS_PER_CPU_SECOND: [(&str, f64); 5] =
-    [("arith", 12.0), ("xml", 14.0), ("ptb", 5.0), ("music:nottingham", 20.0), ("music:piano-midi", 20.0)];
+    [("arith", 122.0), ("xml", 62.5), ("ptb", 12.4), ("music:nottingham", 108.0), ("music:piano-midi", 87.0)];
 
 /// A study's size.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
