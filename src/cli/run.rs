@@ -226,11 +226,8 @@ fn config(args: &Args, task: TaskName) -> Result<Config, String> {
     let mut t = TaskConfig::named(name);
     let music = name.starts_with("music:");
     let corpus = music || matches!(task, TaskName::Ptb | TaskName::Text);
-    let (batch, bptt) = match task {
-        TaskName::Ptb => (args.batch.unwrap_or(20), args.bptt.unwrap_or(35)),
-        _ if music => (args.batch.unwrap_or(16), args.bptt.unwrap_or(100)),
-        _ => (args.batch.unwrap_or(64), args.bptt.unwrap_or(64)),
-    };
+    let (batch, bptt) = t.default_shape();
+    let (batch, bptt) = (args.batch.unwrap_or(batch), args.bptt.unwrap_or(bptt));
     if corpus {
         let (dir, from) = crate::data::data_dir(args.data.as_deref());
         let path = match (task, &args.data) {

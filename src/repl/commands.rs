@@ -8,7 +8,7 @@ use crate::check::{Cell, Target};
 use crate::interp::gradcheck::{self, CheckSizes, TOLERANCE};
 use crate::stdlib;
 use crate::syntax::{ast, print};
-use crate::train::fit::{self, Budget, Config, Event, Stop};
+use crate::train::fit::{self, Config, Event, Stop};
 
 /// Every command: name, arguments, what it does (the `:help` text, and completion's list).
 pub const COMMANDS: &[(&str, &str, &str)] = &[
@@ -377,11 +377,6 @@ fn train_config(task: &str, steps: u64, seed: u64, threads: usize) -> Result<Con
         return Err(format!("no task `{task}`; one of: {}", TASKS.join(", ")));
     }
     let mut t = crate::tasks::TaskConfig::named(task);
-    let (batch, bptt) = match task {
-        "ptb" => (20, 35),
-        m if m.starts_with("music:") => (16, 100),
-        _ => (64, 64),
-    };
     if matches!(task, "ptb" | "text") || task.starts_with("music:") {
         let (dir, from) = crate::data::data_dir(None);
         let path = if task == "text" { dir.join("tinyshakespeare").join("input.txt") } else { dir };
@@ -390,32 +385,10 @@ fn train_config(task: &str, steps: u64, seed: u64, threads: usize) -> Result<Con
         }
         t.data = Some(path);
     }
-    t.streams = batch;
     t.build()?;
-    Ok(Config {
-        task: t,
-        hidden: 64,
-        layers: 1,
-        batch,
-        bptt,
-        optimizer: crate::train::optim::Kind::Adam,
-        lr: 3e-3,
-        clip: 5.0,
-        init_scale: 1.0,
-        init_uniform: None,
-        dropout: 0.0,
-        variational: false,
-        tied: false,
-        budget: Budget::Steps(steps),
-        eval_every: (steps / 5).max(1),
-        eval_examples: 500,
-        decay: 0.5,
-        decay_patience: 3,
-        decay_epoch: None,
-        stop_patience: 0,
-        seed,
-        threads,
-    })
+    let mut c = Config::short(t, 64, steps, seed);
+    c.threads = threads;
+    Ok(c)
 }
 
 fn run_training(cell: &Cell, config: Config, host: &mut dyn Host) -> Result<String, String> {

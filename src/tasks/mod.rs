@@ -251,6 +251,16 @@ impl TaskConfig {
         }
     }
 
+    /// The usual batch and unroll for the task: 20 x 35 for PTB (Zaremba et al.), 16 pieces x
+    /// 100 frames for music, 64 x 64 otherwise.
+    pub fn default_shape(&self) -> (usize, usize) {
+        match self.name.as_str() {
+            "ptb" => (20, 35),
+            m if m.starts_with("music:") => (16, 100),
+            _ => (64, 64),
+        }
+    }
+
     pub fn build(&self) -> Result<Task, String> {
         match self.name.as_str() {
             "arith" => {

@@ -71,6 +71,40 @@ pub struct Config {
     pub threads: usize,
 }
 
+impl Config {
+    /// A short Adam run of `steps` on `task` at its usual batch shape: rate 3e-3, clip 5, the
+    /// cell's own initialisation, no dropout, five validations on 500 examples, one thread.
+    /// What the REPL's `:train` runs and the paper study starts from.
+    pub fn short(mut task: crate::tasks::TaskConfig, hidden: usize, steps: u64, seed: u64) -> Config {
+        let (batch, bptt) = task.default_shape();
+        task.streams = batch;
+        Config {
+            task,
+            hidden,
+            layers: 1,
+            batch,
+            bptt,
+            optimizer: Kind::Adam,
+            lr: 3e-3,
+            clip: 5.0,
+            init_scale: 1.0,
+            init_uniform: None,
+            dropout: 0.0,
+            variational: false,
+            tied: false,
+            budget: Budget::Steps(steps),
+            eval_every: (steps / 5).max(1),
+            eval_examples: 500,
+            decay: 0.5,
+            decay_patience: 3,
+            decay_epoch: None,
+            stop_patience: 0,
+            seed,
+            threads: 1,
+        }
+    }
+}
+
 /// Metrics of one evaluation set.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
