@@ -10,35 +10,20 @@ use cellc::train::checkpoint::{self, CellSource};
 use cellc::train::fit::{self, Budget, Config, Event, RunState};
 use cellc::train::optim::Kind;
 
+/// A small, fast run: `Config::short` at H = 32, batch 16 x 20, lr 1e-2, 2 threads.
 fn config(task: &str, steps: u64) -> Config {
     let mut t = TaskConfig::named(task);
-    t.streams = 8;
     t.eval_chars = 256;
     t.max_digits = 3;
-    Config {
-        task: t,
-        hidden: 32,
-        layers: 1,
-        batch: 16,
-        bptt: 20,
-        optimizer: Kind::Adam,
-        lr: 1e-2,
-        clip: 5.0,
-        init_scale: 1.0,
-        init_uniform: None,
-        dropout: 0.0,
-        variational: false,
-        tied: false,
-        budget: Budget::Steps(steps),
-        eval_every: 25,
-        eval_examples: 256,
-        decay: 0.5,
-        decay_patience: 3,
-        decay_epoch: None,
-        stop_patience: 0,
-        seed: 7,
-        threads: 2,
-    }
+    let mut c = Config::short(t, 32, steps, 7);
+    c.task.streams = 8;
+    c.batch = 16;
+    c.bptt = 20;
+    c.lr = 1e-2;
+    c.eval_every = 25;
+    c.eval_examples = 256;
+    c.threads = 2;
+    c
 }
 
 fn std_source(name: &str) -> CellSource {
