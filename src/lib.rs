@@ -30,6 +30,7 @@ pub mod repl;
 pub mod rng;
 pub mod runtime;
 pub mod schedule;
+pub mod search;
 pub mod stats;
 pub mod stdlib;
 pub mod store;

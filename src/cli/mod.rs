@@ -14,6 +14,7 @@ mod list;
 mod paper;
 mod repl;
 mod run;
+mod search;
 mod ui;
 
 use std::process::ExitCode;
@@ -33,6 +34,7 @@ Examples:
   cellc data                     list the real data sets cellc can find
   cellc repl gru                 explore a cell interactively (:help inside)
   cellc paper --quick            the paper's Table 1 and claims in about 5 minutes
+  cellc search --time 1h         evolve cells like the paper; `cellc search report` for results
 
 A cell is equations over the input x and the state (see examples/README.md):
 
@@ -122,6 +124,16 @@ pub enum Command {
     /// marked confirmed or not; writes table.md, runs.csv and charts (SVG, PNG) to --out. Every
     /// finished run is stored: run the same command again to continue an interrupted study.
     Paper(paper::Args),
+    /// Evolve new cells as the paper did: mutate, filter, score against the GRU; resumable.
+    ///
+    /// Mutants of the best cells go through a memorisation filter, the first task (continue at
+    /// 90% of the GRU) and the other tasks; the score is the minimum over tasks of accuracy
+    /// relative to the GRU. Everything is kept in an SQLite store that worker processes share:
+    /// kill it at any moment and `--resume` continues. `report`, `replay RUN` and `status` read it.
+    Search(search::Args),
+    /// Train runs of the searches in a store (what `cellc search` starts; run more on other
+    /// machines against a shared store).
+    Worker(search::WorkerArgs),
     /// List the real data sets cellc can find (Penn Treebank, music, text), with their sizes.
     Data(data::Args),
     /// Evaluate a model saved by `cellc run --save DIR` on its task's test set.
@@ -147,6 +159,8 @@ pub fn main() -> ExitCode {
         Command::Run(args) => run::run(&ui, args),
         Command::Repl(args) => repl::run(&ui, args),
         Command::Paper(args) => paper::run(&ui, args),
+        Command::Search(args) => search::run(&ui, args),
+        Command::Worker(args) => search::run_worker(&ui, args),
         Command::Data(args) => data::run(&ui, args),
         Command::Test(args) => run::test(&ui, args),
     }

@@ -4,6 +4,7 @@
 
 mod raster;
 mod svg;
+pub mod tree;
 
 /// A colour as RGB.
 pub type Rgb = (u8, u8, u8);

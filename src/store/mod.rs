@@ -1,6 +1,12 @@
-//! The results store: every finished training run, in SQLite (WAL mode), keyed by what defines it
-//! (cell source, task, settings, seed), so an interrupted study resumes and never trains a finished
-//! run again. `cellc paper` writes it; the architecture search shares it.
+//! The results store, in SQLite (WAL mode): every finished `cellc paper` run keyed by what defines
+//! it (cell source, task, settings, seed), so an interrupted study resumes and never trains a
+//! finished run again; and the architecture search's candidates and job queue (`search.rs`).
+//! The schema is versioned: each migration runs once, in order, and a store written by a newer
+//! cellc is refused.
+
+mod search;
+
+pub use search::{CandidateRow, JobRow, RoundRow, SearchRow, WorkerRow, now_ms};
 
 use std::path::Path;
 use std::time::Duration;
@@ -8,10 +14,14 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-/// Schema version, kept in `PRAGMA user_version`; a store of another version is refused.
-pub const SCHEMA_VERSION: i64 = 1;
+/// Schema version, kept in `PRAGMA user_version`: the number of migrations applied.
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
-const SCHEMA: &str = "
+/// The migrations, oldest first; migration `i` takes the schema from version `i` to `i + 1`.
+/// Never edit one that has shipped: add a new one.
+const MIGRATIONS: [&str; 2] = [PAPER_RUNS, SEARCH];
+
+const PAPER_RUNS: &str = "
 CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     key TEXT NOT NULL UNIQUE,
@@ -32,6 +42,61 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS runs_study ON runs (study, task, cell);
+";
+
+const SEARCH: &str = "
+CREATE TABLE searches (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    state TEXT NOT NULL,
+    created_ms INTEGER NOT NULL
+);
+CREATE TABLE rounds (
+    search TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    generated INTEGER NOT NULL,
+    rejected INTEGER NOT NULL,
+    duplicates INTEGER NOT NULL,
+    planned_ms INTEGER NOT NULL,
+    PRIMARY KEY (search, round)
+);
+CREATE TABLE candidates (
+    id INTEGER NOT NULL,
+    search TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    name TEXT NOT NULL,
+    parent INTEGER,
+    mutation TEXT NOT NULL,
+    source TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    PRIMARY KEY (search, id),
+    UNIQUE (search, hash)
+);
+CREATE TABLE jobs (
+    id INTEGER PRIMARY KEY,
+    search TEXT NOT NULL,
+    candidate INTEGER NOT NULL,
+    task TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    setting INTEGER NOT NULL,
+    spec TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    worker TEXT,
+    lease_until_ms INTEGER NOT NULL,
+    attempts INTEGER NOT NULL,
+    result TEXT,
+    finished_ms INTEGER
+);
+CREATE INDEX jobs_queue ON jobs (state, round, id);
+CREATE INDEX jobs_search ON jobs (search, candidate);
+CREATE TABLE workers (
+    id TEXT PRIMARY KEY,
+    started_ms INTEGER NOT NULL,
+    heartbeat_ms INTEGER NOT NULL,
+    jobs_done INTEGER NOT NULL,
+    busy_seconds REAL NOT NULL
+);
 ";
 
 /// One finished run.
@@ -91,19 +156,28 @@ impl Store {
         let sql = |e: rusqlite::Error| e.to_string();
         // Another process may hold the write lock briefly: wait rather than fail.
         self.conn.busy_timeout(Duration::from_secs(60)).map_err(sql)?;
-        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
-        let tables: i64 = self
-            .conn
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table'", [], |r| r.get(0))
-            .map_err(sql)?;
-        if tables > 0 && version != SCHEMA_VERSION {
-            return Err(format!(
-                "this store has schema version {version}; this cellc reads version {SCHEMA_VERSION} (use a new --store file)"
-            ));
-        }
         self.conn.pragma_update(None, "journal_mode", "WAL").map_err(sql)?;
         self.conn.pragma_update(None, "synchronous", "NORMAL").map_err(sql)?;
-        self.conn.execute_batch(SCHEMA).map_err(sql)?;
+        // Read the version and migrate in one write transaction, so two processes opening a new
+        // store at once do not both migrate it.
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(sql)?;
+        let result = self.migrate();
+        self.conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" }).map_err(sql)?;
+        result
+    }
+
+    fn migrate(&self) -> Result<(), String> {
+        let sql = |e: rusqlite::Error| e.to_string();
+        let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
+        if version > SCHEMA_VERSION {
+            return Err(format!(
+                "this store has schema version {version}, newer than this cellc reads ({SCHEMA_VERSION}); \
+                 use a newer cellc or a new --store file"
+            ));
+        }
+        for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+            self.conn.execute_batch(migration).map_err(|e| format!("migration {} failed: {e}", i + 1))?;
+        }
         self.conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(sql)?;
         Ok(())
     }
@@ -226,6 +300,31 @@ mod tests {
         s.put(&record("b")).unwrap();
         assert_eq!(s.study("paper").unwrap().len(), 2);
         assert!(s.study("other").unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_old_store_is_migrated_in_place_and_a_newer_one_refused() {
+        let dir = std::env::temp_dir().join(format!("cellc-store-migrate-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("v1.sqlite");
+        let _ = std::fs::remove_file(&path);
+        {
+            // A store as cellc with schema version 1 (paper runs only) wrote it.
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(PAPER_RUNS).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+        }
+        Store::open(&path).unwrap().put(&record("old")).unwrap();
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.get("old").unwrap(), Some(record("old")));
+        s.create_search("s", "{}").unwrap(); // the search tables exist now
+        let version: i64 = s.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
+        assert_eq!(version, SCHEMA_VERSION);
+        s.conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+        drop(s);
+        let err = Store::open(&path).err().unwrap();
+        assert!(err.contains("newer than this cellc"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -26,6 +26,8 @@ pub struct CorpusTask {
     pub corpus: Arc<Corpus>,
     /// Parallel streams: the batch size of this task.
     pub streams: usize,
+    /// Evaluate on about this many tokens of each set (None: all).
+    pub eval_tokens: Option<usize>,
 }
 
 impl PartialEq for CorpusTask {

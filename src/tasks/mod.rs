@@ -232,6 +232,10 @@ pub struct TaskConfig {
     /// ptb: the data directory; text: the text file (absolute, so a resumed run finds it).
     #[serde(default)]
     pub data: Option<std::path::PathBuf>,
+    /// ptb, text: validate and test on about this many tokens from the start of each set instead
+    /// of all of it (the search's short runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub eval_tokens: Option<usize>,
 }
 
 impl TaskConfig {
@@ -248,6 +252,7 @@ impl TaskConfig {
             length: 5,
             curriculum: false,
             data: None,
+            eval_tokens: None,
         }
     }
 
@@ -327,6 +332,7 @@ impl TaskConfig {
                     unit,
                     corpus: std::sync::Arc::new(corpus),
                     streams: self.streams,
+                    eval_tokens: self.eval_tokens,
                 }))
             }
             other => Err(format!("unknown task `{other}` (the tasks: arith, xml, memorize, ptb, text)")),
@@ -586,7 +592,11 @@ impl Source {
                 Split::Valid => &c.corpus.valid,
                 Split::Test => &c.corpus.test,
             };
-            return (0..).map_while(|i| corpus::batch(tokens, c.streams, steps, i)).collect();
+            let batches = (0..).map_while(|i| corpus::batch(tokens, c.streams, steps, i));
+            return match c.eval_tokens {
+                Some(n) => batches.take(n.div_ceil(c.streams * steps).max(1)).collect(),
+                None => batches.collect(),
+            };
         }
         let mut src = Source::new(task, split, seed);
         if let Task::Xml(x) = task {

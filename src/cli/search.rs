@@ -1,0 +1,564 @@
+//! `cellc search` (start, resume, report, replay, status) and `cellc worker`.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+
+use super::input;
+use super::ui::Ui;
+use crate::runtime::interrupt;
+use crate::search::config::{DEFAULT_STEPS, DEFAULT_TASKS};
+use crate::search::worker::{self, WorkerOptions};
+use crate::search::{Ended, SearchConfig, View, report, spec};
+use crate::store::Store;
+use crate::workspace::Workspace;
+
+const SEARCH_EXAMPLES: &str = "\
+Examples:
+  cellc search --time 1h --out docs/search         search for an hour on every core, then report
+  cellc search --resume --time 30m                 continue the search in search.sqlite
+  cellc search --tasks arith,xml --hidden 32 --candidates 50 --name small
+  cellc search report --out report/                leaderboard, top cells as .cell files, plots
+  cellc search replay 123                          retrain run 123 and compare bit for bit
+  cellc search status                              searches, workers, runs in flight";
+
+#[derive(clap::Args, Debug)]
+#[command(args_conflicts_with_subcommands = true, after_help = SEARCH_EXAMPLES)]
+pub struct Args {
+    #[command(subcommand)]
+    command: Option<Sub>,
+    #[command(flatten)]
+    start: StartArgs,
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum Sub {
+    /// Leaderboard, throughput, the top cells as .cell files, and plots (score over time,
+    /// family tree of the best cells).
+    Report(ReportArgs),
+    /// Retrain one run from its stored spec and compare with the stored result, bit for bit.
+    Replay(ReplayArgs),
+    /// The store's searches, workers and runs in flight.
+    Status(StoreArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct StoreArgs {
+    /// The search's SQLite store.
+    #[arg(long, default_value = "search.sqlite")]
+    store: PathBuf,
+    /// Print JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct StartArgs {
+    /// The SQLite store: every candidate, run and result (WAL mode; several processes share it).
+    #[arg(long, default_value = "search.sqlite")]
+    store: PathBuf,
+    /// The search's name in the store.
+    #[arg(long, default_value = "search")]
+    name: String,
+    /// Continue the named search with the options it was created with.
+    #[arg(long)]
+    resume: bool,
+    /// Worker processes training runs (default: cores / --threads).
+    #[arg(long)]
+    workers: Option<usize>,
+    /// Stop after this much wall time (for example 1h, 30m) once the runs in flight finish;
+    /// --resume continues.
+    #[arg(long, value_name = "TIME")]
+    time: Option<String>,
+    /// Stop making new candidates after this many mutants (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    candidates: u64,
+    /// Stop making new candidates after this many planning rounds (0: no limit).
+    #[arg(long, default_value_t = 0)]
+    rounds: u64,
+    /// Comma-separated tasks of the score, the first gating the rest.
+    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_TASKS.map(String::from))]
+    tasks: Vec<String>,
+    /// Training steps per run, as TASK=STEPS (comma-separated); defaults: memorize 3000, arith
+    /// 3000, xml 1500, ptb 400.
+    #[arg(long, value_delimiter = ',', value_name = "TASK=STEPS")]
+    steps: Vec<String>,
+    /// Hidden size of every model.
+    #[arg(long, default_value_t = 32)]
+    hidden: usize,
+    /// Hyperparameter settings per task per evaluation (the first is the parent's best).
+    #[arg(long, default_value_t = 2)]
+    settings: usize,
+    /// Population: the best K cells are the parents.
+    #[arg(long, default_value_t = 100)]
+    population: usize,
+    /// Candidates evaluated at once (the width of a planning round).
+    #[arg(long, default_value_t = 6)]
+    in_flight: usize,
+    /// Chance that a new slot re-evaluates a top cell with new settings instead of mutating one.
+    #[arg(long, default_value_t = 0.1)]
+    reevaluate: f64,
+    /// Memorisation accuracy a mutant must reach before anything else is spent on it.
+    #[arg(long, default_value_t = 0.95)]
+    filter: f64,
+    /// Continue past the first task only at this fraction of the GRU's best on it.
+    #[arg(long, default_value_t = 0.9)]
+    gate: f64,
+    /// Early stopping: after validation k a run stops below keep[k] x the GRU's accuracy at that
+    /// validation (comma-separated; `none` to switch off).
+    #[arg(long, default_value = "0.5,0.7,0.8")]
+    keep: String,
+    /// Threads per training run (part of a run's definition: results do not depend on --workers).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// The seed population (the first is the baseline every score is relative to).
+    #[arg(long, value_delimiter = ',', default_values_t = ["gru".to_string(), "lstm".to_string()])]
+    seeds: Vec<String>,
+    /// Data directory for ptb (default: $CELLC_DATA, then ../shared/data).
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Seconds a worker holds a run without renewing its lease.
+    #[arg(long, default_value_t = 60.0)]
+    lease: f64,
+    /// Write the report (as `cellc search report --out`) here when the search stops.
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Print a JSON summary at the end instead of the leaderboard.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct ReportArgs {
+    #[arg(long, default_value = "search.sqlite")]
+    store: PathBuf,
+    #[arg(long, default_value = "search")]
+    name: String,
+    /// Where report.md, leaderboard.json, the top cells and the plots go.
+    #[arg(long, default_value = "search-report")]
+    out: PathBuf,
+    /// How many cells the leaderboard and the .cell files cover.
+    #[arg(long, default_value_t = 10)]
+    top: usize,
+    /// Print leaderboard.json instead of the Markdown.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args, Debug)]
+struct ReplayArgs {
+    /// The run's id (`cellc search report` and leaderboard.json list them; ids are per store).
+    run: i64,
+    #[arg(long, default_value = "search.sqlite")]
+    store: PathBuf,
+    /// Data directory for ptb, if not the one the run was planned with.
+    #[arg(long)]
+    data: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+pub struct WorkerArgs {
+    /// The store whose runs to train.
+    #[arg(long, default_value = "search.sqlite")]
+    store: PathBuf,
+    /// Seconds a claimed run stays ours without a renewal.
+    #[arg(long, default_value_t = 60.0)]
+    lease: f64,
+    /// Exit when no search in the store is running (default: wait for work).
+    #[arg(long)]
+    exit_when_idle: bool,
+    /// Data directory for ptb on this machine.
+    #[arg(long)]
+    data: Option<PathBuf>,
+    /// Exit when this process stops being our parent (set by `cellc search` for its workers).
+    #[arg(long, hide = true)]
+    parent: Option<u32>,
+    /// Print a line per finished run.
+    #[arg(long, short)]
+    verbose: bool,
+}
+
+pub fn run(ui: &Ui, args: Args) -> ExitCode {
+    let result = match args.command {
+        Some(Sub::Report(a)) => report_cmd(&a),
+        Some(Sub::Replay(a)) => replay(&a),
+        Some(Sub::Status(a)) => status(&a),
+        None => start(ui, &args.start),
+    };
+    result.unwrap_or_else(|msg| ui.fail(msg))
+}
+
+fn parse_steps(items: &[String]) -> Result<Vec<(String, u64)>, String> {
+    let mut steps: Vec<(String, u64)> = DEFAULT_STEPS.iter().map(|(t, s)| (t.to_string(), *s)).collect();
+    for item in items {
+        let (task, n) = item.split_once('=').ok_or_else(|| format!("--steps: `{item}` is not TASK=STEPS"))?;
+        let n: u64 =
+            n.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("--steps: `{n}` is not a positive number"))?;
+        steps.retain(|(t, _)| t != task);
+        steps.push((task.to_string(), n));
+    }
+    Ok(steps)
+}
+
+fn parse_keep(text: &str) -> Result<Vec<f64>, String> {
+    if text == "none" || text.is_empty() {
+        return Ok(vec![]);
+    }
+    text.split(',')
+        .map(|k| {
+            k.trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|k| (0.0..=1.0).contains(k))
+                .ok_or_else(|| format!("--keep: `{k}` is not a fraction in 0..=1 (or write `none`)"))
+        })
+        .collect()
+}
+
+fn config(ui: &Ui, a: &StartArgs) -> Result<SearchConfig, Result<ExitCode, String>> {
+    let known = ["arith", "xml", "ptb", "memorize", "text"];
+    for t in &a.tasks {
+        if !known.contains(&t.as_str()) {
+            return Err(Err(format!("--tasks: `{t}` is not a task with an accuracy (one of: {})", known.join(", "))));
+        }
+    }
+    if a.tasks.is_empty() || a.hidden == 0 || a.settings == 0 || a.in_flight == 0 || a.population == 0 || a.threads == 0
+    {
+        return Err(Err(
+            "--tasks, --hidden, --settings, --in-flight, --population and --threads must be positive".into()
+        ));
+    }
+    if !(0.0..=1.0).contains(&a.reevaluate) || !(0.0..=1.0).contains(&a.filter) || a.gate < 0.0 {
+        return Err(Err("--reevaluate and --filter are fractions in 0..=1; --gate is at least 0".into()));
+    }
+    let steps = parse_steps(&a.steps).map_err(Err)?;
+    let keep = parse_keep(&a.keep).map_err(Err)?;
+    let needs_data = a.tasks.iter().any(|t| t == "ptb" || t == "text");
+    let data = if needs_data {
+        let (dir, from) = crate::data::data_dir(a.data.as_deref());
+        if !dir.exists() {
+            return Err(Err(format!(
+                "{} does not exist (from {from}); ptb needs the data sets (--data DIR), or choose --tasks arith,xml",
+                dir.display()
+            )));
+        }
+        Some(std::fs::canonicalize(&dir).map_err(|e| Err(format!("{}: {e}", dir.display())))?)
+    } else {
+        None
+    };
+    let mut ws = Workspace::new();
+    let mut seeds = vec![];
+    for name in &a.seeds {
+        let (_, source) = input::load_cell_source(&mut ws, name, ui).map_err(Ok)?;
+        seeds.push(source);
+    }
+    Ok(SearchConfig {
+        seed: a.seed,
+        tasks: a.tasks.clone(),
+        steps,
+        hidden: a.hidden,
+        settings: a.settings,
+        population: a.population,
+        in_flight: a.in_flight,
+        reevaluate: a.reevaluate,
+        filter_task: "memorize".into(),
+        filter: a.filter,
+        gate: a.gate,
+        keep,
+        threads: a.threads,
+        max_rounds: a.rounds,
+        max_candidates: a.candidates,
+        seeds,
+        data,
+    })
+}
+
+/// Starts the worker processes; they exit when this process does.
+fn spawn_workers(n: usize, store: &Path, lease: f64, data: Option<&Path>) -> Result<Vec<Child>, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the cellc executable: {e}"))?;
+    (0..n)
+        .map(|_| {
+            let mut cmd = Command::new(&exe);
+            cmd.arg("worker").arg("--store").arg(store).arg("--lease").arg(lease.to_string());
+            cmd.arg("--parent").arg(std::process::id().to_string());
+            if let Some(d) = data {
+                cmd.arg("--data").arg(d);
+            }
+            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
+            cmd.spawn().map_err(|e| format!("cannot start a worker: {e}"))
+        })
+        .collect()
+}
+
+/// One line of progress; `before` is how many runs were done when this process started.
+fn progress_line(view: &View, started: Instant, before: u64) -> String {
+    let c = view.counts();
+    let hours = started.elapsed().as_secs_f64() / 3600.0;
+    let rate =
+        if hours > 0.0 { format!("{:.0}", (c.jobs_done - before.min(c.jobs_done)) as f64 / hours) } else { "-".into() };
+    format!(
+        "round {} | mutants {} (invalid {}, duplicates {}) | filtered {} | weak {} | scored {} | in progress {} | runs {}/{}, {rate}/h | best {}",
+        view.rounds.len(),
+        c.generated,
+        c.rejected,
+        c.duplicates,
+        c.filtered,
+        c.weak,
+        c.evaluated,
+        c.running,
+        c.jobs_done,
+        c.jobs,
+        c.best.map_or("-".into(), |b| format!("{b:.3}"))
+    )
+}
+
+fn start(ui: &Ui, a: &StartArgs) -> Result<ExitCode, String> {
+    let deadline = match &a.time {
+        Some(t) => Some(Instant::now() + Duration::from_secs_f64(super::run::parse_time(t)?)),
+        None => None,
+    };
+    if !(a.lease.is_finite() && a.lease >= 1.0) {
+        return Err("--lease must be at least 1 second".into());
+    }
+    let mut store = Store::open(&a.store)?;
+    if a.resume {
+        if store.search(&a.name)?.is_none() {
+            let names = store.searches()?;
+            return Err(format!(
+                "{} has no search named `{}` to resume (it has: {})",
+                a.store.display(),
+                a.name,
+                if names.is_empty() { "none".to_string() } else { names.join(", ") }
+            ));
+        }
+        store.set_search_state(&a.name, "running")?;
+    } else {
+        let config = match config(ui, a) {
+            Ok(c) => c,
+            Err(Ok(code)) => return Ok(code),
+            Err(Err(msg)) => return Err(msg),
+        };
+        crate::search::create(&store, &a.name, &config)?;
+    }
+    let view = View::load(&store, &a.name)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let workers = a.workers.unwrap_or((cores / view.config.threads).max(1)).max(1);
+    eprintln!(
+        "cellc search `{}`: tasks {}, H = {}, {} settings per task, {} in flight, {} worker process{}; store {}",
+        a.name,
+        view.config.tasks.join(","),
+        view.config.hidden,
+        view.config.settings,
+        view.config.in_flight,
+        workers,
+        if workers == 1 { "" } else { "es" },
+        a.store.display()
+    );
+    interrupt::catch_ctrl_c();
+    let children = std::cell::RefCell::new(spawn_workers(workers, &a.store, a.lease, view.config.data.as_deref())?);
+    // If every worker has exited (each prints its error), nothing would ever finish: stop.
+    let workers_gone = || children.borrow_mut().iter_mut().all(|c| matches!(c.try_wait(), Ok(Some(_))));
+    let tty = std::io::stderr().is_terminal();
+    let started = Instant::now();
+    let mut last_round = usize::MAX;
+    let before = view.results.len() as u64;
+    let mut observe = |v: &View| {
+        let line = progress_line(v, started, before);
+        if tty {
+            eprint!("\r\x1b[2K{}", line.chars().take(160).collect::<String>());
+            let _ = std::io::stderr().flush();
+        } else if v.rounds.len() != last_round {
+            last_round = v.rounds.len();
+            eprintln!("{line}");
+        }
+    };
+    let stop = || interrupt::interrupted() || workers_gone();
+    let ended = crate::search::drive(&mut store, &a.name, deadline, Duration::from_millis(500), &stop, &mut observe);
+    let crashed = !interrupt::interrupted() && workers_gone();
+    for c in children.borrow_mut().iter_mut() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    if tty {
+        eprintln!();
+    }
+    let ended = ended?;
+    if crashed {
+        return Err(format!(
+            "every worker process exited (their errors are above); `cellc search --resume --name {}` continues",
+            a.name
+        ));
+    }
+    let view = View::load(&store, &a.name)?;
+    match ended {
+        Ended::Done => eprintln!("search `{}` is done", a.name),
+        Ended::TimeUp => eprintln!("time is up; `cellc search --resume --name {}` continues", a.name),
+        Ended::Interrupted => eprintln!(
+            "interrupted; finished runs are stored, runs in flight are redone: `cellc search --resume --name {}`",
+            a.name
+        ),
+    }
+    if let Some(out) = &a.out {
+        report::write(&view, out, 10)?;
+        eprintln!("wrote the report to {}", out.display());
+    }
+    if a.json {
+        let summary = serde_json::json!({
+            "search": a.name,
+            "ended": format!("{ended:?}"),
+            "counts": view.counts(),
+            "throughput": report::throughput(&view),
+            "leaderboard": report::leaderboard(&view).into_iter().take(10).collect::<Vec<_>>(),
+        });
+        println!("{summary}");
+    } else {
+        print!("{}", report::markdown(&view, 10));
+    }
+    Ok(if ended == Ended::Interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
+}
+
+fn report_cmd(a: &ReportArgs) -> Result<ExitCode, String> {
+    let store = open_existing(&a.store)?;
+    let view = View::load(&store, &a.name)?;
+    report::write(&view, &a.out, a.top)?;
+    if a.json {
+        let text = std::fs::read_to_string(a.out.join("leaderboard.json")).map_err(|e| e.to_string())?;
+        println!("{text}");
+    } else {
+        print!("{}", report::markdown(&view, a.top));
+        println!(
+            "\nwrote {}/: report.md, leaderboard.json, the top cells (.cell), score.svg/png, family.svg/png",
+            a.out.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn open_existing(path: &Path) -> Result<Store, String> {
+    if !path.exists() {
+        return Err(format!("{}: no such store (start a search with `cellc search`)", path.display()));
+    }
+    Store::open(path)
+}
+
+fn replay(a: &ReplayArgs) -> Result<ExitCode, String> {
+    let store = open_existing(&a.store)?;
+    let job = store.job(a.run)?.ok_or_else(|| format!("{} has no run {}", a.store.display(), a.run))?;
+    let stored: spec::JobResult = match &job.result {
+        Some(r) => serde_json::from_str(r).map_err(|e| format!("run {}: bad stored result: {e}", a.run))?,
+        None => return Err(format!("run {} has not finished (it is {})", a.run, job.state)),
+    };
+    let mut spec: spec::JobSpec =
+        serde_json::from_str(&job.spec).map_err(|e| format!("run {}: bad spec: {e}", a.run))?;
+    if let Some(d) = &a.data {
+        spec.config.task.data = Some(d.clone());
+    }
+    eprintln!(
+        "replaying run {} ({} on {}, setting {}, seed {})",
+        a.run, spec.cell.name, job.task, job.setting, spec.config.seed
+    );
+    let replayed = spec::run(&spec, &|| false)?.ok_or("the replay was cancelled")?;
+    let same = replayed.valid.to_bits() == stored.valid.to_bits()
+        && replayed.test.to_bits() == stored.test.to_bits()
+        && replayed.steps == stored.steps
+        && replayed.outcome == stored.outcome
+        && replayed.curve.len() == stored.curve.len()
+        && replayed.curve.iter().zip(&stored.curve).all(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits());
+    println!("stored:   valid {} test {} steps {} ({})", stored.valid, stored.test, stored.steps, stored.outcome);
+    println!(
+        "replayed: valid {} test {} steps {} ({})",
+        replayed.valid, replayed.test, replayed.steps, replayed.outcome
+    );
+    if same {
+        println!("identical: every validation of the curve and the test match bit for bit");
+        Ok(ExitCode::SUCCESS)
+    } else {
+        println!("DIFFERENT: the replay does not reproduce the stored run");
+        Ok(ExitCode::from(1))
+    }
+}
+
+fn status(a: &StoreArgs) -> Result<ExitCode, String> {
+    let store = open_existing(&a.store)?;
+    let now = crate::store::now_ms();
+    let mut searches = vec![];
+    for name in store.searches()? {
+        let view = View::load(&store, &name)?;
+        let in_flight: Vec<_> = view.jobs.iter().filter(|j| j.state == "leased").collect();
+        searches.push(serde_json::json!({
+            "name": name,
+            "state": view.state,
+            "counts": view.counts(),
+            "in_flight": in_flight.iter().map(|j| serde_json::json!({"run": j.id, "task": j.task, "worker": j.worker, "lease_left_s": (j.lease_until_ms - now) as f64 / 1000.0})).collect::<Vec<_>>(),
+        }));
+    }
+    let workers: Vec<_> = store
+        .workers()?
+        .iter()
+        .map(|w| {
+            let alive = now - w.heartbeat_ms < 30_000;
+            let hours = (w.heartbeat_ms - w.started_ms).max(1) as f64 / 3.6e6;
+            serde_json::json!({"worker": w.id, "alive": alive, "runs": w.jobs_done, "runs_per_hour": w.jobs_done as f64 / hours, "busy_s": w.busy_seconds})
+        })
+        .collect();
+    if a.json {
+        println!("{}", serde_json::json!({"searches": searches, "workers": workers}));
+        return Ok(ExitCode::SUCCESS);
+    }
+    for s in &searches {
+        println!("search {} ({}): {}", s["name"], s["state"], s["counts"]);
+        for j in s["in_flight"].as_array().into_iter().flatten() {
+            println!(
+                "  in flight: run {} {} on {} ({:.0} s of lease left)",
+                j["run"],
+                j["task"],
+                j["worker"],
+                j["lease_left_s"].as_f64().unwrap_or(0.0)
+            );
+        }
+    }
+    for w in &workers {
+        println!(
+            "worker {} {}: {} runs, {:.1} runs/h",
+            w["worker"],
+            if w["alive"].as_bool() == Some(true) { "alive" } else { "gone" },
+            w["runs"],
+            w["runs_per_hour"].as_f64().unwrap_or(0.0)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn run_worker(ui: &Ui, a: WorkerArgs) -> ExitCode {
+    let inner = || -> Result<ExitCode, String> {
+        if !(a.lease.is_finite() && a.lease >= 1.0) {
+            return Err("--lease must be at least 1 second".into());
+        }
+        let mut store = Store::open(&a.store)?;
+        interrupt::catch_ctrl_c();
+        let opts = WorkerOptions {
+            lease: Duration::from_secs_f64(a.lease),
+            parent: a.parent,
+            exit_when_idle: a.exit_when_idle,
+            data: a.data.clone(),
+        };
+        let verbose = a.verbose;
+        let stats = worker::work(&mut store, &opts, &interrupt::interrupted, &mut |spec, r| {
+            if verbose {
+                eprintln!(
+                    "{} {}: valid {:.4} ({}, {:.1} s)",
+                    spec.cell.name, spec.config.task.name, r.valid, r.outcome, r.seconds
+                );
+            }
+        })?;
+        if verbose {
+            eprintln!("worker done: {} runs, {:.0} s busy", stats.jobs, stats.busy_seconds);
+        }
+        Ok(ExitCode::SUCCESS)
+    };
+    inner().unwrap_or_else(|msg| ui.fail(msg))
+}

@@ -1,0 +1,299 @@
+//! `cellc search report`: the leaderboard, where the time went, the best cells as `.cell` files,
+//! and two plots: the best score over time and the family tree of the best cells.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use serde::Serialize;
+
+use super::view::{BASELINE, Counts, Status, View};
+use crate::plot::tree::{Tree, TreeNode};
+use crate::plot::{COLORS, Figure, Panel, Series};
+
+/// One row of the leaderboard.
+#[derive(Clone, Debug, Serialize)]
+pub struct Entry {
+    pub id: i64,
+    pub name: String,
+    pub score: f64,
+    /// Per task: best validation accuracy and that relative to the GRU's.
+    pub accuracy: Vec<Option<f64>>,
+    pub relative: Vec<Option<f64>>,
+    pub parent: Option<String>,
+    pub mutation: String,
+    pub runs: usize,
+}
+
+/// Every evaluated candidate, best first.
+pub fn leaderboard(view: &View) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = view
+        .candidates
+        .iter()
+        .filter_map(|c| {
+            let Status::Evaluated(score) = view.status(c.id) else { return None };
+            Some(Entry {
+                id: c.id,
+                name: c.name.clone(),
+                score,
+                accuracy: view.config.tasks.iter().map(|t| view.best(c.id, t).map(|(_, r)| r.valid)).collect(),
+                relative: view.config.tasks.iter().map(|t| view.relative(c.id, t)).collect(),
+                parent: c.parent.and_then(|p| view.candidate(p)).map(|p| p.name.clone()),
+                mutation: c.mutation.clone(),
+                runs: view.jobs_of(c.id).filter(|j| j.state == "done").count(),
+            })
+        })
+        .collect();
+    entries.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+    entries
+}
+
+/// Where the CPU time went, and how many candidates it bought.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Throughput {
+    pub runs: u64,
+    /// Sum over finished runs, in seconds.
+    pub cpu_seconds: f64,
+    pub compile_seconds: f64,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    /// From the search's creation to its last finished run.
+    pub wall_seconds: f64,
+    /// Mutants with at least one finished run (filtered ones included), and mutants scored on
+    /// every task.
+    pub mutants_tried: u64,
+    pub mutants_evaluated: u64,
+    pub tried_per_cpu_hour: f64,
+    pub evaluated_per_cpu_hour: f64,
+    pub runs_per_hour: f64,
+}
+
+pub fn throughput(view: &View) -> Throughput {
+    let mut t = Throughput::default();
+    for r in view.results.values() {
+        t.runs += 1;
+        t.cpu_seconds += r.seconds * view.config.threads as f64;
+        t.compile_seconds += r.compile_seconds;
+        t.train_seconds += r.train_seconds;
+        t.eval_seconds += r.eval_seconds;
+    }
+    let last = view.jobs.iter().filter_map(|j| j.finished_ms).max().unwrap_or(view.created_ms);
+    t.wall_seconds = (last - view.created_ms).max(0) as f64 / 1000.0;
+    for c in view.candidates.iter().filter(|c| c.parent.is_some()) {
+        if view.jobs_of(c.id).any(|j| view.results.contains_key(&j.id)) {
+            t.mutants_tried += 1;
+        }
+        if matches!(view.status(c.id), Status::Evaluated(_)) {
+            t.mutants_evaluated += 1;
+        }
+    }
+    let cpu_hours = t.cpu_seconds / 3600.0;
+    if cpu_hours > 0.0 {
+        t.tried_per_cpu_hour = t.mutants_tried as f64 / cpu_hours;
+        t.evaluated_per_cpu_hour = t.mutants_evaluated as f64 / cpu_hours;
+    }
+    if t.wall_seconds > 0.0 {
+        t.runs_per_hour = t.runs as f64 * 3600.0 / t.wall_seconds;
+    }
+    t
+}
+
+fn pct(part: f64, whole: f64) -> String {
+    if whole > 0.0 { format!("{:.1}%", 100.0 * part / whole) } else { "-".into() }
+}
+
+fn opt(v: Option<f64>, digits: usize) -> String {
+    v.map_or("-".into(), |v| format!("{v:.digits$}"))
+}
+
+/// The report as Markdown: counts, throughput, and the top `top` cells.
+pub fn markdown(view: &View, top: usize) -> String {
+    let counts: Counts = view.counts();
+    let t = throughput(view);
+    let entries = leaderboard(view);
+    let mut s = String::new();
+    let _ = writeln!(s, "# Search `{}`\n", view.name);
+    let _ = writeln!(
+        s,
+        "Tasks {} (the first gates the rest), H = {}, {} settings per task, population {}, seed {}.\n",
+        view.config.tasks.join(", "),
+        view.config.hidden,
+        view.config.settings,
+        view.config.population,
+        view.config.seed
+    );
+    let _ = writeln!(
+        s,
+        "- Mutants drawn: {}; rejected as invalid: {}; skipped as duplicates of a cell already seen: {}.",
+        counts.generated, counts.rejected, counts.duplicates
+    );
+    let _ = writeln!(
+        s,
+        "- Candidates (seed cells included): {} filtered out by {} (< {}), {} below {} of the GRU on {}, {} scored on every task, {} in progress.",
+        counts.filtered,
+        view.config.filter_task,
+        view.config.filter,
+        counts.weak,
+        view.config.gate,
+        view.config.tasks[0],
+        counts.evaluated,
+        counts.running
+    );
+    let _ = writeln!(
+        s,
+        "- Runs: {} finished ({} stopped early by the validation curve), {:.0} runs per hour over {:.1} h of wall time.",
+        t.runs,
+        counts.stopped_early,
+        t.runs_per_hour,
+        t.wall_seconds / 3600.0
+    );
+    let _ = writeln!(
+        s,
+        "- CPU time: {:.2} h; compile {}, train {}, evaluate {}, other (data, setup) {}.",
+        t.cpu_seconds / 3600.0,
+        pct(t.compile_seconds, t.cpu_seconds),
+        pct(t.train_seconds, t.cpu_seconds),
+        pct(t.eval_seconds, t.cpu_seconds),
+        pct((t.cpu_seconds - t.compile_seconds - t.train_seconds - t.eval_seconds).max(0.0), t.cpu_seconds)
+    );
+    let _ = writeln!(
+        s,
+        "- Mutants tried per CPU-hour: {:.1}; scored on every task per CPU-hour: {:.1}.",
+        t.tried_per_cpu_hour, t.evaluated_per_cpu_hour
+    );
+    let best = entries.iter().find(|e| e.id != BASELINE);
+    if let Some(b) = best {
+        let _ = writeln!(s, "- Best cell: `{}` with score {:.3} (the GRU scores 1 by definition).", b.name, b.score);
+    }
+    let _ = writeln!(s, "\n| rank | cell | score | {} | parent | runs | mutation |", view.config.tasks.join(" | "));
+    let _ = writeln!(s, "|---|---|---|{}---|---|---|", "---|".repeat(view.config.tasks.len()));
+    for (i, e) in entries.iter().take(top).enumerate() {
+        let per_task: Vec<String> =
+            e.relative.iter().zip(&e.accuracy).map(|(r, a)| format!("{} ({})", opt(*r, 3), opt(*a, 3))).collect();
+        let _ = writeln!(
+            s,
+            "| {} | {} | {:.3} | {} | {} | {} | {} |",
+            i + 1,
+            e.name,
+            e.score,
+            per_task.join(" | "),
+            e.parent.as_deref().unwrap_or("(seed)"),
+            e.runs,
+            e.mutation.replace('|', "\\|")
+        );
+    }
+    let _ = writeln!(s, "\nPer task: accuracy relative to the GRU's best (the best validation accuracy itself).");
+    s
+}
+
+/// Best score so far against hours since the search began, and the scores of every candidate.
+pub fn score_figure(view: &View) -> Figure {
+    let mut done: Vec<(f64, f64)> = leaderboard(view)
+        .iter()
+        .filter(|e| e.id != BASELINE)
+        .filter_map(|e| {
+            let last = view.jobs_of(e.id).filter_map(|j| j.finished_ms).max()?;
+            Some(((last - view.created_ms) as f64 / 3.6e6, e.score))
+        })
+        .collect();
+    done.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let mut best = vec![];
+    let mut so_far = f64::NEG_INFINITY;
+    for &(t, s) in &done {
+        so_far = so_far.max(s);
+        best.push((t, so_far));
+    }
+    let gru_line = match (done.first(), done.last()) {
+        (Some(a), Some(b)) => vec![(a.0, 1.0), (b.0, 1.0)],
+        _ => vec![],
+    };
+    Figure {
+        title: format!("Search `{}`: GRU-relative score (min over {})", view.name, view.config.tasks.join(", ")),
+        panels: vec![Panel {
+            title: "best score so far".into(),
+            x_label: "hours since the search began".into(),
+            y_label: "score".into(),
+            series: vec![
+                Series { label: "best mutant so far".into(), points: best, color: COLORS[0] },
+                Series { label: "GRU (1 by definition)".into(), points: gru_line, color: COLORS[1] },
+            ],
+            bars: vec![],
+        }],
+    }
+}
+
+/// The family tree of the best `n` cells: their ancestors back to the seed cells.
+pub fn family_tree(view: &View, n: usize) -> Tree {
+    let top: Vec<i64> = leaderboard(view).iter().filter(|e| e.id != BASELINE).take(n).map(|e| e.id).collect();
+    let mut ids: Vec<i64> = vec![];
+    for &id in &top {
+        let mut at = Some(id);
+        while let Some(c) = at {
+            if !ids.contains(&c) {
+                ids.push(c);
+            }
+            at = view.candidate(c).and_then(|c| c.parent);
+        }
+    }
+    ids.sort_unstable(); // parents have smaller ids than their children
+    let nodes = ids
+        .iter()
+        .filter_map(|&id| {
+            let c = view.candidate(id)?;
+            let detail = match view.status(id) {
+                Status::Evaluated(s) => format!("score {s:.3}"),
+                Status::Weak(r) => format!("{} {r:.2} of GRU", view.config.tasks[0]),
+                Status::Filtered(a) => format!("filtered ({a:.2})"),
+                _ => "running".into(),
+            };
+            Some(TreeNode {
+                label: c.name.clone(),
+                detail,
+                edge: c.mutation.clone(),
+                parent: c.parent.and_then(|p| ids.iter().position(|&q| q == p)),
+                highlight: top.first() == Some(&id),
+            })
+        })
+        .collect();
+    Tree { title: format!("Search `{}`: ancestry of the best {} cells", view.name, top.len()), nodes }
+}
+
+/// Writes `report.md`, `leaderboard.json`, the top cells as `.cell` files and the plots to `dir`.
+pub fn write(view: &View, dir: &Path, top: usize) -> Result<Vec<std::path::PathBuf>, String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut written = vec![];
+    let mut put = |name: &str, bytes: &[u8]| -> Result<(), String> {
+        let path = dir.join(name);
+        crate::io::write_atomic(&path, bytes).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        written.push(path);
+        Ok(())
+    };
+    put("report.md", markdown(view, top).as_bytes())?;
+    let json = serde_json::json!({
+        "search": view.name,
+        "counts": view.counts(),
+        "throughput": throughput(view),
+        "leaderboard": leaderboard(view),
+    });
+    put("leaderboard.json", serde_json::to_string_pretty(&json).unwrap_or_default().as_bytes())?;
+    for (rank, e) in leaderboard(view).iter().take(top).enumerate() {
+        let Some(c) = view.candidate(e.id) else { continue };
+        let header = format!(
+            "// Search `{}`, rank {}: score {:.3}; parent {}; mutation: {}\n",
+            view.name,
+            rank + 1,
+            e.score,
+            e.parent.as_deref().unwrap_or("(seed)"),
+            if e.mutation.is_empty() { "-" } else { &e.mutation }
+        );
+        put(&format!("{:02}_{}.cell", rank + 1, e.name), (header + &c.source).as_bytes())?;
+    }
+    for ext in ["svg", "png"] {
+        let path = dir.join(format!("score.{ext}"));
+        crate::plot::write(&score_figure(view), &path)?;
+        written.push(path);
+        let path = dir.join(format!("family.{ext}"));
+        crate::plot::tree::write_tree(&family_tree(view, 5), &path)?;
+        written.push(path);
+    }
+    Ok(written)
+}

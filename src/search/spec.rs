@@ -1,0 +1,124 @@
+//! One job of the search: what a worker trains ([`JobSpec`], stored with the job so any worker on
+//! any machine can run it) and what it reports back ([`JobResult`]), with where the time went.
+
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+
+use crate::runtime::Engine;
+use crate::train::checkpoint::CellSource;
+use crate::train::fit::{self, Config, Event, Stop};
+
+/// Everything that defines a training run of the search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobSpec {
+    pub cell: CellSource,
+    pub config: Config,
+    /// The hyperparameter setting `config` was made from (what a child inherits).
+    pub setting: crate::paper::plan::Setting,
+    /// Early stopping: stop after validation `k` (from 0) when the accuracy is below
+    /// `stop_below[k]` (fixed when the job is planned, so the run is deterministic).
+    #[serde(default)]
+    pub stop_below: Vec<f64>,
+}
+
+/// What a run gave.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobResult {
+    /// Accuracy of the best validation (next-word accuracy on ptb) and the test at that point.
+    pub valid: f64,
+    pub test: f64,
+    /// `[step, validation accuracy]` after each validation.
+    pub curve: Vec<(u64, f64)>,
+    pub steps: u64,
+    /// `ok`, `stopped early`, `diverged at step N`, or `failed: reason`.
+    pub outcome: String,
+    pub compile_seconds: f64,
+    pub train_seconds: f64,
+    pub eval_seconds: f64,
+    pub seconds: f64,
+}
+
+/// A result with nothing measured (a failure fills in `outcome` and the time).
+pub fn failed_result() -> JobResult {
+    JobResult {
+        valid: 0.0,
+        test: 0.0,
+        curve: vec![],
+        steps: 0,
+        outcome: "failed".into(),
+        compile_seconds: 0.0,
+        train_seconds: 0.0,
+        eval_seconds: 0.0,
+        seconds: 0.0,
+    }
+}
+
+/// The accuracy the search ranks by: the headline metric, or next-word accuracy on a corpus.
+fn accuracy(task: &str, m: &fit::Metrics) -> f64 {
+    if task == "ptb" || task == "text" { m.secondary.unwrap_or(0.0) } else { m.metric }
+}
+
+/// Trains a job. `cancel` is polled every step (a lost lease, Ctrl-C): `Ok(None)` when it fired.
+pub fn run(spec: &JobSpec, cancel: &dyn Fn() -> bool) -> Result<Option<JobResult>, String> {
+    let started = Instant::now();
+    let failed = |reason: String| JobResult {
+        outcome: format!("failed: {reason}"),
+        seconds: started.elapsed().as_secs_f64(),
+        ..failed_result()
+    };
+    let cell = match spec.cell.checked() {
+        Ok(c) => c,
+        Err(e) => return Ok(Some(failed(e))),
+    };
+    let engine = match Engine::compile(&cell) {
+        Ok(e) => e,
+        Err(e) => return Ok(Some(failed(format!("cannot compile: {e}")))),
+    };
+    let compile_seconds = started.elapsed().as_secs_f64();
+    let task = spec.config.task.name.clone();
+    let mut state = fit::RunState::new(&engine, spec.config.clone())?;
+    // Time between a step and the next event is training; between a step and a validation,
+    // evaluation. What follows the last event (final validation and test) is evaluation too.
+    let (mut train, mut eval) = (0.0, 0.0);
+    let mut last = Instant::now();
+    let mut evals = 0usize;
+    let stop_early = std::cell::Cell::new(false);
+    let mut observe = |e: Event<'_>| {
+        let dt = last.elapsed().as_secs_f64();
+        last = Instant::now();
+        match e {
+            Event::Step { .. } => train += dt,
+            Event::Eval(r) => {
+                eval += dt;
+                if spec.stop_below.get(evals).is_some_and(|&min| accuracy(&task, &r.valid) < min) {
+                    stop_early.set(true);
+                }
+                evals += 1;
+            }
+        }
+    };
+    let stopped = || stop_early.get() || cancel();
+    let outcome = fit::fit_until(&engine, &mut state, &mut observe, &mut |_| Ok(()), &stopped)?;
+    eval += last.elapsed().as_secs_f64();
+    let curve: Vec<(u64, f64)> = state.history.iter().map(|r| (r.step, accuracy(&task, &r.valid))).collect();
+    let (valid, test, outcome, steps) = match outcome {
+        Ok(o) if o.stop == Stop::Interrupted && !stop_early.get() => return Ok(None),
+        Ok(o) => {
+            let how = if o.stop == Stop::Interrupted { "stopped early" } else { "ok" };
+            (accuracy(&task, &o.valid), accuracy(&task, &o.test), how.to_string(), o.steps)
+        }
+        Err(d) => (0.0, 0.0, format!("diverged at step {}", d.step), d.step),
+    };
+    Ok(Some(JobResult {
+        valid,
+        test,
+        curve,
+        steps,
+        outcome,
+        compile_seconds,
+        train_seconds: train,
+        eval_seconds: eval,
+        seconds: started.elapsed().as_secs_f64(),
+    }))
+}

@@ -1,0 +1,132 @@
+//! A worker: claims jobs from the store, trains them, records the results. Many workers (processes,
+//! on one machine or several) share one store; the lease protocol in `store::search` makes each
+//! job finish exactly once even when workers are killed.
+
+use std::cell::Cell;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::spec::{self, JobResult, JobSpec};
+use crate::store::{Store, WorkerRow, now_ms};
+
+/// How a worker behaves.
+#[derive(Clone, Debug)]
+pub struct WorkerOptions {
+    /// How long a claimed job stays ours without a renewal.
+    pub lease: Duration,
+    /// Exit when this process is no longer our parent (the coordinator that started us died).
+    pub parent: Option<u32>,
+    /// Exit when no search in the store is running.
+    pub exit_when_idle: bool,
+    /// Where this machine keeps the data sets (overrides the path in a job's spec).
+    pub data: Option<PathBuf>,
+}
+
+/// What a worker did.
+#[derive(Clone, Debug, Default)]
+pub struct WorkerStats {
+    pub jobs: u64,
+    pub busy_seconds: f64,
+}
+
+/// This process's worker id: host, pid and start time (unique, and tells a coordinator on the
+/// same host whether the process is still alive).
+pub fn worker_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into());
+    format!("{host}/{}/{}", std::process::id(), now_ms())
+}
+
+/// Whether a worker id names a process on this host that has exited.
+pub fn is_dead_here(worker: &str) -> bool {
+    let mine = worker_id();
+    let host = mine.split('/').next().unwrap_or("");
+    let mut parts = worker.split('/');
+    match (parts.next(), parts.next().and_then(|p| p.parse::<u32>().ok())) {
+        (Some(h), Some(pid)) if h == host => !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        _ => false,
+    }
+}
+
+/// Runs jobs until `stop` says so, the parent dies, or (with `exit_when_idle`) no search runs.
+/// `observe` hears each finished job.
+pub fn work(
+    store: &mut Store,
+    opts: &WorkerOptions,
+    stop: &dyn Fn() -> bool,
+    observe: &mut dyn FnMut(&JobSpec, &JobResult),
+) -> Result<WorkerStats, String> {
+    let id = worker_id();
+    let started = now_ms();
+    let lease_ms = opts.lease.as_millis() as i64;
+    let orphaned = || opts.parent.is_some_and(|p| std::os::unix::process::parent_id() != p);
+    let mut stats = WorkerStats::default();
+    let mut last_beat = Instant::now() - Duration::from_secs(3600);
+    loop {
+        if stop() || orphaned() {
+            return Ok(stats);
+        }
+        if last_beat.elapsed() > Duration::from_secs(5) {
+            store.worker_beat(&WorkerRow {
+                id: id.clone(),
+                started_ms: started,
+                heartbeat_ms: now_ms(),
+                jobs_done: stats.jobs as i64,
+                busy_seconds: stats.busy_seconds,
+            })?;
+            last_beat = Instant::now();
+        }
+        let Some(job) = store.claim(&id, lease_ms)? else {
+            if opts.exit_when_idle && !store.any_running()? {
+                return Ok(stats);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+            continue;
+        };
+        let mut spec: JobSpec = match serde_json::from_str(&job.spec) {
+            Ok(s) => s,
+            Err(e) => {
+                store.finish(job.id, &id, &failed(&format!("bad job spec: {e}")))?;
+                continue;
+            }
+        };
+        if let Some(dir) = &opts.data
+            && spec.config.task.data.is_some()
+        {
+            spec.config.task.data = Some(dir.clone());
+        }
+        // Renew the lease every third of its length; a lost lease cancels the run.
+        let lost = Cell::new(false);
+        let renewed = Cell::new(Instant::now());
+        let store_ref: &Store = store;
+        let cancel = || {
+            if renewed.get().elapsed() > opts.lease / 3 {
+                renewed.set(Instant::now());
+                if !store_ref.renew(job.id, &id, lease_ms).unwrap_or(false) {
+                    lost.set(true);
+                }
+            }
+            lost.get() || stop() || orphaned()
+        };
+        let t = Instant::now();
+        let result = match spec::run(&spec, &cancel) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue, // cancelled: the lease lapses or is taken over; the loop head decides
+            Err(e) => JobResult { outcome: format!("failed: {e}"), ..spec::failed_result() },
+        };
+        stats.busy_seconds += t.elapsed().as_secs_f64();
+        let json = serde_json::to_string(&result).map_err(|e| e.to_string())?;
+        if store.finish(job.id, &id, &json)? {
+            stats.jobs += 1;
+            observe(&spec, &result);
+        }
+    }
+}
+
+fn failed(reason: &str) -> String {
+    serde_json::to_string(&JobResult { outcome: format!("failed: {reason}"), ..spec::failed_result() })
+        .unwrap_or_default()
+}

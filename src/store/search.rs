@@ -1,0 +1,443 @@
+//! The architecture search's tables in the SQLite store: searches, planning rounds, candidates,
+//! and jobs (one training run each) that worker processes claim under a lease.
+//!
+//! The work queue is the `jobs` table. A worker claims the oldest job that is queued or whose
+//! lease has expired (`BEGIN IMMEDIATE` makes the claim atomic across processes), renews its
+//! lease while training, and records the result only if it still holds the lease; so a killed
+//! worker's job is redone once by another, and a finished job is never trained again.
+
+use rusqlite::{OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use super::Store;
+
+/// One search.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SearchRow {
+    pub name: String,
+    /// The search's options (JSON), fixed at creation so a resumed search plans the same way.
+    pub config: String,
+    /// `running` or `done`.
+    pub state: String,
+    pub created_ms: i64,
+}
+
+/// What one planning round did.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RoundRow {
+    pub round: i64,
+    /// Mutants drawn, mutants rejected as invalid, and mutants skipped as duplicates of a
+    /// candidate already in the search.
+    pub generated: i64,
+    pub rejected: i64,
+    pub duplicates: i64,
+    pub planned_ms: i64,
+}
+
+/// A candidate cell.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CandidateRow {
+    pub id: i64,
+    pub hash: String,
+    pub name: String,
+    pub parent: Option<i64>,
+    /// The mutation that made it from its parent (empty for the seed cells).
+    pub mutation: String,
+    pub source: String,
+    pub round: i64,
+}
+
+/// A training run to do, being done, or done.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JobRow {
+    pub id: i64,
+    pub search: String,
+    pub candidate: i64,
+    pub task: String,
+    /// `filter`, `first`, `rest` or `baseline`.
+    pub stage: String,
+    /// The setting's index among the candidate's settings on this task.
+    pub setting: i64,
+    /// Everything a worker needs (cell source, training config, early-stopping thresholds), JSON.
+    pub spec: String,
+    pub round: i64,
+    /// `queued`, `leased` or `done`.
+    pub state: String,
+    pub worker: Option<String>,
+    pub lease_until_ms: i64,
+    pub attempts: i64,
+    /// The outcome (JSON) once done.
+    pub result: Option<String>,
+    pub finished_ms: Option<i64>,
+}
+
+/// A worker process, as it reports itself.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct WorkerRow {
+    pub id: String,
+    pub started_ms: i64,
+    pub heartbeat_ms: i64,
+    pub jobs_done: i64,
+    pub busy_seconds: f64,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
+}
+
+const JOB_COLUMNS: &str = "id, search, candidate, task, stage, setting, spec, round, state, worker, lease_until_ms, \
+                           attempts, result, finished_ms";
+
+fn job(r: &rusqlite::Row<'_>) -> rusqlite::Result<JobRow> {
+    Ok(JobRow {
+        id: r.get(0)?,
+        search: r.get(1)?,
+        candidate: r.get(2)?,
+        task: r.get(3)?,
+        stage: r.get(4)?,
+        setting: r.get(5)?,
+        spec: r.get(6)?,
+        round: r.get(7)?,
+        state: r.get(8)?,
+        worker: r.get(9)?,
+        lease_until_ms: r.get(10)?,
+        attempts: r.get(11)?,
+        result: r.get(12)?,
+        finished_ms: r.get(13)?,
+    })
+}
+
+fn err(e: rusqlite::Error) -> String {
+    e.to_string()
+}
+
+impl Store {
+    /// Creates a search; an existing one of the same name is an error (resume it instead).
+    pub fn create_search(&self, name: &str, config: &str) -> Result<(), String> {
+        self.conn
+            .execute(
+                "INSERT INTO searches (name, config, state, created_ms) VALUES (?1, ?2, 'running', ?3)",
+                params![name, config, now_ms()],
+            )
+            .map(|_| ())
+            .map_err(|e| match e {
+                rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                    format!("the store already has a search named `{name}` (use --resume, or another --name)")
+                }
+                e => e.to_string(),
+            })
+    }
+
+    pub fn search(&self, name: &str) -> Result<Option<SearchRow>, String> {
+        self.conn
+            .query_row("SELECT name, config, state, created_ms FROM searches WHERE name = ?1", [name], |r| {
+                Ok(SearchRow { name: r.get(0)?, config: r.get(1)?, state: r.get(2)?, created_ms: r.get(3)? })
+            })
+            .optional()
+            .map_err(err)
+    }
+
+    /// The names of the store's searches, oldest first.
+    pub fn searches(&self) -> Result<Vec<String>, String> {
+        let mut stmt = self.conn.prepare("SELECT name FROM searches ORDER BY created_ms").map_err(err)?;
+        let rows = stmt.query_map([], |r| r.get(0)).map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// Whether any search is still running (workers wait for work while one is).
+    pub fn any_running(&self) -> Result<bool, String> {
+        self.conn
+            .query_row("SELECT count(*) FROM searches WHERE state = 'running'", [], |r| r.get::<_, i64>(0))
+            .map(|n| n > 0)
+            .map_err(err)
+    }
+
+    pub fn set_search_state(&self, name: &str, state: &str) -> Result<(), String> {
+        self.conn
+            .execute("UPDATE searches SET state = ?2 WHERE name = ?1", params![name, state])
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    pub fn rounds(&self, search: &str) -> Result<Vec<RoundRow>, String> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT round, generated, rejected, duplicates, planned_ms FROM rounds WHERE search = ?1 ORDER BY round",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([search], |r| {
+                Ok(RoundRow {
+                    round: r.get(0)?,
+                    generated: r.get(1)?,
+                    rejected: r.get(2)?,
+                    duplicates: r.get(3)?,
+                    planned_ms: r.get(4)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    pub fn candidates(&self, search: &str) -> Result<Vec<CandidateRow>, String> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT id, hash, name, parent, mutation, source, round FROM candidates WHERE search = ?1 ORDER BY id",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([search], |r| {
+                Ok(CandidateRow {
+                    id: r.get(0)?,
+                    hash: r.get(1)?,
+                    name: r.get(2)?,
+                    parent: r.get(3)?,
+                    mutation: r.get(4)?,
+                    source: r.get(5)?,
+                    round: r.get(6)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    pub fn jobs(&self, search: &str) -> Result<Vec<JobRow>, String> {
+        let mut stmt =
+            self.conn.prepare(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE search = ?1 ORDER BY id")).map_err(err)?;
+        let rows = stmt.query_map([search], job).map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    /// The largest job id in the store (0 when empty): new jobs are numbered after it.
+    pub fn max_job_id(&self) -> Result<i64, String> {
+        self.conn.query_row("SELECT coalesce(max(id), 0) FROM jobs", [], |r| r.get(0)).map_err(err)
+    }
+
+    /// One job by id (any search).
+    pub fn job(&self, id: i64) -> Result<Option<JobRow>, String> {
+        self.conn.query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"), [id], job).optional().map_err(err)
+    }
+
+    /// Records a planned round with its new candidates and jobs, all or nothing. A round that is
+    /// already recorded is left alone (returns false): planning is deterministic, so it was this.
+    pub fn commit_round(
+        &mut self,
+        search: &str,
+        round: &RoundRow,
+        candidates: &[CandidateRow],
+        jobs: &[JobRow],
+    ) -> Result<bool, String> {
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+        let exists: Option<i64> = tx
+            .query_row("SELECT round FROM rounds WHERE search = ?1 AND round = ?2", params![search, round.round], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(err)?;
+        if exists.is_some() {
+            return Ok(false);
+        }
+        tx.execute(
+            "INSERT INTO rounds (search, round, generated, rejected, duplicates, planned_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![search, round.round, round.generated, round.rejected, round.duplicates, round.planned_ms],
+        )
+        .map_err(err)?;
+        for c in candidates {
+            tx.execute(
+                "INSERT INTO candidates (id, search, hash, name, parent, mutation, source, round)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![c.id, search, c.hash, c.name, c.parent, c.mutation, c.source, c.round],
+            )
+            .map_err(err)?;
+        }
+        for j in jobs {
+            tx.execute(
+                "INSERT INTO jobs (id, search, candidate, task, stage, setting, spec, round, state, lease_until_ms, attempts)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 'queued', 0, 0)",
+                params![j.id, search, j.candidate, j.task, j.stage, j.setting, j.spec, j.round],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(true)
+    }
+
+    /// Claims the oldest job of a running search that is queued or whose lease has expired.
+    pub fn claim(&mut self, worker: &str, lease_ms: i64) -> Result<Option<JobRow>, String> {
+        let now = now_ms();
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+        let found = tx
+            .query_row(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE (state = 'queued' OR (state = 'leased' AND lease_until_ms < ?1))
+                     AND search IN (SELECT name FROM searches WHERE state = 'running')
+                     ORDER BY round, id LIMIT 1"
+                ),
+                [now],
+                job,
+            )
+            .optional()
+            .map_err(err)?;
+        let Some(mut j) = found else { return Ok(None) };
+        tx.execute(
+            "UPDATE jobs SET state = 'leased', worker = ?2, lease_until_ms = ?3, attempts = attempts + 1 WHERE id = ?1",
+            params![j.id, worker, now + lease_ms],
+        )
+        .map_err(err)?;
+        tx.commit().map_err(err)?;
+        j.state = "leased".into();
+        j.worker = Some(worker.to_string());
+        j.lease_until_ms = now + lease_ms;
+        j.attempts += 1;
+        Ok(Some(j))
+    }
+
+    /// Renews a lease; false when the worker no longer holds it (it expired and was re-claimed).
+    pub fn renew(&self, job: i64, worker: &str, lease_ms: i64) -> Result<bool, String> {
+        self.conn
+            .execute(
+                "UPDATE jobs SET lease_until_ms = ?3 WHERE id = ?1 AND worker = ?2 AND state = 'leased'",
+                params![job, worker, now_ms() + lease_ms],
+            )
+            .map(|n| n == 1)
+            .map_err(err)
+    }
+
+    /// Records a job's result if the worker still holds its lease; false otherwise (the result is
+    /// dropped: another worker owns the job now).
+    pub fn finish(&self, job: i64, worker: &str, result: &str) -> Result<bool, String> {
+        self.conn
+            .execute(
+                "UPDATE jobs SET state = 'done', result = ?3, finished_ms = ?4
+                 WHERE id = ?1 AND worker = ?2 AND state = 'leased'",
+                params![job, worker, result, now_ms()],
+            )
+            .map(|n| n == 1)
+            .map_err(err)
+    }
+
+    /// Puts the leased jobs of workers that `dead` says are gone back in the queue at once,
+    /// instead of waiting for their leases to expire. Returns how many.
+    pub fn requeue_dead(&self, dead: &dyn Fn(&str) -> bool) -> Result<usize, String> {
+        let mut stmt = self.conn.prepare("SELECT id, worker FROM jobs WHERE state = 'leased'").map_err(err)?;
+        let leased: Vec<(i64, Option<String>)> =
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(err)?.collect::<Result<_, _>>().map_err(err)?;
+        let mut n = 0;
+        for (id, worker) in leased {
+            if worker.as_deref().is_some_and(dead) {
+                n += self
+                    .conn
+                    .execute(
+                        "UPDATE jobs SET state = 'queued', lease_until_ms = 0 WHERE id = ?1 AND state = 'leased'",
+                        [id],
+                    )
+                    .map_err(err)?;
+            }
+        }
+        Ok(n)
+    }
+
+    /// A worker says it is alive (and what it has done so far).
+    pub fn worker_beat(&self, w: &WorkerRow) -> Result<(), String> {
+        self.conn
+            .execute(
+                "INSERT INTO workers (id, started_ms, heartbeat_ms, jobs_done, busy_seconds) VALUES (?1, ?2, ?3, ?4, ?5)
+                 ON CONFLICT (id) DO UPDATE SET heartbeat_ms = ?3, jobs_done = ?4, busy_seconds = ?5",
+                params![w.id, w.started_ms, w.heartbeat_ms, w.jobs_done, w.busy_seconds],
+            )
+            .map(|_| ())
+            .map_err(err)
+    }
+
+    pub fn workers(&self) -> Result<Vec<WorkerRow>, String> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, started_ms, heartbeat_ms, jobs_done, busy_seconds FROM workers ORDER BY started_ms")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(WorkerRow {
+                    id: r.get(0)?,
+                    started_ms: r.get(1)?,
+                    heartbeat_ms: r.get(2)?,
+                    jobs_done: r.get(3)?,
+                    busy_seconds: r.get(4)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job_row(id: i64, round: i64) -> JobRow {
+        JobRow {
+            id,
+            search: "s".into(),
+            candidate: 1,
+            task: "arith".into(),
+            stage: "first".into(),
+            setting: 0,
+            spec: "{}".into(),
+            round,
+            state: "queued".into(),
+            worker: None,
+            lease_until_ms: 0,
+            attempts: 0,
+            result: None,
+            finished_ms: None,
+        }
+    }
+
+    fn round(r: i64) -> RoundRow {
+        RoundRow { round: r, generated: 0, rejected: 0, duplicates: 0, planned_ms: 0 }
+    }
+
+    #[test]
+    fn jobs_are_claimed_once_leases_expire_and_late_results_are_dropped() {
+        let mut s = Store::memory().unwrap();
+        s.create_search("s", "{}").unwrap();
+        assert!(s.create_search("s", "{}").unwrap_err().contains("--resume"));
+        let cand = CandidateRow {
+            id: 1,
+            hash: "h".into(),
+            name: "gru".into(),
+            parent: None,
+            mutation: String::new(),
+            source: "cell gru {}".into(),
+            round: 0,
+        };
+        assert!(s.commit_round("s", &round(0), &[cand], &[job_row(1, 0), job_row(2, 0)]).unwrap());
+        assert!(!s.commit_round("s", &round(0), &[], &[]).unwrap(), "a round is recorded once");
+        let a = s.claim("w1", 60_000).unwrap().unwrap();
+        let b = s.claim("w2", 60_000).unwrap().unwrap();
+        assert_ne!(a.id, b.id);
+        assert!(s.claim("w3", 60_000).unwrap().is_none());
+        assert!(s.finish(a.id, "w1", "{}").unwrap());
+        assert!(!s.finish(a.id, "w1", "{}").unwrap(), "done once");
+        // w2's lease runs out; w3 takes the job over and w2's late result is dropped.
+        s.conn.execute("UPDATE jobs SET lease_until_ms = 0 WHERE id = ?1", [b.id]).unwrap();
+        let c = s.claim("w3", 60_000).unwrap().unwrap();
+        assert_eq!((c.id, c.attempts), (b.id, 2));
+        assert!(!s.renew(b.id, "w2", 1000).unwrap());
+        assert!(!s.finish(b.id, "w2", "{}").unwrap());
+        assert!(s.finish(b.id, "w3", "{}").unwrap());
+        assert!(s.jobs("s").unwrap().iter().all(|j| j.state == "done"));
+    }
+
+    #[test]
+    fn jobs_of_dead_workers_go_back_to_the_queue() {
+        let mut s = Store::memory().unwrap();
+        s.create_search("s", "{}").unwrap();
+        s.commit_round("s", &round(0), &[], &[job_row(1, 0)]).unwrap();
+        s.claim("dead", 60_000).unwrap().unwrap();
+        assert_eq!(s.requeue_dead(&|w| w == "dead").unwrap(), 1);
+        assert_eq!(s.claim("alive", 60_000).unwrap().unwrap().id, 1);
+    }
+}

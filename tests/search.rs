@@ -1,0 +1,244 @@
+//! `cellc search` end to end, through the binary: a search killed with SIGKILL at random moments
+//! and resumed until done gives exactly the results of an uninterrupted one and never loses a
+//! finished run; several workers (spawned, and standalone `cellc worker`s) give the same results
+//! without "database is locked" failures; `replay` reproduces a run bit for bit; the report
+//! writes its files; bad input gets a one-line error.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use cellc::rng::Rng;
+use cellc::store::Store;
+
+fn cellc() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_cellc"))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cellc-search-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// A search small enough for a test: tiny models and runs, a lenient filter so mutants get
+/// through to the tasks, early stopping on.
+const SMALL: &[&str] = &[
+    "--tasks",
+    "arith,xml",
+    "--steps",
+    "memorize=400,arith=120,xml=80",
+    "--hidden",
+    "16",
+    "--settings",
+    "1",
+    "--filter",
+    "0.25",
+    "--gate",
+    "0.6",
+    "--keep",
+    "0.5,0.8",
+    "--in-flight",
+    "4",
+    "--candidates",
+    "10",
+    "--lease",
+    "2",
+    "--seed",
+    "7",
+];
+
+fn search(store: &Path, workers: usize, extra: &[&str]) -> Command {
+    let mut cmd = cellc();
+    cmd.arg("search").args(SMALL).arg("--store").arg(store).arg("--workers").arg(workers.to_string()).args(extra);
+    cmd
+}
+
+fn run_ok(mut cmd: Command) -> Output {
+    let out = cmd.output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{cmd:?} failed: {stderr}");
+    assert!(!stderr.contains("locked"), "{stderr}");
+    out
+}
+
+/// What a search computed: per job, its candidate's hash, task, setting and the exact result.
+type Results = BTreeMap<i64, (String, String, i64, String)>;
+
+fn results(store: &Path) -> Results {
+    let s = Store::open(store).unwrap();
+    let hashes: BTreeMap<i64, String> = s.candidates("search").unwrap().into_iter().map(|c| (c.id, c.hash)).collect();
+    s.jobs("search")
+        .unwrap()
+        .into_iter()
+        .map(|j| {
+            let result = j.result.unwrap_or_else(|| panic!("job {} unfinished", j.id));
+            // The times differ from run to run; everything else must not.
+            let mut r: serde_json::Value = serde_json::from_str(&result).unwrap();
+            for k in ["compile_seconds", "train_seconds", "eval_seconds", "seconds"] {
+                r.as_object_mut().unwrap().remove(k);
+            }
+            (j.id, (hashes[&j.candidate].clone(), j.task, j.setting, r.to_string()))
+        })
+        .collect()
+}
+
+/// An uninterrupted search with one worker (each test makes its own: tests run in parallel).
+fn reference(test: &str) -> (PathBuf, Results) {
+    let dir = temp_dir(&format!("reference-{test}"));
+    let store = dir.join("s.sqlite");
+    run_ok(search(&store, 1, &[]));
+    let r = results(&store);
+    (store, r)
+}
+
+#[test]
+fn a_search_killed_at_random_moments_resumes_to_the_same_results() {
+    let (_, want) = reference("killed");
+    assert!(want.len() > 10, "the reference search trained {} runs", want.len());
+    let scored = want.values().filter(|v| v.1 == "xml").count();
+    assert!(scored > 2, "some mutants should reach the second task: {want:?}");
+
+    let dir = temp_dir("killed");
+    let store = dir.join("s.sqlite");
+    let mut rng = Rng::new(42);
+    let mut kills = 0;
+    let mut finished_before: BTreeMap<i64, (String, Option<i64>)> = BTreeMap::new();
+    let started = Instant::now();
+    for attempt in 0.. {
+        assert!(started.elapsed() < Duration::from_secs(600), "no progress after {attempt} attempts");
+        let mut cmd = if attempt == 0 { search(&store, 2, &[]) } else { search(&store, 2, &["--resume"]) };
+        cmd.stdout(Stdio::null()).stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        let wait = Duration::from_millis(rng.range(150, 1500) as u64);
+        let t = Instant::now();
+        let mut done = false;
+        while t.elapsed() < wait {
+            if let Some(status) = child.try_wait().unwrap() {
+                assert!(status.success(), "the search failed: {:?}", child.wait_with_output().unwrap());
+                done = true;
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if done {
+            break;
+        }
+        child.kill().unwrap(); // SIGKILL: no chance to clean up
+        child.wait().unwrap();
+        kills += 1;
+        // Every run that had finished is still there, unchanged, and was not trained again.
+        let s = Store::open(&store).unwrap();
+        for j in s.jobs("search").unwrap() {
+            if let Some(before) = finished_before.get(&j.id) {
+                assert_eq!(&(j.result.clone().unwrap_or_default(), j.finished_ms), before, "job {} changed", j.id);
+            }
+            if j.state == "done" {
+                finished_before.insert(j.id, (j.result.unwrap_or_default(), j.finished_ms));
+            }
+        }
+    }
+    assert!(kills >= 3, "only {kills} kills: make the search longer or the waits shorter");
+    assert_eq!(results(&store), want, "after {kills} kills");
+}
+
+#[test]
+fn several_workers_give_the_same_results_and_replay_reproduces_a_run() {
+    let (ref_store, want) = reference("workers");
+    // Three spawned workers.
+    let dir = temp_dir("workers");
+    let store = dir.join("s.sqlite");
+    run_ok(search(&store, 3, &[]));
+    assert_eq!(results(&store), want, "3 workers");
+
+    // A coordinator with one worker of its own plus two standalone workers on the same store.
+    let store2 = dir.join("s2.sqlite");
+    Store::open(&store2).unwrap();
+    let extra: Vec<_> = (0..2)
+        .map(|_| {
+            cellc()
+                .args(["worker", "--lease", "2", "--store"])
+                .arg(&store2)
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    run_ok(search(&store2, 1, &[]));
+    for mut w in extra {
+        w.kill().unwrap();
+        let out = w.wait_with_output().unwrap();
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("locked"));
+    }
+    assert_eq!(results(&store2), want, "1 + 2 standalone workers");
+    let s = Store::open(&store2).unwrap();
+    let workers = s.workers().unwrap();
+    assert!(workers.len() >= 2, "{workers:?}");
+
+    // Replay: the best xml run and a filter run, bit for bit.
+    let jobs = Store::open(&ref_store).unwrap().jobs("search").unwrap();
+    for id in [jobs.iter().find(|j| j.task == "xml").unwrap().id, jobs.iter().find(|j| j.stage == "filter").unwrap().id]
+    {
+        let out = run_ok({
+            let mut c = cellc();
+            c.args(["search", "replay", &id.to_string(), "--store"]).arg(&ref_store);
+            c
+        });
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.contains("identical"), "{text}");
+    }
+}
+
+#[test]
+fn the_report_writes_the_leaderboard_cells_and_plots() {
+    let (store, _) = reference("report");
+    let out = temp_dir("report");
+    let o = run_ok({
+        let mut c = cellc();
+        c.args(["search", "report", "--top", "3", "--store"]).arg(&store).arg("--out").arg(&out);
+        c
+    });
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("| rank | cell | score | arith | xml |"), "{text}");
+    assert!(text.contains("Mutants drawn"), "{text}");
+    for f in ["report.md", "leaderboard.json", "score.svg", "score.png", "family.svg", "family.png"] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+    let cells: Vec<_> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cell"))
+        .collect();
+    assert!(!cells.is_empty() && cells.len() <= 3);
+    for c in cells {
+        let o = cellc().arg("check").arg(&c).output().unwrap();
+        assert!(o.status.success(), "{}: {}", c.display(), String::from_utf8_lossy(&o.stderr));
+    }
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("leaderboard.json")).unwrap()).unwrap();
+    assert_eq!(json["leaderboard"][0]["score"].as_f64().map(|s| s > 0.0), Some(true));
+}
+
+#[test]
+fn bad_input_gets_a_one_line_error() {
+    let dir = temp_dir("bad");
+    let store = dir.join("s.sqlite");
+    let fail = |args: &[&str], want: &str| {
+        let out = cellc().args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+    };
+    let s = store.to_str().unwrap();
+    fail(&["search", "--store", s, "--resume"], "no search named `search`");
+    fail(&["search", "--store", s, "--tasks", "arith,music:jsb"], "is not a task with an accuracy");
+    fail(&["search", "--store", s, "--steps", "arith:10"], "is not TASK=STEPS");
+    fail(&["search", "--store", s, "--keep", "2"], "is not a fraction");
+    fail(&["search", "--store", s, "--seeds", "nosuchcell"], "nosuchcell");
+    fail(&["search", "replay", "5", "--store", s], "no run 5");
+    fail(&["search", "report", "--store", dir.join("missing.sqlite").to_str().unwrap()], "no such store");
+}
