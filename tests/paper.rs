@@ -22,7 +22,7 @@ fn study(workers: usize) -> Study {
         cells: vec![source("gru"), source("tanh_rnn")],
         tasks: vec!["memorize".into()],
         // The smallest budget: every run gets the minimum of 20 steps.
-        profile: Profile { cpu_seconds: 1.0, settings: 2, seeds: 2, hidden: 16, max_layers: 2 },
+        profile: Profile { cpu_seconds: 1.0, settings: 2, seeds: 2, hidden: 16, max_layers: 2, ptb_eval_words: None },
         seed: 1,
         data: None,
         workers,

@@ -94,7 +94,7 @@ struct StartArgs {
     #[arg(long, default_value_t = 100)]
     population: usize,
     /// Candidates evaluated at once (the width of a planning round).
-    #[arg(long, default_value_t = 6)]
+    #[arg(long, default_value_t = 8)]
     in_flight: usize,
     /// Chance that a new slot re-evaluates a top cell with new settings instead of mutating one.
     #[arg(long, default_value_t = 0.1)]

@@ -102,7 +102,11 @@ impl Study {
     }
 
     fn config(&self, job: &Job) -> crate::train::fit::Config {
-        plan::config(&job.task, job.setting, self.profile.hidden, job.steps, job.seed, self.data.as_deref())
+        let mut c = plan::config(&job.task, job.setting, self.profile.hidden, job.steps, job.seed, self.data.as_deref());
+        if job.task == "ptb" {
+            c.task.eval_tokens = self.profile.ptb_eval_words;
+        }
+        c
     }
 
     /// Runs both phases, skipping runs the store holds. Returns every record of the study.

@@ -35,17 +35,28 @@ pub struct Profile {
     pub hidden: usize,
     /// Largest number of stacked layers a setting may draw.
     pub max_layers: usize,
+    /// PTB: validate and test on this many words instead of the whole sets (whose forward
+    /// passes cost more than the quick profile's training).
+    #[serde(default)]
+    pub ptb_eval_words: Option<usize>,
 }
 
 impl Profile {
     /// About an hour on 2 cores.
     pub fn default_profile() -> Profile {
-        Profile { cpu_seconds: 2.0 * 3600.0, settings: 3, seeds: 3, hidden: 64, max_layers: 2 }
+        Profile { cpu_seconds: 2.0 * 3600.0, settings: 3, seeds: 3, hidden: 64, max_layers: 2, ptb_eval_words: None }
     }
 
     /// About five minutes on 2 cores.
     pub fn quick() -> Profile {
-        Profile { cpu_seconds: 2.0 * 300.0, settings: 1, seeds: 3, hidden: 32, max_layers: 1 }
+        Profile {
+            cpu_seconds: 2.0 * 300.0,
+            settings: 1,
+            seeds: 3,
+            hidden: 32,
+            max_layers: 1,
+            ptb_eval_words: Some(10_000),
+        }
     }
 
     /// Runs per (cell, task): the settings, then the best one's extra seeds.

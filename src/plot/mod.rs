@@ -112,7 +112,9 @@ fn label(v: f64) -> String {
 pub fn draw(fig: &Figure, c: &mut dyn Canvas) {
     let black = (0, 0, 0);
     let grey = (200, 200, 200);
-    c.text((WIDTH / 2.0, 26.0), &fig.title, 16.0, Anchor::Middle, black);
+    // The PNG font is as wide as it is high: shrink a long title to fit.
+    let title_size = 16.0f64.min((WIDTH - 20.0) / fig.title.chars().count().max(1) as f64);
+    c.text((WIDTH / 2.0, 26.0), &fig.title, title_size, Anchor::Middle, black);
     for (i, panel) in fig.panels.iter().enumerate() {
         let top = TOP + i as f64 * PANEL_HEIGHT;
         let (x0, x1) = (MARGIN.0, WIDTH - MARGIN.1);

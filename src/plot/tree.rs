@@ -73,7 +73,8 @@ pub fn draw_tree(tree: &Tree, c: &mut dyn Canvas) {
     let (w, _) = size(tree);
     let black: Rgb = (0, 0, 0);
     let grey: Rgb = (110, 110, 110);
-    c.text((w / 2.0, 26.0), &tree.title, 16.0, Anchor::Middle, black);
+    let title_size = 16.0f64.min((w - 20.0) / tree.title.chars().count().max(1) as f64);
+    c.text((w / 2.0, 26.0), &tree.title, title_size, Anchor::Middle, black);
     let x = layout(tree);
     let centre = |i: usize| (20.0 + (x[i] + 0.5) * (BOX_W + 30.0), TOP + depth(tree, i) as f64 * ROW_H);
     for (i, node) in tree.nodes.iter().enumerate() {

@@ -65,6 +65,10 @@ pub struct Throughput {
     pub tried_per_cpu_hour: f64,
     pub evaluated_per_cpu_hour: f64,
     pub runs_per_hour: f64,
+    /// Worker processes that reported, their time alive and the share of it spent training.
+    pub workers: u64,
+    pub worker_seconds: f64,
+    pub busy_share: f64,
 }
 
 pub fn throughput(view: &View) -> Throughput {
@@ -93,6 +97,12 @@ pub fn throughput(view: &View) -> Throughput {
     }
     if t.wall_seconds > 0.0 {
         t.runs_per_hour = t.runs as f64 * 3600.0 / t.wall_seconds;
+    }
+    t.workers = view.workers.len() as u64;
+    t.worker_seconds = view.workers.iter().map(|w| (w.heartbeat_ms - w.started_ms).max(0) as f64 / 1000.0).sum();
+    let busy: f64 = view.workers.iter().map(|w| w.busy_seconds).sum();
+    if t.worker_seconds > 0.0 {
+        t.busy_share = (busy / t.worker_seconds).min(1.0);
     }
     t
 }
@@ -160,6 +170,15 @@ pub fn markdown(view: &View, top: usize) -> String {
         "- Mutants tried per CPU-hour: {:.1}; scored on every task per CPU-hour: {:.1}.",
         t.tried_per_cpu_hour, t.evaluated_per_cpu_hour
     );
+    if t.workers > 0 {
+        let _ = writeln!(
+            s,
+            "- Workers: {} process{} over the store's life, training {} of their time (the rest: waiting at round ends, claiming).",
+            t.workers,
+            if t.workers == 1 { "" } else { "es" },
+            pct(t.busy_share, 1.0)
+        );
+    }
     let best = entries.iter().find(|e| e.id != BASELINE);
     if let Some(b) = best {
         let _ = writeln!(s, "- Best cell: `{}` with score {:.3} (the GRU scores 1 by definition).", b.name, b.score);

@@ -35,6 +35,8 @@ pub struct View {
     pub rounds: Vec<RoundRow>,
     pub results: HashMap<i64, JobResult>,
     pub created_ms: i64,
+    /// The store's workers (all searches), with their busy time.
+    pub workers: Vec<crate::store::WorkerRow>,
     /// Indexes into `jobs`, per candidate.
     by_candidate: HashMap<i64, Vec<usize>>,
 }
@@ -70,6 +72,7 @@ impl View {
             jobs,
             results,
             created_ms: search.created_ms,
+            workers: store.workers()?,
         })
     }
 

@@ -64,12 +64,12 @@ pub fn work(
     let lease_ms = opts.lease.as_millis() as i64;
     let orphaned = || opts.parent.is_some_and(|p| std::os::unix::process::parent_id() != p);
     let mut stats = WorkerStats::default();
-    let mut last_beat = Instant::now() - Duration::from_secs(3600);
+    let mut last_beat: Option<Instant> = None;
     loop {
         if stop() || orphaned() {
             return Ok(stats);
         }
-        if last_beat.elapsed() > Duration::from_secs(5) {
+        if last_beat.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
             store.worker_beat(&WorkerRow {
                 id: id.clone(),
                 started_ms: started,
@@ -77,7 +77,7 @@ pub fn work(
                 jobs_done: stats.jobs as i64,
                 busy_seconds: stats.busy_seconds,
             })?;
-            last_beat = Instant::now();
+            last_beat = Some(Instant::now());
         }
         let Some(job) = store.claim(&id, lease_ms)? else {
             if opts.exit_when_idle && !store.any_running()? {
@@ -123,6 +123,8 @@ pub fn work(
             stats.jobs += 1;
             observe(&spec, &result);
         }
+        last_beat = None; // report the finished job at once
+
     }
 }
 
