@@ -342,9 +342,9 @@ fn start(ui: &Ui, a: &StartArgs) -> Result<ExitCode, String> {
             Err(Ok(code)) => return Ok(code),
             Err(Err(msg)) => return Err(msg),
         };
-        crate::search::create(&store, &a.name, &config)?;
+        crate::search::create(&mut store, &a.name, &config)?;
     }
-    let view = View::load(&store, &a.name)?;
+    let view = View::load(&mut store, &a.name)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let workers = a.workers.unwrap_or((cores / view.config.threads).max(1)).max(1);
     eprintln!(
@@ -393,7 +393,7 @@ fn start(ui: &Ui, a: &StartArgs) -> Result<ExitCode, String> {
             a.name
         ));
     }
-    let view = View::load(&store, &a.name)?;
+    let view = View::load(&mut store, &a.name)?;
     match ended {
         Ended::Done => eprintln!("search `{}` is done", a.name),
         Ended::TimeUp => eprintln!("time is up; `cellc search --resume --name {}` continues", a.name),
@@ -422,8 +422,8 @@ fn start(ui: &Ui, a: &StartArgs) -> Result<ExitCode, String> {
 }
 
 fn report_cmd(a: &ReportArgs) -> Result<ExitCode, String> {
-    let store = open_existing(&a.store)?;
-    let view = View::load(&store, &a.name)?;
+    let mut store = open_existing(&a.store)?;
+    let view = View::load(&mut store, &a.name)?;
     report::write(&view, &a.out, a.top)?;
     if a.json {
         let text = std::fs::read_to_string(a.out.join("leaderboard.json")).map_err(|e| e.to_string())?;
@@ -483,11 +483,11 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode, String> {
 }
 
 fn status(a: &StoreArgs) -> Result<ExitCode, String> {
-    let store = open_existing(&a.store)?;
+    let mut store = open_existing(&a.store)?;
     let now = crate::store::now_ms();
     let mut searches = vec![];
     for name in store.searches()? {
-        let view = View::load(&store, &name)?;
+        let view = View::load(&mut store, &name)?;
         let in_flight: Vec<_> = view.jobs.iter().filter(|j| j.state == "leased").collect();
         searches.push(serde_json::json!({
             "name": name,

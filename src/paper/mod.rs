@@ -102,7 +102,8 @@ impl Study {
     }
 
     fn config(&self, job: &Job) -> crate::train::fit::Config {
-        let mut c = plan::config(&job.task, job.setting, self.profile.hidden, job.steps, job.seed, self.data.as_deref());
+        let mut c =
+            plan::config(&job.task, job.setting, self.profile.hidden, job.steps, job.seed, self.data.as_deref());
         if job.task == "ptb" {
             c.task.eval_tokens = self.profile.ptb_eval_words;
         }

@@ -108,12 +108,17 @@ fn label(v: f64) -> String {
     }
 }
 
+/// 16 px for a title that fits at that size in the PNG font (16 px per character), else 12 px
+/// (which the PNG font draws at 8 px per character).
+pub fn title_size(title: &str, width: f64) -> f64 {
+    if title.chars().count() as f64 * 16.0 <= width - 20.0 { 16.0 } else { 12.0 }
+}
+
 /// Draws the figure on any canvas.
 pub fn draw(fig: &Figure, c: &mut dyn Canvas) {
     let black = (0, 0, 0);
     let grey = (200, 200, 200);
-    // The PNG font is as wide as it is high: shrink a long title to fit.
-    let title_size = 16.0f64.min((WIDTH - 20.0) / fig.title.chars().count().max(1) as f64);
+    let title_size = title_size(&fig.title, WIDTH);
     c.text((WIDTH / 2.0, 26.0), &fig.title, title_size, Anchor::Middle, black);
     for (i, panel) in fig.panels.iter().enumerate() {
         let top = TOP + i as f64 * PANEL_HEIGHT;

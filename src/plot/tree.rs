@@ -25,7 +25,11 @@ pub struct Tree {
 
 const BOX_W: f64 = 150.0;
 const BOX_H: f64 = 34.0;
+/// Horizontal distance between neighbouring leaves: a box and room for its edge label.
+const COLUMN: f64 = 220.0;
 const ROW_H: f64 = 90.0;
+/// Edge labels are cut to this many characters (8 px each in the PNG font).
+const EDGE_CHARS: usize = 26;
 const TOP: f64 = 50.0;
 
 fn depth(tree: &Tree, i: usize) -> usize {
@@ -65,7 +69,7 @@ fn layout(tree: &Tree) -> Vec<f64> {
 fn size(tree: &Tree) -> (f64, f64) {
     let leaves = layout(tree).iter().copied().fold(0.0_f64, f64::max) + 1.0;
     let levels = (0..tree.nodes.len()).map(|i| depth(tree, i)).max().unwrap_or(0) + 1;
-    ((leaves * (BOX_W + 30.0) + 40.0).max(500.0), TOP + levels as f64 * ROW_H + 20.0)
+    ((leaves * COLUMN + 40.0).max(500.0), TOP + levels as f64 * ROW_H + 20.0)
 }
 
 /// Draws the tree.
@@ -73,20 +77,20 @@ pub fn draw_tree(tree: &Tree, c: &mut dyn Canvas) {
     let (w, _) = size(tree);
     let black: Rgb = (0, 0, 0);
     let grey: Rgb = (110, 110, 110);
-    let title_size = 16.0f64.min((w - 20.0) / tree.title.chars().count().max(1) as f64);
-    c.text((w / 2.0, 26.0), &tree.title, title_size, Anchor::Middle, black);
+    c.text((w / 2.0, 26.0), &tree.title, super::title_size(&tree.title, w), Anchor::Middle, black);
     let x = layout(tree);
-    let centre = |i: usize| (20.0 + (x[i] + 0.5) * (BOX_W + 30.0), TOP + depth(tree, i) as f64 * ROW_H);
+    let centre = |i: usize| (20.0 + (x[i] + 0.5) * COLUMN, TOP + depth(tree, i) as f64 * ROW_H);
     for (i, node) in tree.nodes.iter().enumerate() {
         let (cx, top) = centre(i);
         if let Some(p) = node.parent {
             let (px, ptop) = centre(p);
             c.line((px, ptop + BOX_H), (cx, top), grey, 1.5);
+            // The label sits just above the child's box, so siblings' labels never overlap.
             let mut edge = node.edge.clone();
-            if edge.chars().count() > 34 {
-                edge = edge.chars().take(31).collect::<String>() + "...";
+            if edge.chars().count() > EDGE_CHARS {
+                edge = edge.chars().take(EDGE_CHARS - 3).collect::<String>() + "...";
             }
-            c.text(((px + cx) / 2.0 + 4.0, (ptop + BOX_H + top) / 2.0 + 4.0), &edge, 9.0, Anchor::Start, grey);
+            c.text((cx, top - 6.0), &edge, 8.0, Anchor::Middle, grey);
         }
         let color: Rgb = if node.highlight { (213, 94, 0) } else { (0, 114, 178) };
         let (l, r, b) = (cx - BOX_W / 2.0, cx + BOX_W / 2.0, top + BOX_H);

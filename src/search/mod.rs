@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 pub use config::SearchConfig;
 pub use view::View;
 
-use crate::store::Store;
+use crate::store::SearchStore;
 
 /// How a call to [`drive`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -41,7 +41,7 @@ pub enum Ended {
 }
 
 /// Creates a search in the store.
-pub fn create(store: &Store, name: &str, config: &SearchConfig) -> Result<(), String> {
+pub fn create(store: &mut dyn SearchStore, name: &str, config: &SearchConfig) -> Result<(), String> {
     if config.tasks.is_empty() || config.seeds.is_empty() {
         return Err("a search needs at least one task and one seed cell".into());
     }
@@ -53,7 +53,7 @@ pub fn create(store: &Store, name: &str, config: &SearchConfig) -> Result<(), St
 /// waits for workers to finish its jobs, plans the next. `observe` sees the store's state every
 /// `poll`.
 pub fn drive(
-    store: &mut Store,
+    store: &mut dyn SearchStore,
     name: &str,
     deadline: Option<Instant>,
     poll: Duration,

@@ -271,3 +271,79 @@ impl Planner<'_> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::search::config::{DEFAULT_STEPS, SearchConfig};
+    use crate::store::Store;
+    use crate::train::checkpoint::CellSource;
+
+    fn config(seeds: &[&str], in_flight: usize) -> SearchConfig {
+        SearchConfig {
+            seed: 3,
+            tasks: vec!["arith".into(), "xml".into()],
+            steps: DEFAULT_STEPS.iter().map(|(t, s)| (t.to_string(), *s)).collect(),
+            hidden: 16,
+            settings: 2,
+            population: 100,
+            in_flight,
+            reevaluate: 0.1,
+            filter_task: "memorize".into(),
+            filter: 0.95,
+            gate: 0.9,
+            keep: vec![],
+            threads: 1,
+            max_rounds: 0,
+            max_candidates: 0,
+            seeds: seeds
+                .iter()
+                .map(|n| CellSource {
+                    name: n.to_string(),
+                    file: format!("{n}.cell"),
+                    text: crate::stdlib::source(n).unwrap_or_default().to_string(),
+                })
+                .collect(),
+            data: None,
+        }
+    }
+
+    fn first_round(seeds: &[&str], in_flight: usize) -> Round {
+        let mut store = Store::memory().unwrap();
+        crate::search::create(&mut store, "s", &config(seeds, in_flight)).unwrap();
+        let view = View::load(&mut store, "s").unwrap();
+        plan(&view, 0, true, 1).unwrap()
+    }
+
+    #[test]
+    fn round_zero_adds_the_baselines_and_distinct_mutants_and_counts_duplicates() {
+        // A tiny seed cell has few distinct mutants: many draws repeat one already taken.
+        let r = first_round(&["gru", "tanh_rnn"], 40);
+        assert_eq!(r.candidates[0].name, "gru");
+        let baseline_jobs = r.jobs.iter().filter(|j| j.stage == "baseline").count();
+        assert_eq!(baseline_jobs, 2 * 2 * 2, "2 seeds x 2 tasks x 2 settings");
+        let mut hashes: Vec<&str> = r.candidates.iter().map(|c| c.hash.as_str()).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        assert_eq!(hashes.len(), r.candidates.len(), "every candidate is new");
+        assert!(r.row.duplicates > 0, "{:?}", r.row);
+        assert_eq!(r.row.generated, r.row.rejected + r.row.duplicates + (r.candidates.len() as i64 - 2));
+        // Each mutant starts with its filter run, on the filter task.
+        let mutants = r.candidates.iter().filter(|c| c.parent.is_some()).count();
+        assert_eq!(r.jobs.iter().filter(|j| j.stage == "filter" && j.task == "memorize").count(), mutants);
+        // The first job id is the one asked for; ids are consecutive.
+        assert!(r.jobs.iter().enumerate().all(|(i, j)| j.id == 1 + i as i64));
+    }
+
+    #[test]
+    fn planning_is_a_function_of_the_store_and_the_round() {
+        let a = first_round(&["gru", "lstm"], 8);
+        let b = first_round(&["gru", "lstm"], 8);
+        let key = |r: &Round| r.candidates.iter().map(|c| (c.hash.clone(), c.mutation.clone())).collect::<Vec<_>>();
+        assert_eq!(key(&a), key(&b));
+        assert_eq!(
+            a.jobs.iter().map(|j| &j.spec).collect::<Vec<_>>(),
+            b.jobs.iter().map(|j| &j.spec).collect::<Vec<_>>()
+        );
+    }
+}

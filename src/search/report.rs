@@ -233,7 +233,7 @@ pub fn score_figure(view: &View) -> Figure {
             y_label: "score".into(),
             series: vec![
                 Series { label: "best mutant so far".into(), points: best, color: COLORS[0] },
-                Series { label: "GRU (1 by definition)".into(), points: gru_line, color: COLORS[1] },
+                Series { label: "GRU = 1".into(), points: gru_line, color: COLORS[1] },
             ],
             bars: vec![],
         }],

@@ -2,12 +2,12 @@
 //! on one machine or several) share one store; the lease protocol in `store::search` makes each
 //! job finish exactly once even when workers are killed.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::spec::{self, JobResult, JobSpec};
-use crate::store::{Store, WorkerRow, now_ms};
+use crate::store::{SearchStore, WorkerRow, now_ms};
 
 /// How a worker behaves.
 #[derive(Clone, Debug)]
@@ -54,7 +54,7 @@ pub fn is_dead_here(worker: &str) -> bool {
 /// Runs jobs until `stop` says so, the parent dies, or (with `exit_when_idle`) no search runs.
 /// `observe` hears each finished job.
 pub fn work(
-    store: &mut Store,
+    store: &mut dyn SearchStore,
     opts: &WorkerOptions,
     stop: &dyn Fn() -> bool,
     observe: &mut dyn FnMut(&JobSpec, &JobResult),
@@ -101,18 +101,19 @@ pub fn work(
         // Renew the lease every third of its length; a lost lease cancels the run.
         let lost = Cell::new(false);
         let renewed = Cell::new(Instant::now());
-        let store_ref: &Store = store;
+        let renewer = RefCell::new(&mut *store);
         let cancel = || {
             if renewed.get().elapsed() > opts.lease / 3 {
                 renewed.set(Instant::now());
-                if !store_ref.renew(job.id, &id, lease_ms).unwrap_or(false) {
+                if !renewer.borrow_mut().renew(job.id, &id, lease_ms).unwrap_or(false) {
                     lost.set(true);
                 }
             }
             lost.get() || stop() || orphaned()
         };
         let t = Instant::now();
-        let result = match spec::run(&spec, &cancel) {
+        let outcome = spec::run(&spec, &cancel);
+        let result = match outcome {
             Ok(Some(r)) => r,
             Ok(None) => continue, // cancelled: the lease lapses or is taken over; the loop head decides
             Err(e) => JobResult { outcome: format!("failed: {e}"), ..spec::failed_result() },
@@ -124,7 +125,6 @@ pub fn work(
             observe(&spec, &result);
         }
         last_beat = None; // report the finished job at once
-
     }
 }
 

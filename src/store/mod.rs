@@ -4,8 +4,10 @@
 //! The schema is versioned: each migration runs once, in order, and a store written by a newer
 //! cellc is refused.
 
+mod backend;
 mod search;
 
+pub use backend::SearchStore;
 pub use search::{CandidateRow, JobRow, RoundRow, SearchRow, WorkerRow, now_ms};
 
 use std::path::Path;
@@ -129,6 +131,8 @@ pub struct RunRecord {
 /// An open store.
 pub struct Store {
     conn: Connection,
+    /// Where it is, for messages.
+    path: String,
 }
 
 impl Store {
@@ -139,7 +143,7 @@ impl Store {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let conn = Connection::open(path).map_err(|e| format!("cannot open the store {name}: {e}"))?;
-        let store = Store { conn };
+        let store = Store { conn, path: name.to_string() };
         store.init().map_err(|e| format!("{name}: {e}"))?;
         Ok(store)
     }
@@ -147,7 +151,7 @@ impl Store {
     /// An in-memory store, for tests.
     pub fn memory() -> Result<Store, String> {
         let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
-        let store = Store { conn };
+        let store = Store { conn, path: ":memory:".into() };
         store.init()?;
         Ok(store)
     }

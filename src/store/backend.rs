@@ -1,0 +1,109 @@
+//! The search store as one trait, so the coordinator, the workers and the reports never know
+//! which database they talk to: SQLite (one file, embedded, the default) or, for searches across
+//! machines, PostgreSQL. Both keep the same tables and the same lease protocol.
+
+use super::{CandidateRow, JobRow, RoundRow, SearchRow, Store, WorkerRow};
+
+/// What the architecture search needs from its store.
+pub trait SearchStore {
+    /// Where the store is, for messages (never a password).
+    fn describe(&self) -> String;
+    /// Creates a search; an existing one of the same name is an error.
+    fn create_search(&mut self, name: &str, config: &str) -> Result<(), String>;
+    fn search(&mut self, name: &str) -> Result<Option<SearchRow>, String>;
+    /// The searches' names, oldest first.
+    fn searches(&mut self) -> Result<Vec<String>, String>;
+    /// Whether any search is still running.
+    fn any_running(&mut self) -> Result<bool, String>;
+    fn set_search_state(&mut self, name: &str, state: &str) -> Result<(), String>;
+    fn rounds(&mut self, search: &str) -> Result<Vec<RoundRow>, String>;
+    fn candidates(&mut self, search: &str) -> Result<Vec<CandidateRow>, String>;
+    fn jobs(&mut self, search: &str) -> Result<Vec<JobRow>, String>;
+    /// One job by id (any search).
+    fn job(&mut self, id: i64) -> Result<Option<JobRow>, String>;
+    /// The largest job id (0 when there is none).
+    fn max_job_id(&mut self) -> Result<i64, String>;
+    /// Records a planned round with its candidates and jobs, all or nothing; false when the
+    /// round was already recorded.
+    fn commit_round(
+        &mut self,
+        search: &str,
+        round: &RoundRow,
+        candidates: &[CandidateRow],
+        jobs: &[JobRow],
+    ) -> Result<bool, String>;
+    /// Claims the oldest job of a running search that is queued or whose lease has expired.
+    fn claim(&mut self, worker: &str, lease_ms: i64) -> Result<Option<JobRow>, String>;
+    /// Renews a lease; false when the worker no longer holds it.
+    fn renew(&mut self, job: i64, worker: &str, lease_ms: i64) -> Result<bool, String>;
+    /// Records a result if the worker still holds the lease; false otherwise.
+    fn finish(&mut self, job: i64, worker: &str, result: &str) -> Result<bool, String>;
+    /// Puts the leased jobs of workers `dead` names back in the queue; returns how many.
+    fn requeue_dead(&mut self, dead: &dyn Fn(&str) -> bool) -> Result<usize, String>;
+    /// A worker's heartbeat.
+    fn worker_beat(&mut self, w: &WorkerRow) -> Result<(), String>;
+    fn workers(&mut self) -> Result<Vec<WorkerRow>, String>;
+}
+
+impl SearchStore for Store {
+    fn describe(&self) -> String {
+        self.path.clone()
+    }
+    fn create_search(&mut self, name: &str, config: &str) -> Result<(), String> {
+        Store::create_search(self, name, config)
+    }
+    fn search(&mut self, name: &str) -> Result<Option<SearchRow>, String> {
+        Store::search(self, name)
+    }
+    fn searches(&mut self) -> Result<Vec<String>, String> {
+        Store::searches(self)
+    }
+    fn any_running(&mut self) -> Result<bool, String> {
+        Store::any_running(self)
+    }
+    fn set_search_state(&mut self, name: &str, state: &str) -> Result<(), String> {
+        Store::set_search_state(self, name, state)
+    }
+    fn rounds(&mut self, search: &str) -> Result<Vec<RoundRow>, String> {
+        Store::rounds(self, search)
+    }
+    fn candidates(&mut self, search: &str) -> Result<Vec<CandidateRow>, String> {
+        Store::candidates(self, search)
+    }
+    fn jobs(&mut self, search: &str) -> Result<Vec<JobRow>, String> {
+        Store::jobs(self, search)
+    }
+    fn job(&mut self, id: i64) -> Result<Option<JobRow>, String> {
+        Store::job(self, id)
+    }
+    fn max_job_id(&mut self) -> Result<i64, String> {
+        Store::max_job_id(self)
+    }
+    fn commit_round(
+        &mut self,
+        search: &str,
+        round: &RoundRow,
+        candidates: &[CandidateRow],
+        jobs: &[JobRow],
+    ) -> Result<bool, String> {
+        Store::commit_round(self, search, round, candidates, jobs)
+    }
+    fn claim(&mut self, worker: &str, lease_ms: i64) -> Result<Option<JobRow>, String> {
+        Store::claim(self, worker, lease_ms)
+    }
+    fn renew(&mut self, job: i64, worker: &str, lease_ms: i64) -> Result<bool, String> {
+        Store::renew(self, job, worker, lease_ms)
+    }
+    fn finish(&mut self, job: i64, worker: &str, result: &str) -> Result<bool, String> {
+        Store::finish(self, job, worker, result)
+    }
+    fn requeue_dead(&mut self, dead: &dyn Fn(&str) -> bool) -> Result<usize, String> {
+        Store::requeue_dead(self, dead)
+    }
+    fn worker_beat(&mut self, w: &WorkerRow) -> Result<(), String> {
+        Store::worker_beat(self, w)
+    }
+    fn workers(&mut self) -> Result<Vec<WorkerRow>, String> {
+        Store::workers(self)
+    }
+}
