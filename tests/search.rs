@@ -4,17 +4,16 @@
 //! without "database is locked" failures; `replay` reproduces a run bit for bit; the report
 //! writes its files; bad input gets a one-line error.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use cellc::rng::Rng;
-use cellc::store::Store;
-
-fn cellc() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cellc"))
-}
+use cellc::store::{SearchStore, Store};
+use support::small_search::{Results, cellc, run_ok, search};
 
 fn temp_dir(name: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("cellc-search-{name}-{}", std::process::id()));
@@ -23,66 +22,8 @@ fn temp_dir(name: &str) -> PathBuf {
     dir
 }
 
-/// A search small enough for a test: tiny models and runs, a lenient filter so mutants get
-/// through to the tasks, early stopping on.
-const SMALL: &[&str] = &[
-    "--tasks",
-    "arith,xml",
-    "--steps",
-    "memorize=400,arith=120,xml=80",
-    "--hidden",
-    "16",
-    "--settings",
-    "1",
-    "--filter",
-    "0.25",
-    "--gate",
-    "0.6",
-    "--keep",
-    "0.5,0.8",
-    "--in-flight",
-    "4",
-    "--candidates",
-    "10",
-    "--lease",
-    "2",
-    "--seed",
-    "7",
-];
-
-fn search(store: &Path, workers: usize, extra: &[&str]) -> Command {
-    let mut cmd = cellc();
-    cmd.arg("search").args(SMALL).arg("--store").arg(store).arg("--workers").arg(workers.to_string()).args(extra);
-    cmd
-}
-
-fn run_ok(mut cmd: Command) -> Output {
-    let out = cmd.output().unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{cmd:?} failed: {stderr}");
-    assert!(!stderr.contains("locked"), "{stderr}");
-    out
-}
-
-/// What a search computed: per job, its candidate's hash, task, setting and the exact result.
-type Results = BTreeMap<i64, (String, String, i64, String)>;
-
 fn results(store: &Path) -> Results {
-    let s = Store::open(store).unwrap();
-    let hashes: BTreeMap<i64, String> = s.candidates("search").unwrap().into_iter().map(|c| (c.id, c.hash)).collect();
-    s.jobs("search")
-        .unwrap()
-        .into_iter()
-        .map(|j| {
-            let result = j.result.unwrap_or_else(|| panic!("job {} unfinished", j.id));
-            // The times differ from run to run; everything else must not.
-            let mut r: serde_json::Value = serde_json::from_str(&result).unwrap();
-            for k in ["compile_seconds", "train_seconds", "eval_seconds", "seconds"] {
-                r.as_object_mut().unwrap().remove(k);
-            }
-            (j.id, (hashes[&j.candidate].clone(), j.task, j.setting, r.to_string()))
-        })
-        .collect()
+    support::small_search::results(&mut Store::open(store).unwrap())
 }
 
 /// An uninterrupted search with one worker, run once and shared by the tests (read only).
@@ -134,7 +75,7 @@ fn a_search_killed_at_random_moments_resumes_to_the_same_results() {
         child.wait().unwrap();
         kills += 1;
         // Every run that had finished is still there, unchanged, and was not trained again.
-        let s = Store::open(&store).unwrap();
+        let mut s = Store::open(&store).unwrap();
         for j in s.jobs("search").unwrap() {
             if let Some(before) = finished_before.get(&j.id) {
                 assert_eq!(&(j.result.clone().unwrap_or_default(), j.finished_ms), before, "job {} changed", j.id);
@@ -179,7 +120,7 @@ fn several_workers_give_the_same_results_and_replay_reproduces_a_run() {
         assert!(!String::from_utf8_lossy(&out.stderr).contains("locked"));
     }
     assert_eq!(&results(&store2), want, "1 + 2 standalone workers");
-    let s = Store::open(&store2).unwrap();
+    let mut s = Store::open(&store2).unwrap();
     let workers = s.workers().unwrap();
     assert!(workers.len() >= 2, "{workers:?}");
 

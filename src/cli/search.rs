@@ -11,7 +11,7 @@ use crate::runtime::interrupt;
 use crate::search::config::{DEFAULT_STEPS, DEFAULT_TASKS};
 use crate::search::worker::{self, WorkerOptions};
 use crate::search::{Ended, SearchConfig, View, report, spec};
-use crate::store::Store;
+use crate::store::{Access, SearchStore, open_search_store, postgres};
 use crate::workspace::Workspace;
 
 const SEARCH_EXAMPLES: &str = "\
@@ -21,7 +21,14 @@ Examples:
   cellc search --tasks arith,xml --hidden 32 --candidates 50 --name small
   cellc search report --out report/                leaderboard, top cells as .cell files, plots
   cellc search replay 123                          retrain run 123 and compare bit for bit
-  cellc search status                              searches, workers, runs in flight";
+  cellc search status                              searches, workers, runs in flight
+  cellc search --store postgres://me@db.lan/cells --workers 2
+                                                   a search other machines can join:
+  cellc worker --store postgres://me@db.lan/cells  (on each other machine)
+
+Stores: a path is an SQLite file (the default, one machine); postgres://user@host:port/db is a
+PostgreSQL database shared by machines. PGHOST, PGPORT, PGUSER, PGPASSWORD (or ~/.pgpass),
+PGDATABASE and PGSSLMODE fill what the URL leaves out; passwords are never printed.";
 
 #[derive(clap::Args, Debug)]
 #[command(args_conflicts_with_subcommands = true, after_help = SEARCH_EXAMPLES)]
@@ -45,9 +52,9 @@ enum Sub {
 
 #[derive(clap::Args, Debug)]
 struct StoreArgs {
-    /// The search's SQLite store.
-    #[arg(long, default_value = "search.sqlite")]
-    store: PathBuf,
+    /// The search's store: an SQLite file or a postgres:// URL.
+    #[arg(long, env = "CELLC_STORE", hide_env_values = true, default_value = "search.sqlite")]
+    store: String,
     /// Print JSON.
     #[arg(long)]
     json: bool,
@@ -55,16 +62,18 @@ struct StoreArgs {
 
 #[derive(clap::Args, Debug)]
 struct StartArgs {
-    /// The SQLite store: every candidate, run and result (WAL mode; several processes share it).
-    #[arg(long, default_value = "search.sqlite")]
-    store: PathBuf,
+    /// Where every candidate, run and result is kept: an SQLite file (one machine) or a
+    /// postgres://user@host/db URL (workers on many machines).
+    #[arg(long, env = "CELLC_STORE", hide_env_values = true, default_value = "search.sqlite")]
+    store: String,
     /// The search's name in the store.
     #[arg(long, default_value = "search")]
     name: String,
     /// Continue the named search with the options it was created with.
     #[arg(long)]
     resume: bool,
-    /// Worker processes training runs (default: cores / --threads).
+    /// Worker processes training runs (default: cores / --threads; 0: only plan, while
+    /// `cellc worker`s on other machines train).
     #[arg(long)]
     workers: Option<usize>,
     /// Stop after this much wall time (for example 1h, 30m) once the runs in flight finish;
@@ -134,8 +143,9 @@ struct StartArgs {
 
 #[derive(clap::Args, Debug)]
 struct ReportArgs {
-    #[arg(long, default_value = "search.sqlite")]
-    store: PathBuf,
+    /// The search's store: an SQLite file or a postgres:// URL.
+    #[arg(long, env = "CELLC_STORE", hide_env_values = true, default_value = "search.sqlite")]
+    store: String,
     #[arg(long, default_value = "search")]
     name: String,
     /// Where report.md, leaderboard.json, the top cells and the plots go.
@@ -153,8 +163,9 @@ struct ReportArgs {
 struct ReplayArgs {
     /// The run's id (`cellc search report` and leaderboard.json list them; ids are per store).
     run: i64,
-    #[arg(long, default_value = "search.sqlite")]
-    store: PathBuf,
+    /// The search's store: an SQLite file or a postgres:// URL.
+    #[arg(long, env = "CELLC_STORE", hide_env_values = true, default_value = "search.sqlite")]
+    store: String,
     /// Data directory for ptb, if not the one the run was planned with.
     #[arg(long)]
     data: Option<PathBuf>,
@@ -162,9 +173,10 @@ struct ReplayArgs {
 
 #[derive(clap::Args, Debug)]
 pub struct WorkerArgs {
-    /// The store whose runs to train.
-    #[arg(long, default_value = "search.sqlite")]
-    store: PathBuf,
+    /// The store whose runs to train: an SQLite file, or a postgres://user@host/db URL that
+    /// workers on other machines share.
+    #[arg(long, env = "CELLC_STORE", hide_env_values = true, default_value = "search.sqlite")]
+    store: String,
     /// Seconds a claimed run stays ours without a renewal.
     #[arg(long, default_value_t = 60.0)]
     lease: f64,
@@ -277,13 +289,14 @@ fn config(ui: &Ui, a: &StartArgs) -> Result<SearchConfig, Result<ExitCode, Strin
     })
 }
 
-/// Starts the worker processes; they exit when this process does.
-fn spawn_workers(n: usize, store: &Path, lease: f64, data: Option<&Path>) -> Result<Vec<Child>, String> {
+/// Starts the worker processes; they exit when this process does. The store goes in the
+/// environment, not the command line, where other users could read a password in it.
+fn spawn_workers(n: usize, store: &str, lease: f64, data: Option<&Path>) -> Result<Vec<Child>, String> {
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the cellc executable: {e}"))?;
     (0..n)
         .map(|_| {
             let mut cmd = Command::new(&exe);
-            cmd.arg("worker").arg("--store").arg(store).arg("--lease").arg(lease.to_string());
+            cmd.arg("worker").env("CELLC_STORE", store).arg("--lease").arg(lease.to_string());
             cmd.arg("--parent").arg(std::process::id().to_string());
             if let Some(d) = data {
                 cmd.arg("--data").arg(d);
@@ -324,13 +337,14 @@ fn start(ui: &Ui, a: &StartArgs) -> Result<ExitCode, String> {
     if !(a.lease.is_finite() && a.lease >= 1.0) {
         return Err("--lease must be at least 1 second".into());
     }
-    let mut store = Store::open(&a.store)?;
+    let mut store = open_search_store(&a.store, Access::Migrate)?;
+    store.lock_search(&a.name)?;
     if a.resume {
         if store.search(&a.name)?.is_none() {
             let names = store.searches()?;
             return Err(format!(
                 "{} has no search named `{}` to resume (it has: {})",
-                a.store.display(),
+                store.describe(),
                 a.name,
                 if names.is_empty() { "none".to_string() } else { names.join(", ") }
             ));
@@ -342,11 +356,11 @@ fn start(ui: &Ui, a: &StartArgs) -> Result<ExitCode, String> {
             Err(Ok(code)) => return Ok(code),
             Err(Err(msg)) => return Err(msg),
         };
-        crate::search::create(&mut store, &a.name, &config)?;
+        crate::search::create(&mut *store, &a.name, &config)?;
     }
-    let view = View::load(&mut store, &a.name)?;
+    let view = View::load(&mut *store, &a.name)?;
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = a.workers.unwrap_or((cores / view.config.threads).max(1)).max(1);
+    let workers = a.workers.unwrap_or((cores / view.config.threads).max(1));
     eprintln!(
         "cellc search `{}`: tasks {}, H = {}, {} settings per task, {} in flight, {} worker process{}; store {}",
         a.name,
@@ -356,12 +370,18 @@ fn start(ui: &Ui, a: &StartArgs) -> Result<ExitCode, String> {
         view.config.in_flight,
         workers,
         if workers == 1 { "" } else { "es" },
-        a.store.display()
+        store.describe()
     );
+    if workers == 0 {
+        eprintln!("this process only plans: start `cellc worker --store {}` where runs should train", store.describe());
+    }
     interrupt::catch_ctrl_c();
     let children = std::cell::RefCell::new(spawn_workers(workers, &a.store, a.lease, view.config.data.as_deref())?);
     // If every worker has exited (each prints its error), nothing would ever finish: stop.
-    let workers_gone = || children.borrow_mut().iter_mut().all(|c| matches!(c.try_wait(), Ok(Some(_))));
+    let workers_gone = || {
+        let mut children = children.borrow_mut();
+        !children.is_empty() && children.iter_mut().all(|c| matches!(c.try_wait(), Ok(Some(_))))
+    };
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
     let mut last_round = usize::MAX;
@@ -377,7 +397,7 @@ fn start(ui: &Ui, a: &StartArgs) -> Result<ExitCode, String> {
         }
     };
     let stop = || interrupt::interrupted() || workers_gone();
-    let ended = crate::search::drive(&mut store, &a.name, deadline, Duration::from_millis(500), &stop, &mut observe);
+    let ended = crate::search::drive(&mut *store, &a.name, deadline, Duration::from_millis(500), &stop, &mut observe);
     let crashed = !interrupt::interrupted() && workers_gone();
     for c in children.borrow_mut().iter_mut() {
         let _ = c.kill();
@@ -393,7 +413,7 @@ fn start(ui: &Ui, a: &StartArgs) -> Result<ExitCode, String> {
             a.name
         ));
     }
-    let view = View::load(&mut store, &a.name)?;
+    let view = View::load(&mut *store, &a.name)?;
     match ended {
         Ended::Done => eprintln!("search `{}` is done", a.name),
         Ended::TimeUp => eprintln!("time is up; `cellc search --resume --name {}` continues", a.name),
@@ -423,7 +443,7 @@ fn start(ui: &Ui, a: &StartArgs) -> Result<ExitCode, String> {
 
 fn report_cmd(a: &ReportArgs) -> Result<ExitCode, String> {
     let mut store = open_existing(&a.store)?;
-    let view = View::load(&mut store, &a.name)?;
+    let view = View::load(&mut *store, &a.name)?;
     report::write(&view, &a.out, a.top)?;
     if a.json {
         let text = std::fs::read_to_string(a.out.join("leaderboard.json")).map_err(|e| e.to_string())?;
@@ -438,16 +458,17 @@ fn report_cmd(a: &ReportArgs) -> Result<ExitCode, String> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn open_existing(path: &Path) -> Result<Store, String> {
-    if !path.exists() {
-        return Err(format!("{}: no such store (start a search with `cellc search`)", path.display()));
+/// Opens a store that must exist already (an SQLite file; a database is always there).
+fn open_existing(store: &str) -> Result<Box<dyn SearchStore>, String> {
+    if !postgres::is_url(store) && !Path::new(store).exists() {
+        return Err(format!("{store}: no such store (start a search with `cellc search`)"));
     }
-    Store::open(path)
+    open_search_store(store, Access::SameVersion)
 }
 
 fn replay(a: &ReplayArgs) -> Result<ExitCode, String> {
-    let store = open_existing(&a.store)?;
-    let job = store.job(a.run)?.ok_or_else(|| format!("{} has no run {}", a.store.display(), a.run))?;
+    let mut store = open_existing(&a.store)?;
+    let job = store.job(a.run)?.ok_or_else(|| format!("{} has no run {}", store.describe(), a.run))?;
     let stored: spec::JobResult = match &job.result {
         Some(r) => serde_json::from_str(r).map_err(|e| format!("run {}: bad stored result: {e}", a.run))?,
         None => return Err(format!("run {} has not finished (it is {})", a.run, job.state)),
@@ -484,10 +505,10 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode, String> {
 
 fn status(a: &StoreArgs) -> Result<ExitCode, String> {
     let mut store = open_existing(&a.store)?;
-    let now = crate::store::now_ms();
+    let now = store.now_ms()?;
     let mut searches = vec![];
     for name in store.searches()? {
-        let view = View::load(&mut store, &name)?;
+        let view = View::load(&mut *store, &name)?;
         let in_flight: Vec<_> = view.jobs.iter().filter(|j| j.state == "leased").collect();
         searches.push(serde_json::json!({
             "name": name,
@@ -538,7 +559,10 @@ pub fn run_worker(ui: &Ui, a: WorkerArgs) -> ExitCode {
         if !(a.lease.is_finite() && a.lease >= 1.0) {
             return Err("--lease must be at least 1 second".into());
         }
-        let mut store = Store::open(&a.store)?;
+        let mut store = open_search_store(&a.store, Access::SameVersion)?;
+        if a.verbose {
+            eprintln!("worker {} on {}", worker::worker_id(), store.describe());
+        }
         interrupt::catch_ctrl_c();
         let opts = WorkerOptions {
             lease: Duration::from_secs_f64(a.lease),
@@ -547,10 +571,10 @@ pub fn run_worker(ui: &Ui, a: WorkerArgs) -> ExitCode {
             data: a.data.clone(),
         };
         let verbose = a.verbose;
-        let stats = worker::work(&mut store, &opts, &interrupt::interrupted, &mut |spec, r| {
+        let stats = worker::work(&mut *store, &opts, &interrupt::interrupted, &mut |job, spec, r| {
             if verbose {
                 eprintln!(
-                    "{} {}: valid {:.4} ({}, {:.1} s)",
+                    "run {job} finished: {} {}: valid {:.4} ({}, {:.1} s)",
                     spec.cell.name, spec.config.task.name, r.valid, r.outcome, r.seconds
                 );
             }

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::spec::{self, JobResult, JobSpec};
-use crate::store::{SearchStore, WorkerRow, now_ms};
+use crate::store::{SCHEMA_VERSION, SearchStore, WorkerRow, now_ms};
 
 /// How a worker behaves.
 #[derive(Clone, Debug)]
@@ -52,32 +52,47 @@ pub fn is_dead_here(worker: &str) -> bool {
 }
 
 /// Runs jobs until `stop` says so, the parent dies, or (with `exit_when_idle`) no search runs.
-/// `observe` hears each finished job.
+/// `observe` hears each job whose result was recorded (its id, spec and result).
 pub fn work(
     store: &mut dyn SearchStore,
     opts: &WorkerOptions,
     stop: &dyn Fn() -> bool,
-    observe: &mut dyn FnMut(&JobSpec, &JobResult),
+    observe: &mut dyn FnMut(i64, &JobSpec, &JobResult),
 ) -> Result<WorkerStats, String> {
     let id = worker_id();
     let started = now_ms();
     let lease_ms = opts.lease.as_millis() as i64;
     let orphaned = || opts.parent.is_some_and(|p| std::os::unix::process::parent_id() != p);
     let mut stats = WorkerStats::default();
+    // Heartbeats every few seconds, between runs and during them (`status` shows who is alive).
+    let beat_every = Duration::from_secs(5);
+    let beat = |store: &mut dyn SearchStore, stats: &WorkerStats| {
+        store.worker_beat(&WorkerRow {
+            id: id.clone(),
+            started_ms: started,
+            heartbeat_ms: now_ms(),
+            jobs_done: stats.jobs as i64,
+            busy_seconds: stats.busy_seconds,
+        })
+    };
     let mut last_beat: Option<Instant> = None;
     loop {
         if stop() || orphaned() {
             return Ok(stats);
         }
-        if last_beat.is_none_or(|t| t.elapsed() > Duration::from_secs(5)) {
-            store.worker_beat(&WorkerRow {
-                id: id.clone(),
-                started_ms: started,
-                heartbeat_ms: now_ms(),
-                jobs_done: stats.jobs as i64,
-                busy_seconds: stats.busy_seconds,
-            })?;
+        if last_beat.is_none_or(|t| t.elapsed() > beat_every) {
+            beat(store, &stats)?;
             last_beat = Some(Instant::now());
+        }
+        // A newer cellc may have migrated the store since we started: stop rather than write
+        // tables we do not know.
+        let version = store.schema_version()?;
+        if version != SCHEMA_VERSION {
+            return Err(format!(
+                "{}: the store is now at schema version {version} and this cellc speaks {SCHEMA_VERSION} \
+                 (another cellc migrated it); run the same cellc version on every machine",
+                store.describe()
+            ));
         }
         let Some(job) = store.claim(&id, lease_ms)? else {
             if opts.exit_when_idle && !store.any_running()? {
@@ -101,6 +116,7 @@ pub fn work(
         // Renew the lease every third of its length; a lost lease cancels the run.
         let lost = Cell::new(false);
         let renewed = Cell::new(Instant::now());
+        let beaten = Cell::new(Instant::now());
         let renewer = RefCell::new(&mut *store);
         let cancel = || {
             if renewed.get().elapsed() > opts.lease / 3 {
@@ -108,6 +124,10 @@ pub fn work(
                 if !renewer.borrow_mut().renew(job.id, &id, lease_ms).unwrap_or(false) {
                     lost.set(true);
                 }
+            }
+            if beaten.get().elapsed() > beat_every {
+                beaten.set(Instant::now());
+                let _ = beat(*renewer.borrow_mut(), &stats);
             }
             lost.get() || stop() || orphaned()
         };
@@ -122,7 +142,7 @@ pub fn work(
         let json = serde_json::to_string(&result).map_err(|e| e.to_string())?;
         if store.finish(job.id, &id, &json)? {
             stats.jobs += 1;
-            observe(&spec, &result);
+            observe(job.id, &spec, &result);
         }
         last_beat = None; // report the finished job at once
     }

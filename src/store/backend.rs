@@ -2,12 +2,20 @@
 //! which database they talk to: SQLite (one file, embedded, the default) or, for searches across
 //! machines, PostgreSQL. Both keep the same tables and the same lease protocol.
 
-use super::{CandidateRow, JobRow, RoundRow, SearchRow, Store, WorkerRow};
+use super::{CandidateRow, JobRow, RoundRow, SearchRow, WorkerRow};
 
 /// What the architecture search needs from its store.
 pub trait SearchStore {
     /// Where the store is, for messages (never a password).
     fn describe(&self) -> String;
+    /// The schema version the store is at (the number of migrations applied).
+    fn schema_version(&mut self) -> Result<i64, String>;
+    /// The store's clock, in milliseconds since the Unix epoch. Leases and heartbeats use it, so
+    /// workers on machines whose clocks disagree still agree on when a lease has run out.
+    fn now_ms(&mut self) -> Result<i64, String>;
+    /// Makes this connection the only coordinator of the search until it closes; an error when
+    /// another process coordinates it already.
+    fn lock_search(&mut self, name: &str) -> Result<(), String>;
     /// Creates a search; an existing one of the same name is an error.
     fn create_search(&mut self, name: &str, config: &str) -> Result<(), String>;
     fn search(&mut self, name: &str) -> Result<Option<SearchRow>, String>;
@@ -43,67 +51,4 @@ pub trait SearchStore {
     /// A worker's heartbeat.
     fn worker_beat(&mut self, w: &WorkerRow) -> Result<(), String>;
     fn workers(&mut self) -> Result<Vec<WorkerRow>, String>;
-}
-
-impl SearchStore for Store {
-    fn describe(&self) -> String {
-        self.path.clone()
-    }
-    fn create_search(&mut self, name: &str, config: &str) -> Result<(), String> {
-        Store::create_search(self, name, config)
-    }
-    fn search(&mut self, name: &str) -> Result<Option<SearchRow>, String> {
-        Store::search(self, name)
-    }
-    fn searches(&mut self) -> Result<Vec<String>, String> {
-        Store::searches(self)
-    }
-    fn any_running(&mut self) -> Result<bool, String> {
-        Store::any_running(self)
-    }
-    fn set_search_state(&mut self, name: &str, state: &str) -> Result<(), String> {
-        Store::set_search_state(self, name, state)
-    }
-    fn rounds(&mut self, search: &str) -> Result<Vec<RoundRow>, String> {
-        Store::rounds(self, search)
-    }
-    fn candidates(&mut self, search: &str) -> Result<Vec<CandidateRow>, String> {
-        Store::candidates(self, search)
-    }
-    fn jobs(&mut self, search: &str) -> Result<Vec<JobRow>, String> {
-        Store::jobs(self, search)
-    }
-    fn job(&mut self, id: i64) -> Result<Option<JobRow>, String> {
-        Store::job(self, id)
-    }
-    fn max_job_id(&mut self) -> Result<i64, String> {
-        Store::max_job_id(self)
-    }
-    fn commit_round(
-        &mut self,
-        search: &str,
-        round: &RoundRow,
-        candidates: &[CandidateRow],
-        jobs: &[JobRow],
-    ) -> Result<bool, String> {
-        Store::commit_round(self, search, round, candidates, jobs)
-    }
-    fn claim(&mut self, worker: &str, lease_ms: i64) -> Result<Option<JobRow>, String> {
-        Store::claim(self, worker, lease_ms)
-    }
-    fn renew(&mut self, job: i64, worker: &str, lease_ms: i64) -> Result<bool, String> {
-        Store::renew(self, job, worker, lease_ms)
-    }
-    fn finish(&mut self, job: i64, worker: &str, result: &str) -> Result<bool, String> {
-        Store::finish(self, job, worker, result)
-    }
-    fn requeue_dead(&mut self, dead: &dyn Fn(&str) -> bool) -> Result<usize, String> {
-        Store::requeue_dead(self, dead)
-    }
-    fn worker_beat(&mut self, w: &WorkerRow) -> Result<(), String> {
-        Store::worker_beat(self, w)
-    }
-    fn workers(&mut self) -> Result<Vec<WorkerRow>, String> {
-        Store::workers(self)
-    }
 }

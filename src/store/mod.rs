@@ -1,10 +1,12 @@
 //! The results store, in SQLite (WAL mode): every finished `cellc paper` run keyed by what defines
 //! it (cell source, task, settings, seed), so an interrupted study resumes and never trains a
-//! finished run again; and the architecture search's candidates and job queue (`search.rs`).
+//! finished run again; and the architecture search's candidates and job queue (`search.rs`),
+//! which can live in PostgreSQL instead (`postgres`) for searches across machines.
 //! The schema is versioned: each migration runs once, in order, and a store written by a newer
 //! cellc is refused.
 
 mod backend;
+pub mod postgres;
 mod search;
 
 pub use backend::SearchStore;
@@ -101,6 +103,45 @@ CREATE TABLE workers (
 );
 ";
 
+/// How a process opens a store.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// A coordinator: brings an older store up to this cellc's schema.
+    Migrate,
+    /// A worker or a reader: a store at another schema version is refused, so a process never
+    /// reads or writes tables it does not know (an empty store is set up).
+    SameVersion,
+}
+
+/// Decides what opening a store at schema version `found` does: `Ok(true)` migrate it,
+/// `Ok(false)` use it as it is, or a message saying why not.
+pub fn version_gate(found: i64, access: Access, store: &str) -> Result<bool, String> {
+    if found > SCHEMA_VERSION {
+        return Err(format!(
+            "this store has schema version {found}, newer than this cellc reads ({SCHEMA_VERSION}); \
+             use a newer cellc (the one that wrote {store}) or another store"
+        ));
+    }
+    if found == SCHEMA_VERSION {
+        return Ok(false);
+    }
+    if found == 0 || access == Access::Migrate {
+        return Ok(true);
+    }
+    Err(format!(
+        "this store has schema version {found} and this cellc needs {SCHEMA_VERSION}; \
+         run `cellc search --resume` with this cellc to migrate {store}, or use the cellc that wrote it"
+    ))
+}
+
+/// Opens the search store `store` names: a `postgres://` URL or an SQLite file.
+pub fn open_search_store(store: &str, access: Access) -> Result<Box<dyn SearchStore>, String> {
+    if postgres::is_url(store) {
+        return Ok(Box::new(postgres::PgStore::open(store, access)?));
+    }
+    Ok(Box::new(Store::open_with(Path::new(store), access)?))
+}
+
 /// One finished run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
@@ -136,15 +177,20 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store at `path`.
+    /// Opens (creating if needed) the store at `path`, migrating an older one.
     pub fn open(path: &Path) -> Result<Store, String> {
+        Store::open_with(path, Access::Migrate)
+    }
+
+    /// Opens (creating if needed) the store at `path`, as `access` allows.
+    pub fn open_with(path: &Path, access: Access) -> Result<Store, String> {
         let name = path.display();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
         let conn = Connection::open(path).map_err(|e| format!("cannot open the store {name}: {e}"))?;
         let store = Store { conn, path: name.to_string() };
-        store.init().map_err(|e| format!("{name}: {e}"))?;
+        store.init(access).map_err(|e| format!("{name}: {e}"))?;
         Ok(store)
     }
 
@@ -152,11 +198,11 @@ impl Store {
     pub fn memory() -> Result<Store, String> {
         let conn = Connection::open_in_memory().map_err(|e| e.to_string())?;
         let store = Store { conn, path: ":memory:".into() };
-        store.init()?;
+        store.init(Access::Migrate)?;
         Ok(store)
     }
 
-    fn init(&self) -> Result<(), String> {
+    fn init(&self, access: Access) -> Result<(), String> {
         let sql = |e: rusqlite::Error| e.to_string();
         // Another process may hold the write lock briefly: wait rather than fail.
         self.conn.busy_timeout(Duration::from_secs(60)).map_err(sql)?;
@@ -165,19 +211,16 @@ impl Store {
         // Read the version and migrate in one write transaction, so two processes opening a new
         // store at once do not both migrate it.
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(sql)?;
-        let result = self.migrate();
+        let result = self.migrate(access);
         self.conn.execute_batch(if result.is_ok() { "COMMIT" } else { "ROLLBACK" }).map_err(sql)?;
         result
     }
 
-    fn migrate(&self) -> Result<(), String> {
+    fn migrate(&self, access: Access) -> Result<(), String> {
         let sql = |e: rusqlite::Error| e.to_string();
         let version: i64 = self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(sql)?;
-        if version > SCHEMA_VERSION {
-            return Err(format!(
-                "this store has schema version {version}, newer than this cellc reads ({SCHEMA_VERSION}); \
-                 use a newer cellc or a new --store file"
-            ));
+        if !version_gate(version, access, &self.path)? {
+            return Ok(());
         }
         for (i, migration) in MIGRATIONS.iter().enumerate().skip(version as usize) {
             self.conn.execute_batch(migration).map_err(|e| format!("migration {} failed: {e}", i + 1))?;
@@ -318,8 +361,11 @@ mod tests {
             conn.execute_batch(PAPER_RUNS).unwrap();
             conn.pragma_update(None, "user_version", 1).unwrap();
         }
+        // A worker (same version only) does not migrate it: it says what to do.
+        let err = Store::open_with(&path, Access::SameVersion).err().unwrap();
+        assert!(err.contains("version 1") && err.contains("--resume"), "{err}");
         Store::open(&path).unwrap().put(&record("old")).unwrap();
-        let s = Store::open(&path).unwrap();
+        let mut s = Store::open(&path).unwrap();
         assert_eq!(s.get("old").unwrap(), Some(record("old")));
         s.create_search("s", "{}").unwrap(); // the search tables exist now
         let version: i64 = s.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();

@@ -9,7 +9,7 @@
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::Store;
+use super::{SearchStore, Store};
 
 /// One search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -112,9 +112,26 @@ fn err(e: rusqlite::Error) -> String {
     e.to_string()
 }
 
-impl Store {
+impl SearchStore for Store {
+    fn describe(&self) -> String {
+        self.path.clone()
+    }
+
+    fn schema_version(&mut self) -> Result<i64, String> {
+        self.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)
+    }
+
+    fn now_ms(&mut self) -> Result<i64, String> {
+        Ok(now_ms())
+    }
+
+    /// One file on one machine: the coordinator's processes are the only writers that plan.
+    fn lock_search(&mut self, _name: &str) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Creates a search; an existing one of the same name is an error (resume it instead).
-    pub fn create_search(&self, name: &str, config: &str) -> Result<(), String> {
+    fn create_search(&mut self, name: &str, config: &str) -> Result<(), String> {
         self.conn
             .execute(
                 "INSERT INTO searches (name, config, state, created_ms) VALUES (?1, ?2, 'running', ?3)",
@@ -129,7 +146,7 @@ impl Store {
             })
     }
 
-    pub fn search(&self, name: &str) -> Result<Option<SearchRow>, String> {
+    fn search(&mut self, name: &str) -> Result<Option<SearchRow>, String> {
         self.conn
             .query_row("SELECT name, config, state, created_ms FROM searches WHERE name = ?1", [name], |r| {
                 Ok(SearchRow { name: r.get(0)?, config: r.get(1)?, state: r.get(2)?, created_ms: r.get(3)? })
@@ -139,28 +156,28 @@ impl Store {
     }
 
     /// The names of the store's searches, oldest first.
-    pub fn searches(&self) -> Result<Vec<String>, String> {
+    fn searches(&mut self) -> Result<Vec<String>, String> {
         let mut stmt = self.conn.prepare("SELECT name FROM searches ORDER BY created_ms").map_err(err)?;
         let rows = stmt.query_map([], |r| r.get(0)).map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
     /// Whether any search is still running (workers wait for work while one is).
-    pub fn any_running(&self) -> Result<bool, String> {
+    fn any_running(&mut self) -> Result<bool, String> {
         self.conn
             .query_row("SELECT count(*) FROM searches WHERE state = 'running'", [], |r| r.get::<_, i64>(0))
             .map(|n| n > 0)
             .map_err(err)
     }
 
-    pub fn set_search_state(&self, name: &str, state: &str) -> Result<(), String> {
+    fn set_search_state(&mut self, name: &str, state: &str) -> Result<(), String> {
         self.conn
             .execute("UPDATE searches SET state = ?2 WHERE name = ?1", params![name, state])
             .map(|_| ())
             .map_err(err)
     }
 
-    pub fn rounds(&self, search: &str) -> Result<Vec<RoundRow>, String> {
+    fn rounds(&mut self, search: &str) -> Result<Vec<RoundRow>, String> {
         let mut stmt = self
             .conn
             .prepare(
@@ -181,7 +198,7 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
-    pub fn candidates(&self, search: &str) -> Result<Vec<CandidateRow>, String> {
+    fn candidates(&mut self, search: &str) -> Result<Vec<CandidateRow>, String> {
         let mut stmt = self
             .conn
             .prepare(
@@ -204,7 +221,7 @@ impl Store {
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
-    pub fn jobs(&self, search: &str) -> Result<Vec<JobRow>, String> {
+    fn jobs(&mut self, search: &str) -> Result<Vec<JobRow>, String> {
         let mut stmt =
             self.conn.prepare(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE search = ?1 ORDER BY id")).map_err(err)?;
         let rows = stmt.query_map([search], job).map_err(err)?;
@@ -212,18 +229,18 @@ impl Store {
     }
 
     /// The largest job id in the store (0 when empty): new jobs are numbered after it.
-    pub fn max_job_id(&self) -> Result<i64, String> {
+    fn max_job_id(&mut self) -> Result<i64, String> {
         self.conn.query_row("SELECT coalesce(max(id), 0) FROM jobs", [], |r| r.get(0)).map_err(err)
     }
 
     /// One job by id (any search).
-    pub fn job(&self, id: i64) -> Result<Option<JobRow>, String> {
+    fn job(&mut self, id: i64) -> Result<Option<JobRow>, String> {
         self.conn.query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"), [id], job).optional().map_err(err)
     }
 
     /// Records a planned round with its new candidates and jobs, all or nothing. A round that is
     /// already recorded is left alone (returns false): planning is deterministic, so it was this.
-    pub fn commit_round(
+    fn commit_round(
         &mut self,
         search: &str,
         round: &RoundRow,
@@ -266,7 +283,7 @@ impl Store {
     }
 
     /// Claims the oldest job of a running search that is queued or whose lease has expired.
-    pub fn claim(&mut self, worker: &str, lease_ms: i64) -> Result<Option<JobRow>, String> {
+    fn claim(&mut self, worker: &str, lease_ms: i64) -> Result<Option<JobRow>, String> {
         let now = now_ms();
         let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
         let found = tx
@@ -296,7 +313,7 @@ impl Store {
     }
 
     /// Renews a lease; false when the worker no longer holds it (it expired and was re-claimed).
-    pub fn renew(&self, job: i64, worker: &str, lease_ms: i64) -> Result<bool, String> {
+    fn renew(&mut self, job: i64, worker: &str, lease_ms: i64) -> Result<bool, String> {
         self.conn
             .execute(
                 "UPDATE jobs SET lease_until_ms = ?3 WHERE id = ?1 AND worker = ?2 AND state = 'leased'",
@@ -308,7 +325,7 @@ impl Store {
 
     /// Records a job's result if the worker still holds its lease; false otherwise (the result is
     /// dropped: another worker owns the job now).
-    pub fn finish(&self, job: i64, worker: &str, result: &str) -> Result<bool, String> {
+    fn finish(&mut self, job: i64, worker: &str, result: &str) -> Result<bool, String> {
         self.conn
             .execute(
                 "UPDATE jobs SET state = 'done', result = ?3, finished_ms = ?4
@@ -321,7 +338,7 @@ impl Store {
 
     /// Puts the leased jobs of workers that `dead` says are gone back in the queue at once,
     /// instead of waiting for their leases to expire. Returns how many.
-    pub fn requeue_dead(&self, dead: &dyn Fn(&str) -> bool) -> Result<usize, String> {
+    fn requeue_dead(&mut self, dead: &dyn Fn(&str) -> bool) -> Result<usize, String> {
         let mut stmt = self.conn.prepare("SELECT id, worker FROM jobs WHERE state = 'leased'").map_err(err)?;
         let leased: Vec<(i64, Option<String>)> =
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?))).map_err(err)?.collect::<Result<_, _>>().map_err(err)?;
@@ -341,7 +358,7 @@ impl Store {
     }
 
     /// A worker says it is alive (and what it has done so far).
-    pub fn worker_beat(&self, w: &WorkerRow) -> Result<(), String> {
+    fn worker_beat(&mut self, w: &WorkerRow) -> Result<(), String> {
         self.conn
             .execute(
                 "INSERT INTO workers (id, started_ms, heartbeat_ms, jobs_done, busy_seconds) VALUES (?1, ?2, ?3, ?4, ?5)
@@ -352,7 +369,7 @@ impl Store {
             .map_err(err)
     }
 
-    pub fn workers(&self) -> Result<Vec<WorkerRow>, String> {
+    fn workers(&mut self) -> Result<Vec<WorkerRow>, String> {
         let mut stmt = self
             .conn
             .prepare("SELECT id, started_ms, heartbeat_ms, jobs_done, busy_seconds FROM workers ORDER BY started_ms")

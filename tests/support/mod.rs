@@ -1,7 +1,9 @@
 //! Shared test helpers: fixtures, a workspace that checks text, and random cell generators.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod pg_server;
 pub mod reference;
+pub mod small_search;
 
 use cellc::check::Cell;
 use cellc::diag::{self, RenderStyle};

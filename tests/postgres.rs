@@ -1,0 +1,339 @@
+//! The search on a real PostgreSQL server (started by `support::pg_server`, TLS and passwords
+//! on): a coordinator and several `cellc worker`s, workers and the coordinator SIGKILLed at
+//! random moments, finish every run exactly once with the results of a one-worker SQLite search;
+//! concurrent claims never hand a job out twice; leases expire; schema versions are enforced;
+//! passwords never show up in output or process lists; bad URLs get a one-line error.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use cellc::rng::Rng;
+use cellc::store::postgres::PgStore;
+use cellc::store::{Access, CandidateRow, JobRow, RoundRow, SearchStore, Store};
+use support::pg_server::{PASSWORD, PgServer};
+use support::small_search::{cellc, results, run_ok, search};
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("cellc-pgtest-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+/// Opens the store through the library, the password in the URL.
+fn open(server: &PgServer, db: &str, access: Access) -> PgStore {
+    PgStore::open(&server.url_with_password(db), access).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// A `cellc worker` printing a line per recorded run into `log`; password from PGPASSWORD.
+fn worker(server: &PgServer, db: &str, log: &Path) -> Child {
+    cellc()
+        .args(["worker", "--lease", "2", "-v", "--store", &server.url(db)])
+        .env("PGPASSWORD", PASSWORD)
+        .stdout(Stdio::null())
+        .stderr(File::create(log).unwrap())
+        .spawn()
+        .unwrap()
+}
+
+/// Every process's command line on this machine, to look for a leaked password.
+fn command_lines() -> String {
+    let mut all = String::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        if let Ok(bytes) = std::fs::read(e.path().join("cmdline")) {
+            all += &String::from_utf8_lossy(&bytes).replace('\0', " ");
+            all.push('\n');
+        }
+    }
+    all
+}
+
+#[test]
+fn workers_killed_at_random_finish_every_run_once_with_the_single_machine_results() {
+    // The single-machine answer: one worker, SQLite, the same options and seed.
+    let dir = temp_dir("kills");
+    let sqlite = dir.join("reference.sqlite");
+    run_ok(search(&sqlite, 1, &[]));
+    let want = results(&mut Store::open(&sqlite).unwrap());
+    assert!(want.len() > 10, "the reference search trained {} runs", want.len());
+
+    let server = PgServer::start("kills");
+    let db = server.database("cells");
+    let coordinator = |resume: bool, n: usize| {
+        let mut cmd = search(server.url_with_password(&db), 0, if resume { &["--resume"] } else { &[] });
+        cmd.stdout(File::create(dir.join(format!("coordinator{n}.out"))).unwrap());
+        cmd.stderr(File::create(dir.join(format!("coordinator{n}.err"))).unwrap());
+        cmd.spawn().unwrap()
+    };
+    let mut rng = Rng::new(11);
+    let mut coord = coordinator(false, 0);
+    let mut coordinators = 1;
+    // Three worker slots; each worker lives a random 0.3–2.5 s, is SIGKILLed and replaced.
+    let mut logs = vec![];
+    let mut slots: Vec<(Child, Instant, Duration)> = vec![];
+    let spawn = |logs: &mut Vec<PathBuf>, rng: &mut Rng| {
+        let log = dir.join(format!("worker{}.log", logs.len()));
+        let child = worker(&server, &db, &log);
+        logs.push(log);
+        (child, Instant::now(), Duration::from_millis(rng.range(300, 2500) as u64))
+    };
+    for _ in 0..3 {
+        let w = spawn(&mut logs, &mut rng);
+        slots.push(w);
+    }
+    let (mut worker_kills, mut coordinator_kills) = (0, 0);
+    let mut leaked_check = false;
+    let started = Instant::now();
+    loop {
+        assert!(started.elapsed() < Duration::from_secs(600), "no end after {worker_kills} kills");
+        if let Some(status) = coord.try_wait().unwrap() {
+            let err = std::fs::read_to_string(dir.join(format!("coordinator{}.err", coordinators - 1))).unwrap();
+            assert!(status.success(), "the coordinator failed: {err}");
+            break;
+        }
+        for slot in slots.iter_mut() {
+            if worker_kills < 24 && slot.1.elapsed() > slot.2 {
+                slot.0.kill().unwrap(); // SIGKILL, mid-run or mid-claim
+                slot.0.wait().unwrap();
+                worker_kills += 1;
+                *slot = spawn(&mut logs, &mut rng);
+            }
+        }
+        // Kill the coordinator three times too (the workers go on with the planned round).
+        if coordinator_kills < 3 && rng.range(0, 100) == 0 {
+            coord.kill().unwrap();
+            coord.wait().unwrap();
+            coordinator_kills += 1;
+            coord = coordinator(true, coordinators);
+            coordinators += 1;
+        }
+        if !leaked_check && started.elapsed() > Duration::from_secs(3) {
+            leaked_check = true;
+            let lines = command_lines();
+            let ours: Vec<_> = lines.lines().filter(|l| l.contains("cellc") && l.contains(" worker")).collect();
+            assert!(!ours.is_empty(), "no worker process found");
+            assert!(ours.iter().all(|l| !l.contains(PASSWORD)), "a worker's command line shows the password");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for slot in slots.iter_mut() {
+        slot.0.kill().unwrap();
+        slot.0.wait().unwrap();
+    }
+    eprintln!(
+        "{worker_kills} worker kills, {coordinator_kills} coordinator kills, {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    assert_eq!(worker_kills, 24, "the search ended before the 24th kill: make it longer");
+
+    let mut store = open(&server, &db, Access::SameVersion);
+    let jobs = store.jobs("search").unwrap();
+    // Every run finished exactly once: each job id appears in exactly one worker's "finished" lines.
+    let mut finished: BTreeMap<i64, usize> = BTreeMap::new();
+    let mut output = String::new();
+    for log in &logs {
+        let text = std::fs::read_to_string(log).unwrap();
+        for line in text.lines() {
+            if let Some(rest) = line.strip_prefix("run ") {
+                let id: i64 = rest.split_whitespace().next().unwrap().parse().unwrap();
+                *finished.entry(id).or_default() += 1;
+            }
+        }
+        output += &text;
+    }
+    for n in 0..coordinators {
+        output += &std::fs::read_to_string(dir.join(format!("coordinator{n}.err"))).unwrap();
+        output += &std::fs::read_to_string(dir.join(format!("coordinator{n}.out"))).unwrap();
+    }
+    assert!(!output.contains("panicked"), "{output}");
+    assert!(!output.contains(PASSWORD), "the password was printed");
+    let ids: BTreeSet<i64> = jobs.iter().map(|j| j.id).collect();
+    assert_eq!(finished.keys().copied().collect::<BTreeSet<_>>(), ids, "runs not recorded by any worker");
+    let twice: Vec<_> = finished.iter().filter(|(_, n)| **n != 1).collect();
+    assert!(twice.is_empty(), "runs recorded more than once: {twice:?}");
+    let redone = jobs.iter().filter(|j| j.attempts > 1).count();
+    eprintln!("{} runs, {redone} of them claimed again after a kill", jobs.len());
+    assert!(redone > 0, "no kill hit a run in progress");
+    assert_eq!(results(&mut store), want, "PostgreSQL with kills vs SQLite with one worker");
+
+    // `status` shows the workers and their throughput, without the password.
+    let out = run_ok({
+        let mut c = cellc();
+        c.args(["search", "status", "--json", "--store", &server.url_with_password(&db)]);
+        c
+    });
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(!text.contains(PASSWORD));
+    let status: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(status["searches"][0]["state"], "done", "{status}");
+    assert!(status["workers"].as_array().unwrap().len() >= 3, "{status}");
+}
+
+fn job_row(id: i64) -> JobRow {
+    JobRow {
+        id,
+        search: "s".into(),
+        candidate: 1,
+        task: "arith".into(),
+        stage: "first".into(),
+        setting: 0,
+        spec: "{}".into(),
+        round: id / 50,
+        state: "queued".into(),
+        worker: None,
+        lease_until_ms: 0,
+        attempts: 0,
+        result: None,
+        finished_ms: None,
+    }
+}
+
+#[test]
+fn concurrent_claims_hand_out_each_job_once_and_leases_expire() {
+    let server = PgServer::start("claims");
+    let db = server.database("claims");
+    let mut s = open(&server, &db, Access::Migrate);
+    s.create_search("s", "{}").unwrap();
+    assert!(s.create_search("s", "{}").unwrap_err().contains("--resume"));
+    let cand = CandidateRow {
+        id: 1,
+        hash: "h".into(),
+        name: "gru".into(),
+        parent: None,
+        mutation: String::new(),
+        source: "cell gru {}".into(),
+        round: 0,
+    };
+    let round = RoundRow { round: 0, generated: 0, rejected: 0, duplicates: 0, planned_ms: 0 };
+    let jobs: Vec<JobRow> = (1..=300).map(job_row).collect();
+    assert!(s.commit_round("s", &round, &[cand], &jobs).unwrap());
+    assert!(!s.commit_round("s", &round, &[], &[]).unwrap(), "a round is recorded once");
+
+    // Six connections claim and finish as fast as they can.
+    let claimed: Vec<Vec<i64>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..6)
+            .map(|w| {
+                let server = &server;
+                let db = &db;
+                scope.spawn(move || {
+                    let mut store = open(server, db, Access::SameVersion);
+                    let name = format!("w{w}");
+                    let mut mine = vec![];
+                    while let Some(j) = store.claim(&name, 60_000).unwrap() {
+                        assert!(store.finish(j.id, &name, "{}").unwrap());
+                        mine.push(j.id);
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut all: Vec<i64> = claimed.iter().flatten().copied().collect();
+    all.sort();
+    assert_eq!(all, (1..=300).collect::<Vec<_>>(), "each job claimed exactly once");
+    assert!(claimed.iter().filter(|c| !c.is_empty()).count() > 1, "the claims did not overlap");
+
+    // A lease that runs out is taken over; the first worker's late result is dropped.
+    s.commit_round("s", &RoundRow { round: 1, ..round }, &[], &[job_row(1000)]).unwrap();
+    let a = s.claim("slow", 300).unwrap().unwrap();
+    assert!(s.claim("other", 60_000).unwrap().is_none(), "leased");
+    std::thread::sleep(Duration::from_millis(600));
+    let b = s.claim("other", 60_000).unwrap().unwrap();
+    assert_eq!((b.id, b.attempts), (a.id, 2));
+    assert!(!s.renew(a.id, "slow", 1000).unwrap());
+    assert!(!s.finish(a.id, "slow", "{}").unwrap());
+    assert!(s.finish(b.id, "other", "{}").unwrap());
+
+    // A second coordinator of the same search is refused while the first is connected.
+    s.lock_search("s").unwrap();
+    let mut second = open(&server, &db, Access::Migrate);
+    let err = second.lock_search("s").unwrap_err();
+    assert!(err.contains("another `cellc search`") && !err.contains(PASSWORD), "{err}");
+    drop(s);
+    std::thread::sleep(Duration::from_millis(200));
+    second.lock_search("s").unwrap();
+}
+
+/// Runs cellc and expects exit code 1 with one line of error naming `want`.
+fn fails(args: &[&str], env: &[(&str, &str)], want: &str) -> String {
+    let out = cellc().args(args).envs(env.iter().copied()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+    assert!(err.contains(want), "{args:?}: wanted `{want}` in: {err}");
+    assert!(!err.contains("panicked") && !err.contains(PASSWORD), "{err}");
+    err
+}
+
+#[test]
+fn schema_versions_credentials_and_tls_are_enforced_with_clear_messages() {
+    let server = PgServer::start("versions");
+    let db = server.database("versions");
+    let url = server.url(&db);
+    let pw = [("PGPASSWORD", PASSWORD)];
+
+    // An empty database: a worker sets the schema up and waits for work; status says nothing runs.
+    let log = temp_dir("versions").join("worker.log");
+    let mut w = worker(&server, &db, &log);
+    let mut s = open(&server, &db, Access::SameVersion);
+    let t = Instant::now();
+    while s.workers().unwrap().is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the worker never reported: {:?}",
+            std::fs::read_to_string(&log)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // A newer cellc migrates the database: the running worker stops with the reason.
+    let mut admin = postgres::Client::connect(
+        &format!("host={} port={} user=cellc dbname={db}", server.dir.display(), server.port),
+        postgres::NoTls,
+    )
+    .unwrap();
+    admin.execute("UPDATE cellc_schema SET version = 99", &[]).unwrap();
+    let status = loop {
+        if let Some(status) = w.try_wait().unwrap() {
+            break status;
+        }
+        assert!(t.elapsed() < Duration::from_secs(30), "the worker did not notice the migration");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(status.code(), Some(1), "{text}");
+    assert!(text.contains("schema version 99"), "{text}");
+    // A new worker, a coordinator and status refuse that database, naming both versions.
+    fails(&["worker", "--store", &url], &pw, "newer than this cellc");
+    fails(&["search", "status", "--store", &url], &pw, "newer than this cellc");
+    fails(&["search", "--store", &url, "--tasks", "arith"], &pw, "newer than this cellc");
+    // An older schema (as version 1 left it: no search tables): workers refuse it, a coordinator
+    // migrates it.
+    admin
+        .batch_execute("DROP TABLE searches, rounds, candidates, jobs, workers; UPDATE cellc_schema SET version = 1")
+        .unwrap();
+    fails(&["worker", "--store", &url], &pw, "needs 2");
+    let mut migrated = open(&server, &db, Access::Migrate);
+    assert_eq!(migrated.schema_version().unwrap(), cellc::store::SCHEMA_VERSION);
+
+    // Credentials: wrong or missing password, no TLS when the server demands it, no server.
+    fails(&["worker", "--store", &url], &[("PGPASSWORD", "wrong")], "password authentication failed");
+    let no_tls = format!("{}?sslmode=disable", server.url_with_password(&db));
+    fails(&["worker", "--store", &no_tls], &[], "no encryption");
+    let verify = format!("{url}?sslmode=verify-full");
+    fails(&["worker", "--store", &verify], &pw, "cannot connect");
+    fails(
+        &["worker", "--store", "postgres://nobody@127.0.0.1:1/x"],
+        &[],
+        "cannot connect to postgres://nobody@127.0.0.1:1/x",
+    );
+    fails(&["worker", "--store", "postgres://u@h/d?sslmode=maybe"], &[], "sslmode `maybe`");
+    // The server's own certificate as the root: verify-ca works (the name is not checked).
+    let ca = format!("{url}?sslmode=verify-ca&sslrootcert={}", server.dir.join("server.crt").display());
+    let out = cellc().args(["search", "status", "--store", &ca]).envs(pw).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}
