@@ -4,9 +4,9 @@
 //! Cells are mutated on the IR graph (`mutate`, `edit`), printed back to `.cell` source and
 //! checked again (`candidate`), and identified by a canonical hash so equivalent cells are
 //! trained once (`canon`). The coordinator ([`drive`]) plans rounds of work (`plan`) from what
-//! the store holds (`view`): candidates and jobs go into the SQLite store, worker processes
-//! (`worker`) claim jobs under leases and train them (`spec`), and the next round is planned
-//! when a round's jobs are all done. Planning is a pure function of the store and the round
+//! the store holds (`view`): candidates and jobs go into the store (SQLite, or PostgreSQL for
+//! many machines), worker processes (`worker`) claim jobs under leases and train them (`spec`),
+//! and the next round is planned when a round's jobs are all done. Planning is a pure function of the store and the round
 //! number, and every job's numbers depend only on its spec, so a search killed at any moment
 //! resumes to the same results, with any number of workers. `report` makes the leaderboard,
 //! the cell files and the plots.

@@ -1,5 +1,6 @@
 //! A throwaway PostgreSQL server for tests: `initdb` in a temporary directory, started on a free
-//! local port with TLS on (a fresh self-signed certificate), stopped and removed on drop. TCP
+//! local port with TLS on (a certificate for localhost from a fresh test CA, `ca.crt`), stopped
+//! and removed on drop. TCP
 //! connections must use TLS and a password; the Unix socket lets the test's superuser in.
 //! If PostgreSQL is missing or does not start, it panics with the reason and the server's log:
 //! a test that needs it fails, it is never skipped.
@@ -87,11 +88,48 @@ impl PgServer {
 
     fn init(&self) {
         let data = self.dir.join("data");
-        // A self-signed certificate for TLS.
-        let mut openssl = Command::new("openssl");
-        openssl.args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost"]);
-        openssl.arg("-keyout").arg(self.dir.join("server.key")).arg("-out").arg(self.dir.join("server.crt"));
-        self.run(openssl, "openssl (making the server's certificate)");
+        // A test CA and a server certificate it signed, for localhost.
+        let d = &self.dir;
+        std::fs::write(d.join("ext.cnf"), "subjectAltName=DNS:localhost\n").unwrap();
+        let openssl = |args: &[&str], what: &str| {
+            let mut c = Command::new("openssl");
+            c.current_dir(d).args(args);
+            self.run(c, what);
+        };
+        let key = ["-newkey", "rsa:2048", "-nodes"];
+        openssl(
+            &[
+                &["req", "-x509"][..],
+                &key,
+                &["-days", "2", "-subj", "/CN=cellc test CA", "-keyout", "ca.key", "-out", "ca.crt"],
+            ]
+            .concat(),
+            "openssl (the CA)",
+        );
+        openssl(
+            &[&["req"][..], &key, &["-subj", "/CN=localhost", "-keyout", "server.key", "-out", "server.csr"]].concat(),
+            "openssl (the request)",
+        );
+        openssl(
+            &[
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.crt",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                "ext.cnf",
+                "-out",
+                "server.crt",
+            ],
+            "openssl (signing)",
+        );
         if is_root() {
             self.run(
                 {

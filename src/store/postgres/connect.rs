@@ -15,7 +15,7 @@ pub enum SslMode {
     Prefer,
     /// TLS or nothing, without checking the certificate (as libpq, unless a root certificate is given).
     Require,
-    /// TLS with a certificate signed by a trusted root (`sslrootcert` or the system's).
+    /// TLS with a certificate signed by a trusted root (`sslrootcert`; `system` for the system's).
     VerifyCa,
     /// As `verify-ca`, and the certificate must name the host.
     VerifyFull,
@@ -126,7 +126,11 @@ impl Target {
             Some(s) => s,
             None => env("PGSSLMODE").map(|s| SslMode::parse(&s)).transpose()?.unwrap_or(SslMode::Prefer),
         };
-        let root_cert = root_cert.or_else(|| env("PGSSLROOTCERT").map(PathBuf::from));
+        // As libpq: the root certificates are in ~/.postgresql/root.crt unless said otherwise
+        // (`system`: the system's trusted roots).
+        let root_cert = root_cert
+            .or_else(|| env("PGSSLROOTCERT").map(PathBuf::from))
+            .or_else(|| env("HOME").map(|h| Path::new(&h).join(".postgresql/root.crt")).filter(|p| p.exists()));
         // As libpq: `require` with a root certificate checks the chain.
         let ssl = if ssl == SslMode::Require && root_cert.is_some() { SslMode::VerifyCa } else { ssl };
         Ok(Target { config, ssl, root_cert })
@@ -157,32 +161,14 @@ impl Target {
 
     /// Opens a connection, with TLS as `sslmode` says.
     pub fn connect(&self) -> Result<postgres::Client, String> {
-        let mut tls = native_tls::TlsConnector::builder();
-        match self.ssl {
-            SslMode::Disable | SslMode::Prefer | SslMode::Require => {
-                tls.danger_accept_invalid_certs(true).danger_accept_invalid_hostnames(true);
-            }
-            SslMode::VerifyCa => {
-                tls.danger_accept_invalid_hostnames(true);
-            }
-            SslMode::VerifyFull => {}
-        }
-        if let Some(path) = &self.root_cert {
-            let pem = std::fs::read(path).map_err(|e| format!("sslrootcert {}: {e}", path.display()))?;
-            let cert = native_tls::Certificate::from_pem(&pem)
-                .map_err(|e| format!("sslrootcert {}: not a PEM certificate: {e}", path.display()))?;
-            tls.add_root_certificate(cert);
-        }
-        let tls = tls.build().map_err(|e| format!("cannot set up TLS: {e}"))?;
         let mut config = self.config.clone();
         config.ssl_mode(match self.ssl {
             SslMode::Disable => WireSslMode::Disable,
             SslMode::Prefer => WireSslMode::Prefer,
             _ => WireSslMode::Require,
         });
-        config
-            .connect(postgres_native_tls::MakeTlsConnector::new(tls))
-            .map_err(|e| format!("cannot connect to {}: {}", self.describe(), super::error_text(&e)))
+        let tls = super::tls::connector(self.ssl, self.root_cert.as_deref())?;
+        config.connect(tls).map_err(|e| format!("cannot connect to {}: {}", self.describe(), super::error_text(&e)))
     }
 }
 

@@ -5,6 +5,7 @@
 
 mod connect;
 mod schema;
+mod tls;
 
 pub use connect::{SslMode, Target, is_url};
 
