@@ -171,7 +171,13 @@ fn workers_killed_at_random_finish_every_run_once_with_the_single_machine_result
     assert!(!text.contains(PASSWORD));
     let status: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(status["searches"][0]["state"], "done", "{status}");
-    assert!(status["workers"].as_array().unwrap().len() >= 3, "{status}");
+    let workers = status["workers"].as_array().unwrap();
+    assert!(workers.len() >= 3, "{status}");
+    assert!(
+        workers.iter().any(|w| w["runs"].as_i64() > Some(0) && w["runs_per_hour"].as_f64() > Some(0.0)),
+        "{status}"
+    );
+    assert_eq!(status["searches"][0]["counts"]["jobs_done"].as_u64(), Some(jobs.len() as u64), "{status}");
 }
 
 fn job_row(id: i64) -> JobRow {

@@ -15,6 +15,7 @@ mod paper;
 mod repl;
 mod run;
 mod search;
+mod search_status;
 mod ui;
 
 use std::process::ExitCode;

@@ -505,53 +505,7 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode, String> {
 
 fn status(a: &StoreArgs) -> Result<ExitCode, String> {
     let mut store = open_existing(&a.store)?;
-    let now = store.now_ms()?;
-    let mut searches = vec![];
-    for name in store.searches()? {
-        let view = View::load(&mut *store, &name)?;
-        let in_flight: Vec<_> = view.jobs.iter().filter(|j| j.state == "leased").collect();
-        searches.push(serde_json::json!({
-            "name": name,
-            "state": view.state,
-            "counts": view.counts(),
-            "in_flight": in_flight.iter().map(|j| serde_json::json!({"run": j.id, "task": j.task, "worker": j.worker, "lease_left_s": (j.lease_until_ms - now) as f64 / 1000.0})).collect::<Vec<_>>(),
-        }));
-    }
-    let workers: Vec<_> = store
-        .workers()?
-        .iter()
-        .map(|w| {
-            let alive = now - w.heartbeat_ms < 30_000;
-            let hours = (w.heartbeat_ms - w.started_ms).max(1) as f64 / 3.6e6;
-            serde_json::json!({"worker": w.id, "alive": alive, "runs": w.jobs_done, "runs_per_hour": w.jobs_done as f64 / hours, "busy_s": w.busy_seconds})
-        })
-        .collect();
-    if a.json {
-        println!("{}", serde_json::json!({"searches": searches, "workers": workers}));
-        return Ok(ExitCode::SUCCESS);
-    }
-    for s in &searches {
-        println!("search {} ({}): {}", s["name"], s["state"], s["counts"]);
-        for j in s["in_flight"].as_array().into_iter().flatten() {
-            println!(
-                "  in flight: run {} {} on {} ({:.0} s of lease left)",
-                j["run"],
-                j["task"],
-                j["worker"],
-                j["lease_left_s"].as_f64().unwrap_or(0.0)
-            );
-        }
-    }
-    for w in &workers {
-        println!(
-            "worker {} {}: {} runs, {:.1} runs/h",
-            w["worker"],
-            if w["alive"].as_bool() == Some(true) { "alive" } else { "gone" },
-            w["runs"],
-            w["runs_per_hour"].as_f64().unwrap_or(0.0)
-        );
-    }
-    Ok(ExitCode::SUCCESS)
+    super::search_status::status(&mut *store, a.json)
 }
 
 pub fn run_worker(ui: &Ui, a: WorkerArgs) -> ExitCode {
