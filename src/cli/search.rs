@@ -314,18 +314,13 @@ fn progress_line(view: &View, started: Instant, before: u64) -> String {
     let rate =
         if hours > 0.0 { format!("{:.0}", (c.jobs_done - before.min(c.jobs_done)) as f64 / hours) } else { "-".into() };
     format!(
-        "round {} | mutants {} (invalid {}, duplicates {}) | filtered {} | weak {} | scored {} | in progress {} | runs {}/{}, {rate}/h | best {}",
+        "round {} | {} | in progress {} | runs {}/{}, {rate}/h | best {}",
         view.rounds.len(),
-        c.generated,
-        c.rejected,
-        c.duplicates,
-        c.filtered,
-        c.weak,
-        c.evaluated,
+        c.candidates_line(),
         c.running,
         c.jobs_done,
         c.jobs,
-        c.best.map_or("-".into(), |b| format!("{b:.3}"))
+        c.best_text()
     )
 }
 

@@ -85,19 +85,14 @@ pub fn status(store: &mut dyn SearchStore, json: bool) -> Result<ExitCode, Strin
     for s in &searches {
         let c = &s.counts;
         println!(
-            "search `{}` ({}): runs {}/{} done, {} in flight | mutants {} (invalid {}, duplicates {}) | filtered {} | weak {} | scored {} | best {}",
+            "search `{}` ({}): runs {}/{} done, {} in flight | {} | best {}",
             s.name,
             s.state,
             c.jobs_done,
             c.jobs,
             s.in_flight.len(),
-            c.generated,
-            c.rejected,
-            c.duplicates,
-            c.filtered,
-            c.weak,
-            c.evaluated,
-            c.best.map_or("-".into(), |b| format!("{b:.3}"))
+            c.candidates_line(),
+            c.best_text()
         );
         for j in &s.in_flight {
             println!(

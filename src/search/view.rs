@@ -182,7 +182,7 @@ impl View {
         c.jobs_done = self.results.len() as u64;
         c.jobs = self.jobs.len() as u64;
         c.stopped_early = self.results.values().filter(|r| r.outcome == "stopped early").count() as u64;
-        c.best = self.population().first().filter(|(id, _)| *id != BASELINE).map(|p| p.1);
+        c.best = self.population().iter().find(|(id, _)| *id != BASELINE).map(|p| p.1);
         c
     }
 
@@ -209,4 +209,19 @@ pub struct Counts {
     pub stopped_early: u64,
     /// The best score of a candidate other than the baseline.
     pub best: Option<f64>,
+}
+
+impl Counts {
+    /// The candidates' fates in one line, as the progress line and `status` print them.
+    pub fn candidates_line(&self) -> String {
+        format!(
+            "mutants {} (invalid {}, duplicates {}) | filtered {} | weak {} | scored {}",
+            self.generated, self.rejected, self.duplicates, self.filtered, self.weak, self.evaluated
+        )
+    }
+
+    /// The best score, or `-` before any.
+    pub fn best_text(&self) -> String {
+        self.best.map_or("-".into(), |b| format!("{b:.3}"))
+    }
 }
