@@ -1,8 +1,9 @@
-//! The search on a real PostgreSQL server (started by `support::pg_server`, TLS and passwords
-//! on): a coordinator and several `cellc worker`s, workers and the coordinator SIGKILLed at
-//! random moments, finish every run exactly once with the results of a one-worker SQLite search;
-//! concurrent claims never hand a job out twice; leases expire; schema versions are enforced;
-//! passwords never show up in output or process lists; bad URLs get a one-line error.
+//! The search on a real PostgreSQL server (started by `support::pg_server`, TLS and passwords on):
+//! a coordinator and several `cellc worker`s, workers SIGKILLed mid-run and the coordinator three
+//! times (at moments set by progress seen in the store, not by the clock), finish every run exactly
+//! once with the results of a one-worker SQLite search; concurrent claims never hand a job out
+//! twice; leases expire; schema versions are enforced; passwords never show up in output or process
+//! lists; bad URLs get a one-line error.
 
 mod support;
 
@@ -12,7 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-use cellc::rng::Rng;
 use cellc::store::postgres::PgStore;
 use cellc::store::{Access, CandidateRow, JobRow, RoundRow, SearchStore, Store};
 use support::pg_server::{PASSWORD, PgServer};
@@ -54,7 +54,7 @@ fn command_lines() -> String {
 }
 
 #[test]
-fn workers_killed_at_random_finish_every_run_once_with_the_single_machine_results() {
+fn workers_killed_mid_run_finish_every_run_once_with_the_single_machine_results() {
     // The single-machine answer: one worker, SQLite, the same options and seed.
     let dir = temp_dir("kills");
     let sqlite = dir.join("reference.sqlite");
@@ -70,49 +70,59 @@ fn workers_killed_at_random_finish_every_run_once_with_the_single_machine_result
         cmd.stderr(File::create(dir.join(format!("coordinator{n}.err"))).unwrap());
         cmd.spawn().unwrap()
     };
-    let mut rng = Rng::new(11);
+    // The test's own connection, to time every kill by progress seen in the store, never by the
+    // clock, so a faster or slower machine kills at the same points of the search.
+    let mut view = open(&server, &db, Access::SameVersion);
     let mut coord = coordinator(false, 0);
     let mut coordinators = 1;
-    // Three worker slots; each worker lives a random 0.3–2.5 s, is SIGKILLed and replaced.
+    // Three worker slots. After each newly finished run, one worker that holds a lease (a run in
+    // progress) is SIGKILLed and replaced; every kill needs a finished run first, so the search
+    // always ends.
     let mut logs = vec![];
-    let mut slots: Vec<(Child, Instant, Duration)> = vec![];
-    let spawn = |logs: &mut Vec<PathBuf>, rng: &mut Rng| {
+    let spawn = |logs: &mut Vec<PathBuf>| {
         let log = dir.join(format!("worker{}.log", logs.len()));
         let child = worker(&server, &db, &log);
         logs.push(log);
-        (child, Instant::now(), Duration::from_millis(rng.range(300, 2500) as u64))
+        child
     };
-    for _ in 0..3 {
-        let w = spawn(&mut logs, &mut rng);
-        slots.push(w);
-    }
+    let mut slots: Vec<Child> = (0..3).map(|_| spawn(&mut logs)).collect();
+    // The coordinator is killed (and resumed) when the 2nd, 6th and 10th runs have finished; the
+    // workers go on with the planned round meanwhile. The search has more than 10 runs.
+    let coordinator_kill_at = [2, 6, 10];
     let (mut worker_kills, mut coordinator_kills) = (0, 0);
+    let mut finished_at_last_kill = 0;
     let mut leaked_check = false;
     let started = Instant::now();
     loop {
-        assert!(started.elapsed() < Duration::from_secs(600), "no end after {worker_kills} kills");
+        assert!(started.elapsed() < Duration::from_secs(900), "no end after {worker_kills} kills");
         if let Some(status) = coord.try_wait().unwrap() {
             let err = std::fs::read_to_string(dir.join(format!("coordinator{}.err", coordinators - 1))).unwrap();
             assert!(status.success(), "the coordinator failed: {err}");
             break;
         }
-        for slot in slots.iter_mut() {
-            if worker_kills < 24 && slot.1.elapsed() > slot.2 {
-                slot.0.kill().unwrap(); // SIGKILL, mid-run or mid-claim
-                slot.0.wait().unwrap();
-                worker_kills += 1;
-                *slot = spawn(&mut logs, &mut rng);
-            }
+        let jobs = view.jobs("search").unwrap();
+        let finished = jobs.iter().filter(|j| j.state == "done").count();
+        let holder = |pid: u32| {
+            jobs.iter()
+                .any(|j| j.state == "leased" && j.worker.as_ref().is_some_and(|w| w.contains(&format!("/{pid}/"))))
+        };
+        if finished > finished_at_last_kill
+            && let Some(slot) = slots.iter_mut().find(|w| holder(w.id()))
+        {
+            slot.kill().unwrap(); // SIGKILL, mid-run
+            slot.wait().unwrap();
+            worker_kills += 1;
+            finished_at_last_kill = finished;
+            *slot = spawn(&mut logs);
         }
-        // Kill the coordinator three times too (the workers go on with the planned round).
-        if coordinator_kills < 3 && rng.range(0, 100) == 0 {
+        if coordinator_kill_at.get(coordinator_kills).is_some_and(|&at| finished >= at) {
             coord.kill().unwrap();
             coord.wait().unwrap();
             coordinator_kills += 1;
             coord = coordinator(true, coordinators);
             coordinators += 1;
         }
-        if !leaked_check && started.elapsed() > Duration::from_secs(3) {
+        if !leaked_check && jobs.iter().any(|j| j.state == "leased") {
             leaked_check = true;
             let lines = command_lines();
             let ours: Vec<_> = lines.lines().filter(|l| l.contains("cellc") && l.contains(" worker")).collect();
@@ -122,14 +132,15 @@ fn workers_killed_at_random_finish_every_run_once_with_the_single_machine_result
         std::thread::sleep(Duration::from_millis(20));
     }
     for slot in slots.iter_mut() {
-        slot.0.kill().unwrap();
-        slot.0.wait().unwrap();
+        slot.kill().unwrap();
+        slot.wait().unwrap();
     }
     eprintln!(
         "{worker_kills} worker kills, {coordinator_kills} coordinator kills, {:.0} s",
         started.elapsed().as_secs_f64()
     );
-    assert_eq!(worker_kills, 24, "the search ended before the 24th kill: make it longer");
+    assert!(worker_kills > 0 && leaked_check, "no worker was killed during a run");
+    assert_eq!(coordinator_kills, coordinator_kill_at.len(), "the coordinator was not killed at every point");
 
     let mut store = open(&server, &db, Access::SameVersion);
     let jobs = store.jobs("search").unwrap();
@@ -247,10 +258,11 @@ fn concurrent_claims_hand_out_each_job_once_and_leases_expire() {
 
     // A lease that runs out is taken over; the first worker's late result is dropped.
     s.commit_round("s", &RoundRow { round: 1, ..round }, &[], &[job_row(1000)]).unwrap();
-    let a = s.claim("slow", 300).unwrap().unwrap();
+    let a = s.claim("slow", 60_000).unwrap().unwrap();
     assert!(s.claim("other", 60_000).unwrap().is_none(), "leased");
-    std::thread::sleep(Duration::from_millis(600));
-    let b = s.claim("other", 60_000).unwrap().unwrap();
+    // The lease is cut to 1 ms (on the server's clock); wait for the claim to succeed.
+    assert!(s.renew(a.id, "slow", 1).unwrap());
+    let b = eventually("the lapsed lease to be claimed", || s.claim("other", 60_000).unwrap());
     assert_eq!((b.id, b.attempts), (a.id, 2));
     assert!(!s.renew(a.id, "slow", 1000).unwrap());
     assert!(!s.finish(a.id, "slow", "{}").unwrap());
@@ -262,8 +274,21 @@ fn concurrent_claims_hand_out_each_job_once_and_leases_expire() {
     let err = second.lock_search("s").unwrap_err();
     assert!(err.contains("another `cellc search`") && !err.contains(PASSWORD), "{err}");
     drop(s);
-    std::thread::sleep(Duration::from_millis(200));
-    second.lock_search("s").unwrap();
+    // The server drops the lock when it sees the connection close.
+    eventually("the lock to be released", || second.lock_search("s").ok());
+}
+
+/// Polls `f` until it gives a value (every 20 ms, for at most 60 s): waits for an event, not for
+/// a length of time.
+fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let t = Instant::now();
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "waited 60 s for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }
 
 /// Runs cellc and expects exit code 1 with one line of error naming `want`.
@@ -287,15 +312,7 @@ fn schema_versions_credentials_and_tls_are_enforced_with_clear_messages() {
     let log = temp_dir("versions").join("worker.log");
     let mut w = worker(&server, &db, &log);
     let mut s = open(&server, &db, Access::SameVersion);
-    let t = Instant::now();
-    while s.workers().unwrap().is_empty() {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "the worker never reported: {:?}",
-            std::fs::read_to_string(&log)
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    eventually("the worker's first heartbeat", || (!s.workers().unwrap().is_empty()).then_some(()));
     // A newer cellc migrates the database: the running worker stops with the reason.
     let mut admin = postgres::Client::connect(
         &format!("host={} port={} user=cellc dbname={db}", server.dir.display(), server.port),
@@ -303,13 +320,7 @@ fn schema_versions_credentials_and_tls_are_enforced_with_clear_messages() {
     )
     .unwrap();
     admin.execute("UPDATE cellc_schema SET version = 99", &[]).unwrap();
-    let status = loop {
-        if let Some(status) = w.try_wait().unwrap() {
-            break status;
-        }
-        assert!(t.elapsed() < Duration::from_secs(30), "the worker did not notice the migration");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let status = eventually("the worker to notice the migration", || w.try_wait().unwrap());
     let text = std::fs::read_to_string(&log).unwrap();
     assert_eq!(status.code(), Some(1), "{text}");
     assert!(text.contains("schema version 99"), "{text}");

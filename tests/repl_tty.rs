@@ -51,7 +51,8 @@ impl Tmux {
         self.tmux(&["capture-pane", "-p", "-J", "-t", "t", "-S", "-1000"])
     }
 
-    /// Waits until `needle` is on the screen `times` times; fails with the screen after 30 s.
+    /// Waits until `needle` is on the screen `times` times; fails with the screen after 120 s
+    /// (a bound on a hang, not a timing).
     fn wait_for(&self, needle: &str, times: usize) -> String {
         let start = Instant::now();
         loop {
@@ -60,8 +61,8 @@ impl Tmux {
                 return screen;
             }
             assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "waited 30 s for {times}x {needle:?}; the screen:\n{screen}"
+                start.elapsed() < Duration::from_secs(120),
+                "waited 120 s for {times}x {needle:?}; the screen:\n{screen}"
             );
             std::thread::sleep(Duration::from_millis(50));
         }
