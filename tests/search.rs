@@ -64,7 +64,7 @@ fn a_search_killed_at_random_moments_resumes_to_the_same_results() {
         // Every kill needs a finished run first, so the search always ends.
         let more = rng.range(1, 2);
         let mid_run = rng.range(0, 1) == 1;
-        let target = finished_before.len() + more as usize;
+        let target = finished_before.len() + more;
         let mut done = false;
         loop {
             assert!(started.elapsed() < Duration::from_secs(900), "no end after {attempt} attempts");
