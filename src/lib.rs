@@ -13,29 +13,39 @@
 //! `workspace` ties sources, the embedded standard library (`stdlib`) and checking together.
 //! Only `cli` prints or exits. ARCHITECTURE.md has the map and the invariants.
 
-pub mod autodiff;
-pub mod check;
-pub mod cli;
-pub mod codegen;
-pub mod data;
+// Foundations every stage uses.
 pub mod diag;
-pub mod eval;
+pub mod io;
+pub mod rng;
+
+// The compiler, in the order data flows: text to checked cells, the expression graph and its
+// derivative (with the f64 interpreter that is their specification), the plan, the kernels,
+// and the runtime that executes them.
+pub mod syntax;
+pub mod check;
+pub mod stdlib;
+pub mod workspace;
+pub mod ir;
+pub mod autodiff;
 pub mod init;
 pub mod interp;
-pub mod io;
-pub mod ir;
-pub mod paper;
-pub mod plot;
-pub mod repl;
-pub mod rng;
-pub mod runtime;
 pub mod schedule;
-pub mod search;
-pub mod stats;
-pub mod stdlib;
-pub mod store;
-pub mod syntax;
-pub mod tasks;
+pub mod codegen;
+pub mod runtime;
+
+// Around the compiled cell: tensors on disk, the `cellc eval` contract, counts.
 pub mod tensors;
+pub mod eval;
+pub mod stats;
+
+// Training and experiments: data, tasks, the trainer, plots, the results store, the paper's
+// study, the search, the REPL, and the command line on top.
+pub mod data;
+pub mod tasks;
 pub mod train;
-pub mod workspace;
+pub mod plot;
+pub mod store;
+pub mod paper;
+pub mod search;
+pub mod repl;
+pub mod cli;

@@ -88,3 +88,28 @@ impl Workspace {
         self.std_file(name).map(|f| self.check(f))
     }
 }
+
+/// The cell a run trains: its name and the text of the file that defines it.
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct CellSource {
+    pub name: String,
+    pub file: String,
+    pub text: String,
+}
+
+impl CellSource {
+    /// Parses and checks the saved text again and picks the cell.
+    pub fn checked(&self) -> Result<crate::check::Cell, String> {
+        let mut ws = Workspace::new();
+        let file = ws.add(self.file.clone(), &self.text);
+        let checked = ws.check(file);
+        if checked.has_errors() {
+            return Err(format!("the saved source of `{}` no longer checks", self.name));
+        }
+        checked
+            .cells
+            .into_iter()
+            .find(|c| c.name == self.name)
+            .ok_or_else(|| format!("the saved source has no cell `{}`", self.name))
+    }
+}

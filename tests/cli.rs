@@ -1,11 +1,9 @@
 //! The `cellc` binary end to end: exit codes, one-line errors for bad input, fmt, list, JSON.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod support;
 
-fn cellc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cellc")).args(args).env("NO_COLOR", "1").output().expect("run cellc")
-}
+use std::process::Output;
+use support::{cellc, scratch};
 
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
@@ -13,14 +11,6 @@ fn stdout(o: &Output) -> String {
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// A fresh directory for one test.
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cellc-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 fn write(dir: &std::path::Path, name: &str, bytes: &[u8]) -> String {

@@ -10,18 +10,11 @@ use std::path::{Path, PathBuf};
 use cellc::data::corpus::Corpus;
 use cellc::data::music::Music;
 use cellc::tasks::corpus::{batch, batches_per_epoch};
-use cellc::tasks::{Source, Split, TaskConfig};
+use cellc::tasks::{BatchStream, Split, TaskConfig, TaskKind};
 
 fn shared() -> PathBuf {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
     assert!(dir.join("ptb").is_dir(), "the shared data sets are expected at {}", dir.display());
-    dir
-}
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cellc-data-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
     dir
 }
 
@@ -62,7 +55,7 @@ fn tiny_shakespeare_splits_by_character() {
 
 /// Copies the PTB files into a temp dir, letting `damage` change one of them.
 fn damaged_ptb(name: &str, file: &str, damage: impl Fn(Vec<u8>) -> Vec<u8>) -> PathBuf {
-    let dir = tempdir(name);
+    let dir = support::scratch(name);
     for split in ["train", "valid", "test"] {
         let f = format!("ptb.{split}.txt");
         let bytes = std::fs::read(shared().join("ptb").join(&f)).unwrap();
@@ -111,7 +104,7 @@ fn damaged_ptb_files_name_the_file_and_line() {
 
 #[test]
 fn damaged_music_and_text_files_are_errors() {
-    let dir = tempdir("music");
+    let dir = support::scratch("music");
     let bytes = std::fs::read(shared().join("polyphonic/JSB_Chorales.json")).unwrap();
     let cut = dir.join("cut.json");
     std::fs::write(&cut, &bytes[..bytes.len() - 100]).unwrap();
@@ -170,7 +163,7 @@ fn corpus_batches_cut_the_split_into_contiguous_streams() {
 
 #[test]
 fn a_corpus_source_wraps_to_a_new_epoch_and_restores() {
-    let mut cfg = TaskConfig::named("text");
+    let mut cfg = TaskConfig::new(TaskKind::parse("text").unwrap());
     cfg.data = Some(shared().join("tinyshakespeare/input.txt"));
     cfg.streams = 500;
     let task = cfg.build().unwrap();
@@ -178,7 +171,7 @@ fn a_corpus_source_wraps_to_a_new_epoch_and_restores() {
         let cellc::tasks::Task::Corpus(c) = &task else { panic!("a corpus task") };
         batches_per_epoch(&c.corpus.train, 500, 1000)
     };
-    let mut src = Source::new(&task, Split::Train, 1);
+    let mut src = BatchStream::new(&task, Split::Train, 1);
     let first = src.next(500, 1000);
     for _ in 1..per_epoch {
         assert!(src.next(500, 1000).stream);
@@ -186,10 +179,10 @@ fn a_corpus_source_wraps_to_a_new_epoch_and_restores() {
     let state = src.state();
     let again = src.next(500, 1000);
     assert_eq!(again, first, "the next epoch starts over, from zero states");
-    let mut restored = Source::new(&task, Split::Train, 1);
+    let mut restored = BatchStream::new(&task, Split::Train, 1);
     restored.restore(&state).unwrap();
     assert_eq!(restored.next(500, 1000), first);
-    let valid = Source::eval_set(&task, Split::Valid, 1, 0, 500, 1000);
+    let valid = BatchStream::eval_set(&task, Split::Valid, 1, 0, 500, 1000);
     let predictions: usize = valid.iter().map(|b| b.steps * b.batch).sum();
     assert_eq!(predictions, (55_770 / 500 - 1) * 500, "the whole validation split, once");
 }
@@ -225,7 +218,7 @@ fn the_command_line_finds_lists_and_rejects_data() {
         serde_json::from_str(String::from_utf8(out.stdout).unwrap().lines().last().unwrap()).unwrap();
     assert_eq!(last["metric"], "bits per character");
     assert!(last["test"].as_f64().unwrap() < 3.5, "{last}");
-    let empty = tempdir("cli");
+    let empty = support::scratch("cli");
     for args in [
         &["run", "gru", "--task", "ptb", "--data", "/nonexistent"][..],
         &["run", "gru", "--task", "ptb", "--data", empty.to_str().unwrap()],
@@ -266,18 +259,18 @@ fn music_batches_read_each_piece_once_from_a_silent_start() {
 
 #[test]
 fn music_trains_resumes_and_reports_nll() {
-    let mut cfg = TaskConfig::named("music:jsb");
+    let mut cfg = TaskConfig::new(TaskKind::parse("music:jsb").unwrap());
     cfg.data = Some(shared());
     cfg.streams = 8;
     let task = cfg.build().unwrap();
     assert_eq!(task.name(), "music:jsb");
     assert_eq!(task.vocab(), 88);
-    let mut a = Source::new(&task, Split::Train, 3);
+    let mut a = BatchStream::new(&task, Split::Train, 3);
     for _ in 0..5 {
         a.next(8, 40);
     }
     let state = a.state();
-    let mut b = Source::new(&task, Split::Train, 3);
+    let mut b = BatchStream::new(&task, Split::Train, 3);
     b.restore(&serde_json::from_str(&state.to_string()).unwrap()).unwrap();
     for _ in 0..40 {
         assert_eq!(a.next(8, 40), b.next(8, 40), "a restored music source continues identically");

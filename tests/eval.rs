@@ -4,25 +4,14 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::path::Path;
 
 use cellc::rng::Rng;
 use cellc::tensors::TensorSet;
 use cellc::workspace::Workspace;
 use ndarray::ArrayD;
 use support::reference::{self, HandCell, Params};
-
-fn cellc(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_cellc")).args(args).env("NO_COLOR", "1").output().expect("run cellc")
-}
-
-fn scratch(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cellc-eval-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
+use support::{cellc, scratch};
 
 fn save(dir: &Path, name: &str, set: &TensorSet) -> String {
     let p = dir.join(name);

@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use cellc::paper::plan::Profile;
 use cellc::paper::{Progress, Study, report};
 use cellc::store::{RunRecord, Store};
-use cellc::train::checkpoint::CellSource;
+use cellc::tasks::TaskKind;
+use cellc::workspace::CellSource;
 
 fn source(name: &str) -> CellSource {
     CellSource {
@@ -20,7 +21,7 @@ fn source(name: &str) -> CellSource {
 fn study(workers: usize) -> Study {
     Study {
         cells: vec![source("gru"), source("tanh_rnn")],
-        tasks: vec!["memorize".into()],
+        tasks: vec![TaskKind::Memorize],
         // The smallest budget: every run gets the minimum of 20 steps.
         profile: Profile { cpu_seconds: 1.0, settings: 2, seeds: 2, hidden: 16, max_layers: 2, ptb_eval_words: None },
         seed: 1,
@@ -79,9 +80,9 @@ fn the_report_has_the_table_scores_claims_and_charts() {
     let store = Mutex::new(Store::memory().unwrap());
     let records = study(2).run(&store, &|_| {}, &|| false).unwrap();
     let cells = vec!["gru".to_string(), "tanh_rnn".to_string()];
-    let table = report::Table::build(&records, &cells, &["memorize".into()], 1);
+    let table = report::Table::build(&records, &cells, &[TaskKind::Memorize], 1);
     assert_eq!(table.score("gru"), Some(1.0));
-    assert!(table.get("tanh_rnn", "memorize").unwrap().seeds == 2);
+    assert!(table.get("tanh_rnn", TaskKind::Memorize).unwrap().seeds == 2);
     let md = report::markdown(&table, "# test");
     assert!(md.contains("| gru |") && md.contains("## The paper's claims"), "{md}");
     assert!(md.contains("not tested"), "claims about absent cells are marked: {md}");

@@ -14,16 +14,9 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use cellc::store::postgres::PgStore;
-use cellc::store::{Access, CandidateRow, JobRow, RoundRow, SearchStore, Store};
+use cellc::store::{Access, CandidateRow, JobRow, JobState, RoundRow, SearchStore, Store};
 use support::pg_server::{PASSWORD, PgServer};
 use support::small_search::{cellc, results, run_ok, search};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cellc-pgtest-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Opens the store through the library, the password in the URL.
 fn open(server: &PgServer, db: &str, access: Access) -> PgStore {
@@ -56,7 +49,7 @@ fn command_lines() -> String {
 #[test]
 fn workers_killed_mid_run_finish_every_run_once_with_the_single_machine_results() {
     // The single-machine answer: one worker, SQLite, the same options and seed.
-    let dir = temp_dir("kills");
+    let dir = support::scratch("kills");
     let sqlite = dir.join("reference.sqlite");
     run_ok(search(&sqlite, 1, &[]));
     let want = results(&mut Store::open(&sqlite).unwrap());
@@ -101,10 +94,11 @@ fn workers_killed_mid_run_finish_every_run_once_with_the_single_machine_results(
             break;
         }
         let jobs = view.jobs("search").unwrap();
-        let finished = jobs.iter().filter(|j| j.state == "done").count();
+        let finished = jobs.iter().filter(|j| j.state == JobState::Done).count();
         let holder = |pid: u32| {
-            jobs.iter()
-                .any(|j| j.state == "leased" && j.worker.as_ref().is_some_and(|w| w.contains(&format!("/{pid}/"))))
+            jobs.iter().any(|j| {
+                j.state == JobState::Leased && j.worker.as_ref().is_some_and(|w| w.contains(&format!("/{pid}/")))
+            })
         };
         if finished > finished_at_last_kill
             && let Some(slot) = slots.iter_mut().find(|w| holder(w.id()))
@@ -122,7 +116,7 @@ fn workers_killed_mid_run_finish_every_run_once_with_the_single_machine_results(
             coord = coordinator(true, coordinators);
             coordinators += 1;
         }
-        if !leaked_check && jobs.iter().any(|j| j.state == "leased") {
+        if !leaked_check && jobs.iter().any(|j| j.state == JobState::Leased) {
             leaked_check = true;
             let lines = command_lines();
             let ours: Vec<_> = lines.lines().filter(|l| l.contains("cellc") && l.contains(" worker")).collect();
@@ -201,7 +195,7 @@ fn job_row(id: i64) -> JobRow {
         setting: 0,
         spec: "{}".into(),
         round: id / 50,
-        state: "queued".into(),
+        state: JobState::Queued,
         worker: None,
         lease_until_ms: 0,
         attempts: 0,
@@ -309,7 +303,7 @@ fn schema_versions_credentials_and_tls_are_enforced_with_clear_messages() {
     let pw = [("PGPASSWORD", PASSWORD)];
 
     // An empty database: a worker sets the schema up and waits for work; status says nothing runs.
-    let log = temp_dir("versions").join("worker.log");
+    let log = support::scratch("versions").join("worker.log");
     let mut w = worker(&server, &db, &log);
     let mut s = open(&server, &db, Access::SameVersion);
     eventually("the worker's first heartbeat", || (!s.workers().unwrap().is_empty()).then_some(()));

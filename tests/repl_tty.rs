@@ -2,7 +2,9 @@
 //! and reads the screen. Shows line editing, multi-line input, completion, history kept across
 //! sessions, and Ctrl-C both at the prompt and during `:train`. Needs tmux (`.ci/run` installs it).
 
-use std::path::{Path, PathBuf};
+mod support;
+
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -75,16 +77,9 @@ impl Drop for Tmux {
     }
 }
 
-fn scratch() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cellc-tty-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    dir
-}
-
 #[test]
 fn the_repl_edits_lines_reads_cells_completes_and_remembers_in_a_real_terminal() {
-    let dir = scratch();
+    let dir = support::scratch("tty");
     let t = Tmux::start(&dir, "a");
     t.wait_for("cellc> ", 1);
 

@@ -13,15 +13,8 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use cellc::rng::Rng;
-use cellc::store::{SearchStore, Store};
+use cellc::store::{JobState, SearchStore, Store};
 use support::small_search::{Results, cellc, run_ok, search};
-
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("cellc-search-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 fn results(store: &Path) -> Results {
     support::small_search::results(&mut Store::open(store).unwrap())
@@ -31,7 +24,7 @@ fn results(store: &Path) -> Results {
 fn reference() -> &'static (PathBuf, Results) {
     static REFERENCE: std::sync::OnceLock<(PathBuf, Results)> = std::sync::OnceLock::new();
     REFERENCE.get_or_init(|| {
-        let dir = temp_dir("reference");
+        let dir = support::scratch("reference");
         let store = dir.join("s.sqlite");
         run_ok(search(&store, 1, &[]));
         let r = results(&store);
@@ -46,7 +39,7 @@ fn a_search_killed_at_random_moments_resumes_to_the_same_results() {
     let scored = want.values().filter(|v| v.1 == "xml").count();
     assert!(scored > 2, "some mutants should reach the second task: {want:?}");
 
-    let dir = temp_dir("killed");
+    let dir = support::scratch("killed");
     let store = dir.join("s.sqlite");
     // The test's own view of the store, to time the kills by progress, never by the clock: a
     // faster or slower machine kills at the same points of the search.
@@ -74,8 +67,8 @@ fn a_search_killed_at_random_moments_resumes_to_the_same_results() {
                 break;
             }
             let jobs = view.jobs("search").unwrap();
-            let finished = jobs.iter().filter(|j| j.state == "done").count();
-            if finished >= target && (!mid_run || jobs.iter().any(|j| j.state == "leased")) {
+            let finished = jobs.iter().filter(|j| j.state == JobState::Done).count();
+            if finished >= target && (!mid_run || jobs.iter().any(|j| j.state == JobState::Leased)) {
                 break;
             }
             std::thread::sleep(Duration::from_millis(10));
@@ -88,14 +81,14 @@ fn a_search_killed_at_random_moments_resumes_to_the_same_results() {
         kills += 1;
         // Every run that had finished is still there, unchanged, and was not trained again.
         let jobs = view.jobs("search").unwrap();
-        if jobs.iter().any(|j| j.state == "leased") {
+        if jobs.iter().any(|j| j.state == JobState::Leased) {
             kills_mid_run += 1;
         }
         for j in jobs {
             if let Some(before) = finished_before.get(&j.id) {
                 assert_eq!(&(j.result.clone().unwrap_or_default(), j.finished_ms), before, "job {} changed", j.id);
             }
-            if j.state == "done" {
+            if j.state == JobState::Done {
                 finished_before.insert(j.id, (j.result.unwrap_or_default(), j.finished_ms));
             }
         }
@@ -113,7 +106,7 @@ fn a_search_killed_at_random_moments_resumes_to_the_same_results() {
 fn several_workers_give_the_same_results_and_replay_reproduces_a_run() {
     let (ref_store, want) = reference();
     // Three spawned workers.
-    let dir = temp_dir("workers");
+    let dir = support::scratch("workers");
     let store = dir.join("s.sqlite");
     run_ok(search(&store, 3, &[]));
     assert_eq!(&results(&store), want, "3 workers");
@@ -160,7 +153,7 @@ fn several_workers_give_the_same_results_and_replay_reproduces_a_run() {
 #[test]
 fn the_report_writes_the_leaderboard_cells_and_plots() {
     let (store, _) = reference();
-    let out = temp_dir("report");
+    let out = support::scratch("report");
     let o = run_ok({
         let mut c = cellc();
         c.args(["search", "report", "--top", "3", "--store"]).arg(store).arg("--out").arg(&out);
@@ -189,7 +182,7 @@ fn the_report_writes_the_leaderboard_cells_and_plots() {
 
 #[test]
 fn bad_input_gets_a_one_line_error() {
-    let dir = temp_dir("bad");
+    let dir = support::scratch("bad");
     let store = dir.join("s.sqlite");
     let fail = |args: &[&str], want: &str| {
         let out = cellc().args(args).output().unwrap();

@@ -1,8 +1,8 @@
 //! The output layer's softmax, both the JIT kernel and (where the CPU has it) the AVX2 rows,
 //! against an f64 softmax: values, log-sum-exp, and the column sums.
 
-use cellc::codegen::softmax::Softmax;
 use cellc::rng::Rng;
+use cellc::runtime::softmax::Softmax;
 
 /// Worst relative error of one implementation over many widths and value ranges.
 fn worst_error(avx2: bool) -> f64 {

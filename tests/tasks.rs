@@ -6,7 +6,7 @@ use cellc::rng::Rng;
 use cellc::tasks::arith::{self, Arith};
 use cellc::tasks::memorize::Memorize;
 use cellc::tasks::xml;
-use cellc::tasks::{Batch, Source, Split, Tally, Task, TaskConfig};
+use cellc::tasks::{Batch, BatchStream, Split, Tally, Task, TaskConfig, TaskKind};
 
 fn text(alphabet: &[u8], symbols: &[u32]) -> String {
     symbols.iter().map(|&s| alphabet[s as usize] as char).collect()
@@ -88,7 +88,7 @@ fn the_papers_example_is_an_arith_example() {
 #[test]
 fn xml_tags_close_in_order_and_the_classes_mark_closing_tags() {
     let task = Task::Xml(xml::Xml { streams: 3, eval_chars: 100, max_depth: 50 });
-    let mut src = Source::new(&task, Split::Train, 5);
+    let mut src = BatchStream::new(&task, Split::Train, 5);
     let mut stream: Vec<Vec<(u8, bool)>> = vec![vec![]; 3];
     for _ in 0..200 {
         let b = src.next(3, 50);
@@ -155,8 +155,8 @@ fn memorize_reproduces_its_symbols() {
 
 #[test]
 fn sequence_batches_are_step_major_with_answer_weights() {
-    let task = TaskConfig::named("arith").build().unwrap();
-    let mut src = Source::new(&task, Split::Train, 9);
+    let task = TaskConfig::new(TaskKind::parse("arith").unwrap()).build().unwrap();
+    let mut src = BatchStream::new(&task, Split::Train, 9);
     let pad = task.pad();
     for _ in 0..40 {
         let b = src.next(16, 0);
@@ -186,10 +186,10 @@ fn sequence_batches_are_step_major_with_answer_weights() {
 #[test]
 fn seeds_reproduce_and_splits_differ() {
     for name in ["arith", "xml", "memorize"] {
-        let task = TaskConfig::named(name).build().unwrap();
+        let task = TaskConfig::new(TaskKind::parse(name).unwrap()).build().unwrap();
         let batch = if name == "xml" { 32 } else { 8 };
         let draw = |split, seed| {
-            let mut s = Source::new(&task, split, seed);
+            let mut s = BatchStream::new(&task, split, seed);
             (0..5).map(|_| s.next(batch, 20)).collect::<Vec<Batch>>()
         };
         assert_eq!(draw(Split::Train, 4), draw(Split::Train, 4), "{name}: a seed repeats");
@@ -198,9 +198,9 @@ fn seeds_reproduce_and_splits_differ() {
         assert_ne!(draw(Split::Train, 4), draw(Split::Train, 5), "{name}: seeds differ");
     }
     // No validation example is a training example (arith has ~10^17 of them).
-    let task = TaskConfig::named("arith").build().unwrap();
+    let task = TaskConfig::new(TaskKind::parse("arith").unwrap()).build().unwrap();
     let texts = |split| {
-        let mut s = Source::new(&task, split, 1);
+        let mut s = BatchStream::new(&task, split, 1);
         let mut out = std::collections::HashSet::new();
         for _ in 0..50 {
             let b = s.next(32, 0);
@@ -218,14 +218,14 @@ fn seeds_reproduce_and_splits_differ() {
 #[test]
 fn a_source_restored_from_its_state_continues_identically() {
     for name in ["arith", "xml"] {
-        let task = TaskConfig::named(name).build().unwrap();
+        let task = TaskConfig::new(TaskKind::parse(name).unwrap()).build().unwrap();
         let batch = if name == "xml" { 32 } else { 8 };
-        let mut a = Source::new(&task, Split::Train, 2);
+        let mut a = BatchStream::new(&task, Split::Train, 2);
         for _ in 0..7 {
             a.next(batch, 16);
         }
         let state = a.state();
-        let mut b = Source::new(&task, Split::Train, 2);
+        let mut b = BatchStream::new(&task, Split::Train, 2);
         b.restore(&serde_json::from_str(&state.to_string()).unwrap()).unwrap();
         for _ in 0..30 {
             assert_eq!(a.next(batch, 16), b.next(batch, 16), "{name}");

@@ -4,18 +4,18 @@
 
 mod support;
 
-use cellc::runtime::Engine;
-use cellc::tasks::TaskConfig;
-use cellc::train::checkpoint::{self, CellSource};
-use cellc::train::fit::{self, Budget, Config, Event, RunState};
-use cellc::train::optim::Kind;
+use cellc::check::Cell;
+use cellc::tasks::{TaskConfig, TaskKind};
+use cellc::train::optim::OptimizerKind;
+use cellc::train::{Budget, Event, Hooks, Run, TrainConfig};
+use cellc::workspace::CellSource;
 
-/// A small, fast run: `Config::short` at H = 32, batch 16 x 20, lr 1e-2, 2 threads.
-fn config(task: &str, steps: u64) -> Config {
-    let mut t = TaskConfig::named(task);
+/// A small, fast run: `TrainConfig::short` at H = 32, batch 16 x 20, lr 1e-2, 2 threads.
+fn config(task: &str, steps: u64) -> TrainConfig {
+    let mut t = TaskConfig::new(TaskKind::parse(task).unwrap());
     t.eval_chars = 256;
     t.max_digits = 3;
-    let mut c = Config::short(t, 32, steps, 7);
+    let mut c = TrainConfig::short(t, 32, steps, 7);
     c.task.streams = 8;
     c.batch = 16;
     c.bptt = 20;
@@ -33,40 +33,34 @@ fn std_source(name: &str) -> CellSource {
     CellSource { name: name.into(), file: f.name.clone(), text: f.text.to_string() }
 }
 
-fn engine(name: &str) -> Engine {
-    Engine::compile(&std_source(name).checked().unwrap()).unwrap()
+fn cell(name: &str) -> Cell {
+    std_source(name).checked().unwrap()
 }
 
 /// Trains and returns (outcome's test metric, the history's numbers, final parameters).
 /// (step, training loss, validation metric) per evaluation.
 type History = Vec<(u64, f64, f64)>;
 
-fn train(e: &Engine, cfg: Config) -> (f64, History, Vec<Vec<f32>>) {
-    let mut state = RunState::new(e, cfg).unwrap();
-    let out = fit::fit(e, &mut state, &mut |_| {}, &mut |_| Ok(())).unwrap().unwrap();
+fn train(cell: &Cell, cfg: TrainConfig) -> (f64, History, Vec<Vec<f32>>) {
+    let mut run = Run::start(cell, cfg).unwrap();
+    let out = run.train(Hooks::default()).unwrap().unwrap();
+    let state = &run.state;
     let hist = state.history.iter().map(|r| (r.step, r.train_loss, r.valid.metric)).collect();
     (out.test.metric, hist, state.params.tensors().into_iter().cloned().collect())
 }
 
 #[test]
 fn a_short_run_learns_memorization() {
-    let e = engine("gru");
     let mut cfg = config("memorize", 300);
     cfg.hidden = 64;
-    let mut state = RunState::new(&e, cfg).unwrap();
+    let mut run = Run::start(&cell("gru"), cfg).unwrap();
     let mut first_loss = None;
-    let out = fit::fit(
-        &e,
-        &mut state,
-        &mut |ev| {
-            if let Event::Step { loss, .. } = ev {
-                first_loss.get_or_insert(loss);
-            }
-        },
-        &mut |_| Ok(()),
-    )
-    .unwrap()
-    .unwrap();
+    let mut observe = |ev: Event<'_>| {
+        if let Event::Step { loss, .. } = ev {
+            first_loss.get_or_insert(loss);
+        }
+    };
+    let out = run.train(Hooks { observe: Some(&mut observe), ..Hooks::default() }).unwrap().unwrap();
     let chance = (26f64).ln();
     let first = first_loss.unwrap();
     eprintln!("memorize: first loss {first:.3} (chance {chance:.3}), test accuracy {:.3}", out.test.metric);
@@ -77,7 +71,7 @@ fn a_short_run_learns_memorization() {
 
 #[test]
 fn a_seed_and_thread_count_repeat_bit_for_bit() {
-    let e = engine("mut1");
+    let e = cell("mut1");
     for task in ["arith", "xml"] {
         let (a, ha, pa) = train(&e, config(task, 60));
         let (b, hb, pb) = train(&e, config(task, 60));
@@ -92,11 +86,11 @@ fn a_seed_and_thread_count_repeat_bit_for_bit() {
 
 #[test]
 fn dropout_layers_and_sgd_train_too() {
-    let e = engine("lstm");
+    let e = cell("lstm");
     let mut cfg = config("arith", 80);
     cfg.layers = 2;
     cfg.dropout = 0.2;
-    cfg.optimizer = Kind::Sgd;
+    cfg.optimizer = OptimizerKind::Sgd;
     cfg.lr = 0.5;
     let (metric, hist, _) = train(&e, cfg.clone());
     assert!(hist.last().unwrap().1 < hist[0].1, "training loss falls: {hist:?}");
@@ -106,7 +100,7 @@ fn dropout_layers_and_sgd_train_too() {
 
 #[test]
 fn resuming_continues_exactly() {
-    let e = engine("gru");
+    let e = cell("gru");
     let source = std_source("gru");
     for (task, dropout) in [("arith", 0.1), ("xml", 0.0), ("music:jsb", 0.1)] {
         let mut cfg = config(task, 100);
@@ -117,15 +111,16 @@ fn resuming_continues_exactly() {
         cfg.task.curriculum = task == "arith";
         let whole = train(&e, cfg.clone());
         // Stop at 50 (a checkpoint is written at each evaluation), then resume to 100.
-        let dir = tempdir(&format!("resume-{task}"));
+        let dir = support::scratch(&format!("resume-{task}"));
         let mut half = cfg.clone();
         half.budget = Budget::Steps(50);
-        let mut state = RunState::new(&e, half).unwrap();
-        fit::fit(&e, &mut state, &mut |_| {}, &mut |s| checkpoint::save(&dir, &e, &source, s)).unwrap().unwrap();
-        let mut resumed = checkpoint::load_state(&dir, &e).unwrap();
-        assert_eq!(resumed.step, 50);
-        resumed.config.budget = Budget::Steps(100);
-        let out = fit::fit(&e, &mut resumed, &mut |_| {}, &mut |_| Ok(())).unwrap().unwrap();
+        let mut first = Run::start(&e, half).unwrap();
+        first.train(Hooks { save: Some((&dir, &source)), ..Hooks::default() }).unwrap().unwrap();
+        let mut run = Run::resume(&e, &dir).unwrap();
+        assert_eq!(run.state.step, 50);
+        run.state.config.budget = Budget::Steps(100);
+        let out = run.train(Hooks::default()).unwrap().unwrap();
+        let resumed = &run.state;
         let hist: Vec<(u64, f64, f64)> =
             resumed.history.iter().map(|r| (r.step, r.train_loss, r.valid.metric)).collect();
         assert_eq!(hist, whole.1, "{task}: the same history");
@@ -135,8 +130,29 @@ fn resuming_continues_exactly() {
 }
 
 #[test]
+fn a_run_builds_its_task_once() {
+    // Music reads and parses its data set on every build: a run, its checkpoints, a resume and a
+    // test of the saved model each build it exactly once.
+    let mut cfg = config("music:jsb", 60);
+    cfg.task.data = Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data"));
+    let (gru, source) = (cell("gru"), std_source("gru"));
+    let dir = support::scratch("built-once");
+    let builds = cellc::tasks::builds_on_this_thread;
+    let before = builds();
+    let mut run = Run::start(&gru, cfg).unwrap();
+    run.train(Hooks { save: Some((&dir, &source)), ..Hooks::default() }).unwrap().unwrap();
+    assert_eq!(run.state.history.len(), 2, "two validations, each with a checkpoint");
+    assert_eq!(builds() - before, 1, "a run with checkpoints builds its task once");
+    let mut resumed = Run::resume(&gru, &dir).unwrap();
+    resumed.state.config.budget = Budget::Steps(70);
+    resumed.train(Hooks::default()).unwrap().unwrap();
+    assert_eq!(builds() - before, 2, "a resumed run builds it once more");
+    cellc::train::run::test_saved(&gru, &dir, 1).unwrap();
+    assert_eq!(builds() - before, 3, "testing a saved model builds it once");
+}
+
+#[test]
 fn the_curriculum_adds_digits_as_validation_passes() {
-    let e = engine("gru");
     let mut cfg = config("arith", 800);
     cfg.task.curriculum = true;
     cfg.task.distractors = 0.0;
@@ -144,9 +160,10 @@ fn the_curriculum_adds_digits_as_validation_passes() {
     cfg.batch = 64;
     cfg.lr = 3e-3;
     cfg.eval_every = 50;
-    let mut state = RunState::new(&e, cfg).unwrap();
-    assert_eq!(state.train.level(), Some(1), "it begins with 1-digit numbers");
-    fit::fit(&e, &mut state, &mut |_| {}, &mut |_| Ok(())).unwrap().unwrap();
+    let mut run = Run::start(&cell("gru"), cfg).unwrap();
+    assert_eq!(run.state.train.level(), Some(1), "it begins with 1-digit numbers");
+    run.train(Hooks::default()).unwrap().unwrap();
+    let state = &run.state;
     let levels: Vec<usize> = state.history.iter().map(|r| r.level.unwrap()).collect();
     assert!(levels.windows(2).all(|w| w[1] == w[0] || w[1] == w[0] + 1), "one digit at a time: {levels:?}");
     let valid: Vec<f64> = state.history.iter().map(|r| r.valid.metric).collect();
@@ -158,26 +175,18 @@ fn a_nan_is_traced_to_its_equation() {
     // exp of a growing state overflows: the first infinity is in h' at some step.
     let text = "cell boom {\n    state h\n    h' = exp(W*h + x + b)\n}\n";
     let (_, checked) = support::check_text("boom.cell", text);
-    let e = Engine::compile(&checked.cells[0]).unwrap();
     let mut cfg = config("arith", 50);
     cfg.init_scale = 30.0;
-    let mut state = RunState::new(&e, cfg).unwrap();
-    let err = fit::fit(&e, &mut state, &mut |_| {}, &mut |_| Ok(())).unwrap().unwrap_err();
+    let mut run = Run::start(&checked.cells[0], cfg).unwrap();
+    let err = run.train(Hooks::default()).unwrap().unwrap_err();
     eprintln!("diverged at step {}: {}", err.step, err.origin);
     assert_eq!(err.step, 1, "caught at the first step");
     assert!(err.origin.contains("h' = exp(") && err.origin.contains("time step"), "{}", err.origin);
 }
 
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("cellc-test-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
-
 #[test]
 fn the_command_line_trains_saves_tests_and_plots() {
-    let dir = tempdir("cli");
+    let dir = support::scratch("cli");
     let (svg, png) = (dir.join("curves.svg"), dir.join("curves.png"));
     let out = support::cellc(&[
         "run",
@@ -240,30 +249,31 @@ fn the_command_line_trains_saves_tests_and_plots() {
 
 #[test]
 fn the_ptb_recipe_decays_by_epoch_from_a_uniform_start() {
-    let e = engine("lstm");
-    let dir = tempdir("epochs");
+    let e = cell("lstm");
+    let dir = support::scratch("epochs");
     let file = dir.join("text.txt");
     std::fs::write(&file, "the quick brown fox jumps over the lazy dog\n".repeat(50)).unwrap();
     let mut cfg = config("text", 80);
-    cfg.task.name = "text".into();
+    cfg.task.kind = TaskKind::Text;
     cfg.task.data = Some(file);
     cfg.task.streams = 4;
     cfg.bptt = 10;
-    cfg.optimizer = Kind::Sgd;
+    cfg.optimizer = OptimizerKind::Sgd;
     cfg.lr = 1.0;
     cfg.decay = 0.5;
     cfg.decay_epoch = Some(1);
     cfg.init_uniform = Some(0.1);
-    let state = RunState::new(&e, cfg.clone()).unwrap();
+    let run = Run::start(&e, cfg.clone()).unwrap();
+    let state = &run.state;
     assert!(state.params.tensors().iter().all(|t| t.iter().all(|v| v.abs() <= 0.1)), "every parameter in ±0.1");
     assert!(state.params.cells[0].iter().any(|t| t.iter().any(|v| v.abs() > 0.05)), "and spread over it");
     // 1,980 training characters in 4 streams of 495: 50 batches per epoch. Epoch i (from 0) runs
     // at decay^max(i + 1 - 1, 0): step 80 is in epoch 1, step 170 in epoch 3.
-    let mut s80 = RunState::new(&e, cfg.clone()).unwrap();
-    fit::fit(&e, &mut s80, &mut |_| {}, &mut |_| Ok(())).unwrap().unwrap();
-    assert_eq!(s80.lr, 0.5, "one decay in the second epoch");
+    let mut s80 = Run::start(&e, cfg.clone()).unwrap();
+    s80.train(Hooks::default()).unwrap().unwrap();
+    assert_eq!(s80.state.lr, 0.5, "one decay in the second epoch");
     cfg.budget = Budget::Steps(170);
-    let mut s170 = RunState::new(&e, cfg).unwrap();
-    fit::fit(&e, &mut s170, &mut |_| {}, &mut |_| Ok(())).unwrap().unwrap();
-    assert_eq!(s170.lr, 0.125, "three in the fourth");
+    let mut s170 = Run::start(&e, cfg).unwrap();
+    s170.train(Hooks::default()).unwrap().unwrap();
+    assert_eq!(s170.state.lr, 0.125, "three in the fourth");
 }

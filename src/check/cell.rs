@@ -6,6 +6,7 @@
 use std::fmt;
 
 use crate::diag::Span;
+use crate::syntax::Func;
 use crate::syntax::ast::{MulOp, Sign};
 
 /// A checked recurrent cell.
@@ -228,47 +229,6 @@ impl Init {
             Init::Orthogonal(g) => format!("orthogonal({})", num(*g)),
             Init::Copy { param, negated } => format!("{}{}", neg(*negated), cell.params[*param].name),
         }
-    }
-}
-
-/// A built-in element-wise function.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Func {
-    Tanh,
-    Sigm,
-    Relu,
-    Id,
-    Exp,
-    Softplus,
-    Abs,
-}
-
-impl Func {
-    pub const ALL: [Func; 7] = [Func::Tanh, Func::Sigm, Func::Relu, Func::Id, Func::Exp, Func::Softplus, Func::Abs];
-
-    /// The canonical name (`sigmoid` is an alias of `sigm`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Func::Tanh => "tanh",
-            Func::Sigm => "sigm",
-            Func::Relu => "relu",
-            Func::Id => "id",
-            Func::Exp => "exp",
-            Func::Softplus => "softplus",
-            Func::Abs => "abs",
-        }
-    }
-
-    pub fn from_name(name: &str) -> Option<Func> {
-        if name == "sigmoid" {
-            return Some(Func::Sigm);
-        }
-        Func::ALL.into_iter().find(|f| f.name() == name)
-    }
-
-    /// Every name a user may call, aliases included.
-    pub fn all_names() -> impl Iterator<Item = &'static str> {
-        Func::ALL.into_iter().map(Func::name).chain(["sigmoid"])
     }
 }
 

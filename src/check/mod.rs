@@ -10,6 +10,7 @@ mod init;
 mod names;
 mod shapes;
 
+pub use crate::syntax::Func;
 pub use cell::*;
 
 use std::collections::HashMap;

@@ -6,6 +6,8 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use super::args::{CellArg, ThreadsArg};
+use super::failure::Outcome;
 use super::input;
 use super::ui::Ui;
 use crate::runtime::Engine;
@@ -14,9 +16,8 @@ use crate::workspace::Workspace;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A .cell file (FILE:NAME for one of several cells) or a standard cell name.
-    #[arg(value_name = "CELL")]
-    cell: String,
+    #[command(flatten)]
+    cell: CellArg,
     /// Batch size B.
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -29,9 +30,8 @@ pub struct Args {
     /// Vocabulary size V of the embedding and the softmax.
     #[arg(long, default_value_t = 64)]
     vocab: usize,
-    /// Threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[command(flatten)]
+    threads: ThreadsArg,
     /// Timed training steps (the median is reported).
     #[arg(long, default_value_t = 20)]
     steps: usize,
@@ -49,29 +49,70 @@ pub struct Args {
     step_mode: crate::runtime::StepMode,
 }
 
-pub fn run(ui: &Ui, args: Args) -> ExitCode {
+pub fn run(ui: &Ui, args: Args) -> Outcome {
     let mut ws = Workspace::new();
-    let cell = match input::load_cell(&mut ws, &args.cell, ui) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let cell = input::load_cell(&mut ws, &args.cell.cell, ui)?;
     if [args.batch, args.hidden, args.seq, args.vocab, args.steps].contains(&0) {
-        return ui.fail("--batch, --hidden, --seq, --vocab and --steps must be at least 1");
+        return Err("--batch, --hidden, --seq, --vocab and --steps must be at least 1".into());
     }
-    let threads = args.threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-    let engine = match Engine::compile(&cell) {
-        Ok(mut e) => {
-            e.step_mode = args.step_mode;
-            e
-        }
-        Err(e) => return ui.fail(format!("cannot compile `{}`: {e}", cell.name)),
-    };
+    let threads = args.threads.get();
+    let mut engine = Engine::compile(&cell).map_err(|e| format!("cannot compile `{}`: {e}", cell.name))?;
+    engine.step_mode = args.step_mode;
     let shape = LmShape { vocab: args.vocab, hidden: args.hidden, layers: 1, batch: args.batch, steps: args.seq };
-    let mut runner = match LmRunner::new(&engine, shape, threads) {
-        Ok(r) => r,
-        Err(e) => return ui.fail(e),
-    };
-    let mut params = LmParams::init(&engine, shape, 1.0, 0);
+    let mut runner = LmRunner::new(&engine, shape, threads)?;
+    let m = measure(&engine, &mut runner, &args);
+    let n = args.batch * args.seq;
+    let median = m.times[m.times.len() / 2];
+    let stats = crate::stats::stats(&engine.forward, &engine.backward, args.hidden, args.hidden);
+    // The anchors' count: forward matrix products of the cell and the output layer, three times
+    // (forward, input gradient, weight gradient).
+    let flops = 3.0 * n as f64 * (stats.forward.matmul_flops as f64 + 2.0 * (args.hidden * args.vocab) as f64);
+    let gflops = flops / median / 1e9;
+    let ceiling = crate::runtime::gemm::machine_rate(threads);
+    let tokens_per_s = n as f64 / median;
+    if args.json {
+        println!(
+            "{}",
+            json!({"cell": cell.name, "batch": args.batch, "hidden": args.hidden, "seq": args.seq, "vocab": args.vocab,
+                   "threads": threads, "ms_per_step": median * 1e3, "tokens_per_s": tokens_per_s, "gflops": gflops,
+                   "gemm_gflops": ceiling, "fraction_of_gemm": gflops / ceiling, "cpu_ms_per_step": m.cpu_ms})
+        );
+    } else {
+        println!(
+            "{} B={} H={} T={} V={}, {threads} thread{}: {:.2} ms/step ({:.2} ms of CPU), {:.0} tokens/s, {:.1} GFLOP/s = {:.0}% of the measured GEMM rate ({:.1} GFLOP/s)",
+            cell.name,
+            args.batch,
+            args.hidden,
+            args.seq,
+            args.vocab,
+            if threads == 1 { "" } else { "s" },
+            median * 1e3,
+            m.cpu_ms,
+            tokens_per_s,
+            gflops,
+            100.0 * gflops / ceiling,
+            ceiling
+        );
+    }
+    if args.profile {
+        print_profile(&runner, &m);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// What the timed steps measured.
+struct Measured {
+    /// Seconds per step, sorted.
+    times: Vec<f64>,
+    cpu_ms: f64,
+    /// The cell's phase times before the timed steps (the runner's own times start at zero).
+    cell_before: crate::runtime::PhaseTimes,
+}
+
+/// Warm-up steps, then the timed ones, on random tokens of a fixed seed.
+fn measure(engine: &Engine, runner: &mut LmRunner<'_>, args: &Args) -> Measured {
+    let shape = LmShape { vocab: args.vocab, hidden: args.hidden, layers: 1, batch: args.batch, steps: args.seq };
+    let mut params = LmParams::init(engine, shape, 1.0, 0);
     let mut rng = crate::rng::Rng::new(1);
     let n = args.batch * args.seq;
     let tokens: Vec<u32> = (0..n).map(|_| rng.below(args.vocab as u64) as u32).collect();
@@ -91,67 +132,38 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
     }
     let cpu_ms = (crate::runtime::cpu_time() - cpu0).as_secs_f64() * 1e3 / args.steps as f64;
     times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
-    let stats = crate::stats::stats(&engine.forward, &engine.backward, args.hidden, args.hidden);
-    // The anchors' count: forward matrix products of the cell and the output layer, three times
-    // (forward, input gradient, weight gradient).
-    let flops = 3.0 * n as f64 * (stats.forward.matmul_flops as f64 + 2.0 * (args.hidden * args.vocab) as f64);
-    let gflops = flops / median / 1e9;
-    let ceiling = crate::runtime::gemm::machine_rate(threads);
-    let tokens_per_s = n as f64 / median;
-    if args.json {
-        println!(
-            "{}",
-            json!({"cell": cell.name, "batch": args.batch, "hidden": args.hidden, "seq": args.seq, "vocab": args.vocab,
-                   "threads": threads, "ms_per_step": median * 1e3, "tokens_per_s": tokens_per_s, "gflops": gflops,
-                   "gemm_gflops": ceiling, "fraction_of_gemm": gflops / ceiling, "cpu_ms_per_step": cpu_ms})
-        );
-    } else {
-        println!(
-            "{} B={} H={} T={} V={}, {threads} thread{}: {:.2} ms/step ({:.2} ms of CPU), {:.0} tokens/s, {:.1} GFLOP/s = {:.0}% of the measured GEMM rate ({:.1} GFLOP/s)",
-            cell.name,
-            args.batch,
-            args.hidden,
-            args.seq,
-            args.vocab,
-            if threads == 1 { "" } else { "s" },
-            median * 1e3,
-            cpu_ms,
-            tokens_per_s,
-            gflops,
-            100.0 * gflops / ceiling,
-            ceiling
-        );
+    Measured { times, cpu_ms, cell_before }
+}
+
+/// Where the time of the timed steps went, phase by phase.
+fn print_profile(runner: &LmRunner<'_>, m: &Measured) {
+    let (times, cell_before) = (&m.times, &m.cell_before);
+    let total: f64 = times.iter().sum();
+    let c = runner.cell_times();
+    let l = runner.times;
+    let part = |d: std::time::Duration, d0: std::time::Duration| (d - d0).as_secs_f64();
+    let rows = [
+        ("embedding lookup", l.embed.as_secs_f64()),
+        ("weight layouts (stacked copies)", part(c.weights, cell_before.weights)),
+        ("cell forward, all steps at once (input projections)", part(c.forward_pre, cell_before.forward_pre)),
+        ("cell forward, step by step", part(c.forward_step, cell_before.forward_step)),
+        ("output layer: logits GEMM", l.logits.as_secs_f64()),
+        ("output layer: softmax + loss", l.softmax.as_secs_f64()),
+        ("output layer: gradients", l.output_grads.as_secs_f64()),
+        ("cell backward, step by step", part(c.backward_step, cell_before.backward_step)),
+        ("cell backward, all steps at once (input gradient)", part(c.backward_post, cell_before.backward_post)),
+        ("cell weight gradients (GEMMs over all steps)", part(c.weight_grads, cell_before.weight_grads)),
+        ("SGD update", l.sgd.as_secs_f64()),
+    ];
+    let counted: f64 = rows.iter().map(|r| r.1).sum();
+    println!("where the time goes ({} steps, {:.2} ms each):", times.len(), 1e3 * total / times.len() as f64);
+    for (what, secs) in rows {
+        println!("  {:<54} {:>8.3} ms  {:>5.1}%", what, 1e3 * secs / times.len() as f64, 100.0 * secs / total);
     }
-    if args.profile {
-        let total: f64 = times.iter().sum();
-        let c = runner.cell_times();
-        let l = runner.times;
-        let part = |d: std::time::Duration, d0: std::time::Duration| (d - d0).as_secs_f64();
-        let rows = [
-            ("embedding lookup", l.embed.as_secs_f64()),
-            ("weight layouts (stacked copies)", part(c.weights, cell_before.weights)),
-            ("cell forward, all steps at once (input projections)", part(c.forward_pre, cell_before.forward_pre)),
-            ("cell forward, step by step", part(c.forward_step, cell_before.forward_step)),
-            ("output layer: logits GEMM", l.logits.as_secs_f64()),
-            ("output layer: softmax + loss", l.softmax.as_secs_f64()),
-            ("output layer: gradients", l.output_grads.as_secs_f64()),
-            ("cell backward, step by step", part(c.backward_step, cell_before.backward_step)),
-            ("cell backward, all steps at once (input gradient)", part(c.backward_post, cell_before.backward_post)),
-            ("cell weight gradients (GEMMs over all steps)", part(c.weight_grads, cell_before.weight_grads)),
-            ("SGD update", l.sgd.as_secs_f64()),
-        ];
-        let counted: f64 = rows.iter().map(|r| r.1).sum();
-        println!("where the time goes ({} steps, {:.2} ms each):", times.len(), 1e3 * total / times.len() as f64);
-        for (what, secs) in rows {
-            println!("  {:<54} {:>8.3} ms  {:>5.1}%", what, 1e3 * secs / times.len() as f64, 100.0 * secs / total);
-        }
-        println!(
-            "  {:<54} {:>8.3} ms  {:>5.1}%",
-            "other",
-            1e3 * (total - counted) / times.len() as f64,
-            100.0 * (total - counted) / total
-        );
-    }
-    ExitCode::SUCCESS
+    println!(
+        "  {:<54} {:>8.3} ms  {:>5.1}%",
+        "other",
+        1e3 * (total - counted) / times.len() as f64,
+        100.0 * (total - counted) / total
+    );
 }

@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::{Value, json};
 
+use super::failure::Outcome;
 use super::input::{self, Origin};
 use super::ui::Ui;
 use crate::check::{Cell, Target};
@@ -24,7 +25,7 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(ui: &Ui, args: Args) -> ExitCode {
+pub fn run(ui: &Ui, args: Args) -> Outcome {
     let mut ws = Workspace::new();
     let mut failed = false;
     let mut json_cells = vec![];
@@ -68,7 +69,7 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
     if args.json {
         println!("{}", json!({"ok": !failed, "cells": json_cells, "diagnostics": json_diags}));
     }
-    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }
 
 /// Equations in evaluation order, initialisation, and the D = H reason, indented.

@@ -3,6 +3,8 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
+use super::args::CellArg;
+use super::failure::Outcome;
 use super::input;
 use super::ui::Ui;
 use crate::workspace::Workspace;
@@ -22,9 +24,8 @@ pub enum Emit {
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A .cell file (FILE:NAME for one of several cells) or a standard cell name.
-    #[arg(value_name = "CELL")]
-    cell: String,
+    #[command(flatten)]
+    cell: CellArg,
     /// What to print.
     #[arg(long, value_enum, default_value_t = Emit::Schedule)]
     emit: Emit,
@@ -33,13 +34,10 @@ pub struct Args {
     time: bool,
 }
 
-pub fn run(ui: &Ui, args: Args) -> ExitCode {
+pub fn run(ui: &Ui, args: Args) -> Outcome {
     let start = Instant::now();
     let mut ws = Workspace::new();
-    let cell = match input::load_cell(&mut ws, &args.cell, ui) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let cell = input::load_cell(&mut ws, &args.cell.cell, ui)?;
     let t_check = start.elapsed();
     let fwd = crate::ir::lower(&cell);
     let bwd = crate::autodiff::grad(&fwd);
@@ -47,10 +45,8 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
     let schedule = crate::schedule::plan(&bwd);
     let t_plan = start.elapsed();
     let opts = crate::codegen::Options { clif: args.emit == Emit::Clif, asm: args.emit == Emit::Asm };
-    let kernels = match crate::codegen::compile(&bwd.graph, &schedule, opts) {
-        Ok(k) => k,
-        Err(e) => return ui.fail(format!("cannot compile `{}`: {e}", cell.name)),
-    };
+    let kernels = crate::codegen::compile(&bwd.graph, &schedule, opts)
+        .map_err(|e| format!("cannot compile `{}`: {e}", cell.name))?;
     let t_total = start.elapsed();
     match args.emit {
         Emit::Schedule => print!("{}", crate::schedule::describe(&schedule, &bwd)),
@@ -81,5 +77,5 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
             ms(kernels.compile_time)
         );
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

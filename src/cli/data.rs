@@ -1,26 +1,26 @@
 //! `cellc data`: the real data sets cellc can find, their sizes, and where they were found.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::args::DataArg;
+use super::failure::Outcome;
 use super::ui::Ui;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// The data directory (default: $CELLC_DATA, then ../shared/data beside the checkout).
-    #[arg(long, value_name = "DIR")]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArg,
     /// Print one JSON object: the directory and each data set.
     #[arg(long)]
     json: bool,
 }
 
-pub fn run(ui: &Ui, args: Args) -> ExitCode {
-    let (dir, from) = crate::data::data_dir(args.data.as_deref());
+pub fn run(_ui: &Ui, args: Args) -> Outcome {
+    let (dir, from) = crate::data::data_dir(args.data.data.as_deref());
     if !dir.is_dir() {
-        return ui.fail(format!("no data directory at {} (from {from}); give one with --data DIR", dir.display()));
+        return Err(format!("no data directory at {} (from {from}); give one with --data DIR", dir.display()).into());
     }
-    let found = crate::data::survey(&dir);
+    let found = crate::tasks::survey(&dir);
     if args.json {
         println!("{}", serde_json::json!({"dir": dir, "from": from, "sets": found}));
     } else {
@@ -32,5 +32,5 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
             println!("{mark} {:width$}  {}{ms}", f.task, f.summary);
         }
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use super::args::{CellArg, ShapeArgs};
+use super::failure::Outcome;
 use super::input;
 use super::ui::Ui;
 use crate::data::thousands;
@@ -12,9 +14,8 @@ use crate::workspace::Workspace;
 
 #[derive(clap::Args, Debug)]
 pub struct EvalArgs {
-    /// A .cell file (FILE:NAME for one of several cells) or a standard cell name.
-    #[arg(value_name = "CELL")]
-    cell: String,
+    #[command(flatten)]
+    cell: CellArg,
     /// Weights: one f32 tensor per parameter, named as in the cell; matrices [rows, cols].
     #[arg(long, value_name = "W.safetensors")]
     weights: PathBuf,
@@ -32,21 +33,15 @@ pub struct EvalArgs {
     engine: Engine,
 }
 
-pub fn run_eval(ui: &Ui, args: EvalArgs) -> ExitCode {
+pub fn run_eval(ui: &Ui, args: EvalArgs) -> Outcome {
     let mut ws = Workspace::new();
-    let cell = match input::load_cell(&mut ws, &args.cell, ui) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let cell = input::load_cell(&mut ws, &args.cell.cell, ui)?;
     let read = |p: &PathBuf| -> Result<TensorSet, String> {
         let name = p.display().to_string();
         let bytes = std::fs::read(p).map_err(|e| format!("cannot read `{name}`: {e}"))?;
         TensorSet::decode(&bytes, &name)
     };
-    let (weights, inputs) = match (read(&args.weights), read(&args.inputs)) {
-        (Ok(w), Ok(i)) => (w, i),
-        (Err(e), _) | (_, Err(e)) => return ui.fail(e),
-    };
+    let (weights, inputs) = (read(&args.weights)?, read(&args.inputs)?);
     let fwd = crate::ir::lower(&cell);
     let bwd = crate::autodiff::grad(&fwd);
     let req = Request {
@@ -56,27 +51,18 @@ pub fn run_eval(ui: &Ui, args: EvalArgs) -> ExitCode {
         inputs_name: args.inputs.display().to_string(),
         grad: args.grad,
     };
-    let out = match eval::evaluate(&fwd, &bwd, req, args.engine) {
-        Ok(o) => o,
-        Err(e) => return ui.fail(e),
-    };
-    if let Err(e) = crate::io::write_atomic(&args.out, &out.encode()) {
-        return ui.fail(format!("cannot write `{}`: {e}", args.out.display()));
-    }
-    ExitCode::SUCCESS
+    let out = eval::evaluate(&fwd, &bwd, req, args.engine)?;
+    crate::io::write_atomic(&args.out, &out.encode())
+        .map_err(|e| format!("cannot write `{}`: {e}", args.out.display()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args, Debug)]
 pub struct InitArgs {
-    /// A .cell file (FILE:NAME for one of several cells) or a standard cell name.
-    #[arg(value_name = "CELL")]
-    cell: String,
-    /// Hidden size H.
-    #[arg(long)]
-    hidden: usize,
-    /// Input size D (default: H).
-    #[arg(long)]
-    input: Option<usize>,
+    #[command(flatten)]
+    cell: CellArg,
+    #[command(flatten)]
+    shape: ShapeArgs,
     /// Random seed; the same seed gives the same weights.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -88,19 +74,16 @@ pub struct InitArgs {
     out: PathBuf,
 }
 
-pub fn run_init(ui: &Ui, args: InitArgs) -> ExitCode {
+pub fn run_init(ui: &Ui, args: InitArgs) -> Outcome {
     let mut ws = Workspace::new();
-    let cell = match input::load_cell(&mut ws, &args.cell, ui) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
-    let (h, d) = (args.hidden, args.input.unwrap_or(args.hidden));
+    let cell = input::load_cell(&mut ws, &args.cell.cell, ui)?;
+    let (h, d) = (args.shape.hidden, args.shape.input.unwrap_or(args.shape.hidden));
     if h == 0 || d == 0 {
-        return ui.fail("--hidden and --input must be at least 1");
+        return Err("--hidden and --input must be at least 1".into());
     }
     let fwd = crate::ir::lower(&cell);
     if fwd.sig.d_equals_h && d != h {
-        return ui.fail(format!("cell `{}` needs --input equal to --hidden (D = H)", cell.name));
+        return Err(format!("cell `{}` needs --input equal to --hidden (D = H)", cell.name).into());
     }
     let values = crate::init::initialise(&fwd.sig, h, d, args.init_scale, args.seed);
     let mut set = TensorSet::default();
@@ -115,43 +98,35 @@ pub fn run_init(ui: &Ui, args: InitArgs) -> ExitCode {
     ] {
         set.metadata.insert(k.into(), v);
     }
-    if let Err(e) = crate::io::write_atomic(&args.out, &set.encode()) {
-        return ui.fail(format!("cannot write `{}`: {e}", args.out.display()));
-    }
-    ExitCode::SUCCESS
+    crate::io::write_atomic(&args.out, &set.encode())
+        .map_err(|e| format!("cannot write `{}`: {e}", args.out.display()))?;
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args, Debug)]
 pub struct StatsArgs {
-    /// A .cell file (FILE:NAME for one of several cells) or a standard cell name.
-    #[arg(value_name = "CELL")]
-    cell: String,
-    /// Hidden size H.
-    #[arg(long)]
-    hidden: usize,
-    /// Input size D (default: H).
-    #[arg(long)]
-    input: Option<usize>,
+    #[command(flatten)]
+    cell: CellArg,
+    #[command(flatten)]
+    shape: ShapeArgs,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
 }
 
-pub fn run_stats(ui: &Ui, args: StatsArgs) -> ExitCode {
+pub fn run_stats(ui: &Ui, args: StatsArgs) -> Outcome {
     let mut ws = Workspace::new();
-    let cell = match input::load_cell(&mut ws, &args.cell, ui) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let cell = input::load_cell(&mut ws, &args.cell.cell, ui)?;
     let fwd = crate::ir::lower(&cell);
-    let (h, d) = (args.hidden, if fwd.sig.d_equals_h { args.hidden } else { args.input.unwrap_or(args.hidden) });
+    let h = args.shape.hidden;
+    let d = if fwd.sig.d_equals_h { h } else { args.shape.input.unwrap_or(h) };
     let bwd = crate::autodiff::grad(&fwd);
     let s = crate::stats::stats(&fwd, &bwd, h, d);
     if args.json {
         let mut v = serde_json::to_value(&s).unwrap_or_default();
         v["cell"] = serde_json::Value::String(cell.name.clone());
         println!("{v}");
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     println!("{} at H = {h}, D = {d}: {} parameters", cell.name, thousands(s.params));
     println!("flops per step per example   matrix products   element-wise (of which transcendental)   total");
@@ -164,5 +139,5 @@ pub fn run_stats(ui: &Ui, args: StatsArgs) -> ExitCode {
             thousands(c.total() as usize)
         );
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

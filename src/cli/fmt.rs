@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use super::failure::Outcome;
 use super::input::{self, Origin};
 use super::ui::Ui;
 use crate::syntax::{self, print};
@@ -20,7 +21,7 @@ pub struct Args {
     check: bool,
 }
 
-pub fn run(ui: &Ui, args: Args) -> ExitCode {
+pub fn run(ui: &Ui, args: Args) -> Outcome {
     let mut ws = Workspace::new();
     let mut failed = false;
     for arg in &args.cells {
@@ -62,5 +63,5 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
             }
         }
     }
-    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
 }

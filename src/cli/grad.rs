@@ -2,25 +2,23 @@
 
 use std::process::ExitCode;
 
+use super::args::CellArg;
+use super::failure::Outcome;
 use super::input;
 use super::ui::Ui;
 use crate::workspace::Workspace;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A .cell file (one cell, or use FILE:NAME) or a standard cell name.
-    #[arg(value_name = "CELL")]
-    cell: String,
+    #[command(flatten)]
+    cell: CellArg,
 }
 
-pub fn run(ui: &Ui, args: Args) -> ExitCode {
+pub fn run(ui: &Ui, args: Args) -> Outcome {
     let mut ws = Workspace::new();
-    let cell = match input::load_cell(&mut ws, &args.cell, ui) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let cell = input::load_cell(&mut ws, &args.cell.cell, ui)?;
     let graph = crate::ir::lower(&cell);
     let backward = crate::autodiff::grad(&graph);
     print!("{}", crate::autodiff::print::backward_text(&backward));
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

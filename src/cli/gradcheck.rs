@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
+use super::args::CellArg;
+use super::failure::Outcome;
 use super::input;
 use super::ui::Ui;
 use crate::interp::gradcheck::{self, CheckSizes, TOLERANCE};
@@ -11,9 +13,8 @@ use crate::workspace::Workspace;
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
-    /// A .cell file (FILE:NAME for one of several cells) or a standard cell name.
-    #[arg(value_name = "CELL")]
-    cell: String,
+    #[command(flatten)]
+    cell: CellArg,
     /// Seed for the random weights, inputs and output adjoints.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -34,14 +35,11 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(ui: &Ui, args: Args) -> ExitCode {
+pub fn run(ui: &Ui, args: Args) -> Outcome {
     let mut ws = Workspace::new();
-    let cell = match input::load_cell(&mut ws, &args.cell, ui) {
-        Ok(c) => c,
-        Err(code) => return code,
-    };
+    let cell = input::load_cell(&mut ws, &args.cell.cell, ui)?;
     if args.hidden == 0 || args.input == 0 || args.seq == 0 || args.batch == 0 {
-        return ui.fail("--hidden, --input, --seq and --batch must be at least 1");
+        return Err("--hidden, --input, --seq and --batch must be at least 1".into());
     }
     let fwd = crate::ir::lower(&cell);
     let bwd = crate::autodiff::grad(&fwd);
@@ -66,5 +64,5 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
             if ok { "ok" } else { "FAILED" }
         );
     }
-    if ok { ExitCode::SUCCESS } else { ExitCode::from(1) }
+    Ok(if ok { ExitCode::SUCCESS } else { ExitCode::from(1) })
 }

@@ -1,16 +1,14 @@
 //! Command-line cell arguments: a path to a `.cell` file, or the name of a standard cell.
 
 use std::path::Path;
-use std::process::ExitCode;
 
+use super::failure::Failure;
 use super::ui::Ui;
 use crate::check::Cell;
-use crate::train::checkpoint::CellSource;
-
 use crate::diag::{FileId, did_you_mean};
 use crate::stdlib;
 use crate::syntax::guard;
-use crate::workspace::Workspace;
+use crate::workspace::{CellSource, Workspace};
 
 /// Where a loaded argument came from.
 pub enum Origin {
@@ -45,22 +43,22 @@ pub fn load(ws: &mut Workspace, arg: &str) -> Result<(FileId, Origin), String> {
 }
 
 /// Loads one checked cell: `FILE` (which must hold exactly one cell), `FILE:NAME`, or a std name.
-/// Problems are reported through `ui`; the error is the exit code to return.
-pub fn load_cell(ws: &mut Workspace, arg: &str, ui: &Ui) -> Result<Cell, ExitCode> {
+/// The cell's diagnostics are printed through `ui`.
+pub fn load_cell(ws: &mut Workspace, arg: &str, ui: &Ui) -> Result<Cell, Failure> {
     load_cell_source(ws, arg, ui).map(|(cell, _)| cell)
 }
 
-/// [`load_cell`], with the text of the file that defines the cell (for checkpoints).
-pub fn load_cell_source(ws: &mut Workspace, arg: &str, ui: &Ui) -> Result<(Cell, CellSource), ExitCode> {
+/// [`load_cell`], with the text of the file that defines the cell (for checkpoints and jobs).
+pub fn load_cell_source(ws: &mut Workspace, arg: &str, ui: &Ui) -> Result<(Cell, CellSource), Failure> {
     let (path, wanted) = match arg.rsplit_once(':') {
         Some((p, n)) if !Path::new(arg).exists() && !n.is_empty() && !n.contains('/') => (p, Some(n)),
         _ => (arg, None),
     };
-    let (file, _) = load(ws, path).map_err(|msg| ui.fail(msg))?;
+    let (file, _) = load(ws, path)?;
     let checked = ws.check(file);
     ui.diagnostics(&ws.sources, &checked.diagnostics);
     if checked.has_errors() {
-        return Err(ExitCode::from(1));
+        return Err(Failure::Reported);
     }
     let names: Vec<&str> = checked.ast.cells.iter().map(|c| c.name.name.as_str()).collect();
     let source = |cell: Cell| {
@@ -75,10 +73,10 @@ pub fn load_cell_source(ws: &mut Workspace, arg: &str, ui: &Ui) -> Result<(Cell,
             .find(|c| c.name == name)
             .cloned()
             .map(source)
-            .ok_or_else(|| ui.fail(format!("`{path}` has no cell `{name}` (it has: {})", names.join(", ")))),
+            .ok_or_else(|| format!("`{path}` has no cell `{name}` (it has: {})", names.join(", ")).into()),
         None if checked.cells.len() == 1 => Ok(source(checked.cells[0].clone())),
-        None if checked.cells.is_empty() => Err(ui.fail(format!("`{path}` has no cells"))),
-        None => Err(ui.fail(format!(
+        None if checked.cells.is_empty() => Err(format!("`{path}` has no cells").into()),
+        None => Err(Failure::Message(format!(
             "`{path}` has {} cells; name one with `{path}:NAME` (one of: {})",
             checked.cells.len(),
             names.join(", ")

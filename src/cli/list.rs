@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
+use super::failure::{Failure, Outcome};
 use super::input;
 use super::ui::Ui;
 use crate::syntax;
@@ -19,20 +20,17 @@ pub struct Args {
     json: bool,
 }
 
-pub fn run(ui: &Ui, args: Args) -> ExitCode {
+pub fn run(ui: &Ui, args: Args) -> Outcome {
     let mut ws = Workspace::new();
     let defs = match &args.file {
         None => ws.std_defs().to_vec(),
         Some(arg) => {
-            let file = match input::load(&mut ws, arg) {
-                Ok((file, _)) => file,
-                Err(msg) => return ui.fail(msg),
-            };
+            let (file, _) = input::load(&mut ws, arg)?;
             let text = ws.sources.get(file).text.clone();
             let (ast, diags) = syntax::parse(file, &text);
             ui.diagnostics(&ws.sources, &diags);
             if !diags.is_empty() {
-                return ExitCode::from(1);
+                return Err(Failure::Reported);
             }
             ast.cells
         }
@@ -43,11 +41,11 @@ pub fn run(ui: &Ui, args: Args) -> ExitCode {
             .map(|d| json!({"name": d.name.name, "description": d.summary(), "base": d.base.as_ref().map(|b| &b.name)}))
             .collect();
         println!("{}", serde_json::Value::Array(items));
-        return ExitCode::SUCCESS;
+        return Ok(ExitCode::SUCCESS);
     }
     let width = defs.iter().map(|d| d.name.name.len()).max().unwrap_or(0);
     for d in &defs {
         println!("{:width$}  {}", d.name.name, d.summary());
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }

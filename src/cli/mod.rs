@@ -1,17 +1,21 @@
 //! The command line: argument parsing, reading files, printing, exit codes. The only module that
 //! touches stdout, stderr or `process::exit`; every command is a thin layer over the library.
 
+mod args;
 mod bench;
 mod check;
 mod compile;
 mod data;
 mod eval;
+mod failure;
 mod fmt;
 mod grad;
 mod gradcheck;
 mod input;
+mod interrupt;
 mod list;
 mod paper;
+mod progress;
 mod repl;
 mod run;
 mod search;
@@ -45,8 +49,9 @@ A cell is equations over the input x and the state (see examples/README.md):
       h' = z*h + (1 - z)*tanh(W_xh*x + W_hh*h + b_h)
   }";
 
-/// cellc compiles recurrent neural-network cells written as equations, checks them, and (in later
-/// stages) differentiates, JIT-compiles and trains them.
+/// cellc compiles recurrent neural-network cells written as equations: it checks them,
+/// differentiates them symbolically, JIT-compiles fused kernels, trains them on the paper's tasks,
+/// and searches for new ones.
 #[derive(Parser, Debug)]
 #[command(name = "cellc", version, about, after_help = EXAMPLES, max_term_width = 100)]
 pub struct Cli {
@@ -146,7 +151,7 @@ pub fn main() -> ExitCode {
     ui::install_panic_hook();
     let cli = Cli::parse();
     let ui = ui::Ui::new(cli.color);
-    match cli.command {
+    let outcome = match cli.command {
         Command::Check(args) => check::run(&ui, args),
         Command::Fmt(args) => fmt::run(&ui, args),
         Command::List(args) => list::run(&ui, args),
@@ -164,5 +169,10 @@ pub fn main() -> ExitCode {
         Command::Worker(args) => search::run_worker(&ui, args),
         Command::Data(args) => data::run(&ui, args),
         Command::Test(args) => run::test(&ui, args),
+    };
+    match outcome {
+        Ok(code) => code,
+        Err(failure::Failure::Message(message)) => ui.fail(message),
+        Err(failure::Failure::Reported) => ExitCode::from(1),
     }
 }

@@ -1,20 +1,22 @@
 //! `cellc paper`: reproduce the paper's Table 1 and check its claims with one command.
 
-use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
 use serde_json::json;
 
+use super::args::{DataArg, cores, parse_duration};
+use super::failure::{Failure, Outcome};
 use super::input;
+use super::interrupt;
+use super::progress::{StatusLine, clock};
 use super::ui::Ui;
-use crate::paper::plan::{PAPER_CELLS, Profile, TASKS};
+use crate::paper::plan::{PAPER_CELLS, Profile};
 use crate::paper::{Progress, STUDY, Study, report};
-use crate::runtime::interrupt;
-use crate::store::Store;
-use crate::train::checkpoint::CellSource;
-use crate::workspace::Workspace;
+use crate::store::{RunRecord, Store};
+use crate::tasks::TaskKind;
+use crate::workspace::{CellSource, Workspace};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -52,9 +54,8 @@ pub struct Args {
     /// The results store (SQLite); an interrupted study continues from it. Default: OUT/store.sqlite.
     #[arg(long)]
     store: Option<PathBuf>,
-    /// Data directory for ptb and music (default: $CELLC_DATA, then ../shared/data).
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArg,
     /// Print a JSON summary instead of the Markdown table.
     #[arg(long)]
     json: bool,
@@ -63,7 +64,7 @@ pub struct Args {
 fn profile(args: &Args) -> Result<Profile, String> {
     let mut p = if args.quick { Profile::quick() } else { Profile::default_profile() };
     if let Some(b) = &args.budget {
-        p.cpu_seconds = super::run::parse_time(b).map_err(|e| e.replace("--time", "--budget"))?;
+        p.cpu_seconds = parse_duration("--budget", b)?;
     }
     if let Some(s) = args.settings {
         p.settings = s;
@@ -80,7 +81,7 @@ fn profile(args: &Args) -> Result<Profile, String> {
     Ok(p)
 }
 
-fn cells(args: &Args, ui: &Ui) -> Result<Vec<CellSource>, ExitCode> {
+fn cells(args: &Args, ui: &Ui) -> Result<Vec<CellSource>, Failure> {
     let mut ws = Workspace::new();
     let mut out = vec![];
     for name in PAPER_CELLS.iter().map(|s| s.to_string()).chain(args.cells.iter().cloned()) {
@@ -103,40 +104,39 @@ fn machine() -> String {
     format!("{model}, {cores} cores")
 }
 
-pub fn run(ui: &Ui, args: Args) -> ExitCode {
-    match run_inner(ui, &args) {
-        Ok(code) => code,
-        Err(msg) => ui.fail(msg),
-    }
+/// The study's tasks: `--tasks`, each one the study knows, or all of them.
+fn tasks(args: &Args) -> Result<Vec<TaskKind>, String> {
+    let all = TaskKind::in_paper();
+    let Some(names) = &args.tasks else { return Ok(all) };
+    names
+        .iter()
+        .map(|n| {
+            let n = n.trim();
+            all.iter()
+                .copied()
+                .find(|k| k.name() == n)
+                .ok_or_else(|| format!("--tasks: no task `{n}` in the study (one of: {})", TaskKind::names(&all)))
+        })
+        .collect()
 }
 
-fn run_inner(ui: &Ui, args: &Args) -> Result<ExitCode, String> {
-    let profile = profile(args)?;
-    let tasks: Vec<String> = args.tasks.clone().unwrap_or_else(|| TASKS.iter().map(|s| s.to_string()).collect());
+pub fn run(ui: &Ui, args: Args) -> Outcome {
+    let profile = profile(&args)?;
+    let tasks = tasks(&args)?;
     for t in &tasks {
-        if !TASKS.contains(&t.as_str()) {
-            return Err(format!("--tasks: no task `{t}` in the study (one of: {})", TASKS.join(", ")));
-        }
+        // Every task's data must be there before hours of training start.
+        t.locate_data(args.data.data.as_deref()).map_err(|e| format!("{e}; or choose --tasks arith,xml"))?;
     }
-    let needs_data = tasks.iter().any(|t| t == "ptb" || t.starts_with("music:"));
-    let data = if needs_data {
-        let (dir, from) = crate::data::data_dir(args.data.as_deref());
-        if !dir.exists() {
-            return Err(format!(
-                "{} does not exist (from {from}); ptb and music need the data sets (--data DIR), or choose --tasks arith,xml",
-                dir.display()
-            ));
-        }
-        Some(std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))?)
-    } else {
-        None
+    let cells = cells(&args, ui)?;
+    let workers = args.workers.unwrap_or_else(cores).max(1);
+    let study = Study {
+        cells,
+        tasks: tasks.clone(),
+        profile: profile.clone(),
+        seed: args.seed,
+        data: args.data.data.clone(),
+        workers,
     };
-    let cells = match cells(args, ui) {
-        Ok(c) => c,
-        Err(code) => return Ok(code),
-    };
-    let workers = args.workers.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
-    let study = Study { cells, tasks: tasks.clone(), profile: profile.clone(), seed: args.seed, data, workers };
     std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let store_path = args.store.clone().unwrap_or_else(|| args.out.join("store.sqlite"));
     let store = Mutex::new(Store::open(&store_path)?);
@@ -148,13 +148,13 @@ fn run_inner(ui: &Ui, args: &Args) -> Result<ExitCode, String> {
         tasks.len(),
         profile.settings,
         profile.seeds,
-        tasks.iter().map(|t| format!("{} {t}", profile.steps(t, pairs))).collect::<Vec<_>>().join(", "),
+        tasks.iter().map(|&t| format!("{} {t}", profile.steps(t, pairs))).collect::<Vec<_>>().join(", "),
         profile.hidden,
         workers,
         store_path.display()
     );
     interrupt::catch_ctrl_c();
-    let tty = std::io::stderr().is_terminal();
+    let line = Mutex::new(StatusLine::new());
     let started = std::time::Instant::now();
     let observe = |p: Progress<'_>| match p {
         Progress::Phase { phase, runs, stored } => {
@@ -162,7 +162,7 @@ fn run_inner(ui: &Ui, args: &Args) -> Result<ExitCode, String> {
             eprintln!("phase {phase}: {runs} runs of {what}; {stored} already in the store");
         }
         Progress::Finished { record: r, done, of } => {
-            let line = format!(
+            let line_text = format!(
                 "[{done}/{of}] {} {} setting {} seed {}: valid {:.4}, test {:.4} ({:.1} s, {}){}",
                 r.cell,
                 r.task,
@@ -174,21 +174,22 @@ fn run_inner(ui: &Ui, args: &Args) -> Result<ExitCode, String> {
                 clock(started.elapsed().as_secs_f64()),
                 if r.outcome == "ok" { String::new() } else { format!(" {}", r.outcome) }
             );
-            if tty {
-                eprint!("\r\x1b[2K{line}");
-                let _ = std::io::stderr().flush();
-            } else {
-                eprintln!("{line}");
-            }
+            line.lock().unwrap_or_else(|p| p.into_inner()).show_or_log(&line_text);
         }
     };
     let result = study.run(&store, &observe, &interrupt::interrupted);
-    if tty {
+    if line.lock().unwrap_or_else(|p| p.into_inner()).is_tty() {
         eprintln!();
     }
     let records = result?;
+    write_report(&args, &study, &records, &profile)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The report in `--out` (table, CSV, charts), and on stdout as Markdown or JSON.
+fn write_report(args: &Args, study: &Study, records: &[RunRecord], profile: &Profile) -> Result<(), String> {
     let cell_names: Vec<String> = study.cells.iter().map(|c| c.name.clone()).collect();
-    let table = report::Table::build(&records, &cell_names, &tasks, args.seed);
+    let table = report::Table::build(records, &cell_names, &study.tasks, args.seed);
     let command = std::iter::once("cellc".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
     let header = format!(
         "# Reproducing Jozefowicz et al. (2015), Table 1\n\n`{command}` (cellc {}), {}; budget {:.0} CPU-minutes, H = {}, \
@@ -207,42 +208,37 @@ fn run_inner(ui: &Ui, args: &Args) -> Result<ExitCode, String> {
         crate::io::write_atomic(&p, bytes).map_err(|e| format!("cannot write {}: {e}", p.display()))
     };
     write("table.md", md.as_bytes())?;
-    write("runs.csv", report::csv(&records).as_bytes())?;
+    write("runs.csv", report::csv(records).as_bytes())?;
     let fig = report::figure(&table, "cellc paper: best setting per cell, mean and 95% interval");
     crate::plot::write(&fig, &args.out.join("charts.svg"))?;
     crate::plot::write(&fig, &args.out.join("charts.png"))?;
-    if args.json {
-        let cells: Vec<_> = cell_names
-            .iter()
-            .map(|c| {
-                let per_task: serde_json::Map<String, serde_json::Value> = tasks
-                    .iter()
-                    .map(|t| {
-                        let s = table.get(c, t);
-                        (t.clone(), json!({"mean": s.map(|s| s.mean), "ci95": s.map(|s| s.half_width), "seeds": s.map(|s| s.seeds), "paper": report::paper_value(c, t)}))
-                    })
-                    .collect();
-                json!({"cell": c, "score": table.score(c), "tasks": per_task})
-            })
-            .collect();
-        let claims: Vec<_> = report::claims(&table)
-            .iter()
-            .map(|c| json!({"claim": c.text, "verdict": format!("{:?}", c.verdict), "evidence": c.evidence}))
-            .collect();
-        println!(
-            "{}",
-            json!({"study": STUDY, "cells": cells, "claims": claims, "runs": records.len(), "out": args.out})
-        );
-    } else {
+    if !args.json {
         print!("{md}");
         println!("\nwrote {}/table.md, runs.csv, charts.svg, charts.png", args.out.display());
+        return Ok(());
     }
-    Ok(ExitCode::SUCCESS)
-}
-
-fn clock(seconds: f64) -> String {
-    let s = seconds.max(0.0).round() as u64;
-    format!("{}:{:02}", s / 60, s % 60)
+    let cells: Vec<_> = cell_names
+        .iter()
+        .map(|c| {
+            let per_task: serde_json::Map<String, serde_json::Value> = study
+                .tasks
+                .iter()
+                .map(|&t| {
+                    let s = table.get(c, t);
+                    let summary = json!({"mean": s.map(|s| s.mean), "ci95": s.map(|s| s.half_width),
+                        "seeds": s.map(|s| s.seeds), "paper": report::paper_value(c, t)});
+                    (t.name().to_string(), summary)
+                })
+                .collect();
+            json!({"cell": c, "score": table.score(c), "tasks": per_task})
+        })
+        .collect();
+    let claims: Vec<_> = report::claims(&table)
+        .iter()
+        .map(|c| json!({"claim": c.text, "verdict": format!("{:?}", c.verdict), "evidence": c.evidence}))
+        .collect();
+    println!("{}", json!({"study": STUDY, "cells": cells, "claims": claims, "runs": records.len(), "out": args.out}));
+    Ok(())
 }
 
 /// Today's date (UTC) as YYYY-MM-DD, from the system clock.

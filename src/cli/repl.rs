@@ -13,10 +13,11 @@ use rustyline::history::DefaultHistory;
 use rustyline::validate::{ValidationContext, ValidationResult, Validator};
 use rustyline::{Context, Editor, Helper};
 
+use super::failure::Outcome;
+use super::interrupt::{self, catch_ctrl_c};
 use super::ui::Ui;
 use crate::diag::RenderStyle;
 use crate::repl::{Host, Session, complete};
-use crate::runtime::interrupt::{self, catch_ctrl_c};
 
 #[derive(clap::Args, Debug)]
 pub struct Args {
@@ -90,20 +91,18 @@ fn history_path() -> Option<PathBuf> {
     Some(state.join("cellc").join("history"))
 }
 
-pub fn run(ui: &Ui, args: Args) -> ExitCode {
+pub fn run(ui: &Ui, args: Args) -> Outcome {
     let width = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()).unwrap_or(100);
     let mut session = Session::new(RenderStyle { color: ui.color(), unicode: true, width });
     if std::io::stdin().is_terminal() {
-        interactive(ui, session, args.cell.as_deref())
+        interactive(session, args.cell.as_deref())
     } else {
         let mut script = String::new();
-        if let Err(e) = std::io::stdin().read_to_string(&mut script) {
-            return ui.fail(format!("cannot read the script from stdin: {e}"));
-        }
+        std::io::stdin().read_to_string(&mut script).map_err(|e| format!("cannot read the script from stdin: {e}"))?;
         if let Some(cell) = &args.cell {
             script = format!(":load {cell}\n{script}");
         }
-        run_script(&mut session, &script)
+        Ok(run_script(&mut session, &script))
     }
 }
 
@@ -138,16 +137,13 @@ fn run_script(session: &mut Session, script: &str) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn interactive(ui: &Ui, mut session: Session, cell: Option<&str>) -> ExitCode {
+fn interactive(mut session: Session, cell: Option<&str>) -> Outcome {
     let config = rustyline::Config::builder()
         .max_history_size(1000)
         .and_then(|c| c.history_ignore_dups(true))
         .map(|c| c.auto_add_history(false).build());
     let editor = config.and_then(Editor::<ReplHelper, DefaultHistory>::with_config);
-    let mut editor = match editor {
-        Ok(e) => e,
-        Err(e) => return ui.fail(format!("cannot start the line editor: {e}")),
-    };
+    let mut editor = editor.map_err(|e| format!("cannot start the line editor: {e}"))?;
     editor.set_helper(Some(ReplHelper { words: session.vocabulary() }));
     let history = history_path();
     if let Some(p) = &history {
@@ -165,7 +161,7 @@ fn interactive(ui: &Ui, mut session: Session, cell: Option<&str>) -> ExitCode {
             Ok(l) => l,
             Err(ReadlineError::Interrupted) => continue,
             Err(ReadlineError::Eof) => break,
-            Err(e) => return ui.fail(format!("cannot read input: {e}")),
+            Err(e) => return Err(format!("cannot read input: {e}").into()),
         };
         if !line.trim().is_empty() {
             let _ = editor.add_history_entry(line.as_str());
@@ -187,7 +183,7 @@ fn interactive(ui: &Ui, mut session: Session, cell: Option<&str>) -> ExitCode {
             h.words = session.vocabulary();
         }
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::SUCCESS)
 }
 
 fn show(text: &str) {

@@ -1,17 +1,20 @@
 //! `cellc search` (start, resume, report, replay, status) and `cellc worker`.
 
-use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
+use super::args::{DataArg, TaskParser, cores, parse_duration};
+use super::failure::{Failure, Outcome};
 use super::input;
+use super::interrupt;
+use super::progress::StatusLine;
 use super::ui::Ui;
-use crate::runtime::interrupt;
-use crate::search::config::{DEFAULT_STEPS, DEFAULT_TASKS};
+use crate::search::config::{DEFAULT_STEPS, default_tasks};
 use crate::search::worker::{self, WorkerOptions};
 use crate::search::{Ended, SearchConfig, View, report, spec};
 use crate::store::{Access, SearchStore, open_search_store, postgres};
+use crate::tasks::TaskKind;
 use crate::workspace::Workspace;
 
 const SEARCH_EXAMPLES: &str = "\
@@ -86,9 +89,10 @@ struct StartArgs {
     /// Stop making new candidates after this many planning rounds (0: no limit).
     #[arg(long, default_value_t = 0)]
     rounds: u64,
-    /// Comma-separated tasks of the score, the first gating the rest.
-    #[arg(long, value_delimiter = ',', default_values_t = DEFAULT_TASKS.map(String::from))]
-    tasks: Vec<String>,
+    /// Comma-separated tasks of the score, the first gating the rest (default: the paper's
+    /// Table 1 tasks).
+    #[arg(long, value_delimiter = ',', value_parser = TaskParser)]
+    tasks: Option<Vec<TaskKind>>,
     /// Training steps per run, as TASK=STEPS (comma-separated); defaults: memorize 3000, arith
     /// 3000, xml 1500, ptb 400.
     #[arg(long, value_delimiter = ',', value_name = "TASK=STEPS")]
@@ -127,9 +131,8 @@ struct StartArgs {
     /// The seed population (the first is the baseline every score is relative to).
     #[arg(long, value_delimiter = ',', default_values_t = ["gru".to_string(), "lstm".to_string()])]
     seeds: Vec<String>,
-    /// Data directory for ptb (default: $CELLC_DATA, then ../shared/data).
-    #[arg(long)]
-    data: Option<PathBuf>,
+    #[command(flatten)]
+    data: DataArg,
     /// Seconds a worker holds a run without renewing its lease.
     #[arg(long, default_value_t = 60.0)]
     lease: f64,
@@ -166,8 +169,8 @@ struct ReplayArgs {
     /// The search's store: an SQLite file or a postgres:// URL.
     #[arg(long, env = "CELLC_STORE", hide_env_values = true, default_value = "search.sqlite")]
     store: String,
-    /// Data directory for ptb, if not the one the run was planned with.
-    #[arg(long)]
+    /// The data directory, if not the one the run was planned with.
+    #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
 }
 
@@ -183,8 +186,8 @@ pub struct WorkerArgs {
     /// Exit when no search in the store is running (default: wait for work).
     #[arg(long)]
     exit_when_idle: bool,
-    /// Data directory for ptb on this machine.
-    #[arg(long)]
+    /// The data directory on this machine (default: the one each run was planned with).
+    #[arg(long, value_name = "DIR")]
     data: Option<PathBuf>,
     /// Exit when this process stops being our parent (set by `cellc search` for its workers).
     #[arg(long, hide = true)]
@@ -194,24 +197,24 @@ pub struct WorkerArgs {
     verbose: bool,
 }
 
-pub fn run(ui: &Ui, args: Args) -> ExitCode {
-    let result = match args.command {
+pub fn run(ui: &Ui, args: Args) -> Outcome {
+    match args.command {
         Some(Sub::Report(a)) => report_cmd(&a),
         Some(Sub::Replay(a)) => replay(&a),
         Some(Sub::Status(a)) => status(&a),
         None => start(ui, &args.start),
-    };
-    result.unwrap_or_else(|msg| ui.fail(msg))
+    }
 }
 
-fn parse_steps(items: &[String]) -> Result<Vec<(String, u64)>, String> {
-    let mut steps: Vec<(String, u64)> = DEFAULT_STEPS.iter().map(|(t, s)| (t.to_string(), *s)).collect();
+fn parse_steps(items: &[String]) -> Result<Vec<(TaskKind, u64)>, String> {
+    let mut steps: Vec<(TaskKind, u64)> = DEFAULT_STEPS.to_vec();
     for item in items {
         let (task, n) = item.split_once('=').ok_or_else(|| format!("--steps: `{item}` is not TASK=STEPS"))?;
+        let task = TaskKind::parse(task).map_err(|e| format!("--steps: {e}"))?;
         let n: u64 =
             n.parse().ok().filter(|&n| n > 0).ok_or_else(|| format!("--steps: `{n}` is not a positive number"))?;
-        steps.retain(|(t, _)| t != task);
-        steps.push((task.to_string(), n));
+        steps.retain(|(t, _)| *t != task);
+        steps.push((task, n));
     }
     Ok(steps)
 }
@@ -231,53 +234,48 @@ fn parse_keep(text: &str) -> Result<Vec<f64>, String> {
         .collect()
 }
 
-fn config(ui: &Ui, a: &StartArgs) -> Result<SearchConfig, Result<ExitCode, String>> {
-    let known = ["arith", "xml", "ptb", "memorize", "text"];
-    for t in &a.tasks {
-        if !known.contains(&t.as_str()) {
-            return Err(Err(format!("--tasks: `{t}` is not a task with an accuracy (one of: {})", known.join(", "))));
-        }
+fn config(ui: &Ui, a: &StartArgs) -> Result<SearchConfig, Failure> {
+    let tasks = a.tasks.clone().unwrap_or_else(default_tasks);
+    if let Some(t) = tasks.iter().find(|t| !t.scored_by_accuracy()) {
+        let scored: Vec<TaskKind> = TaskKind::ALL.into_iter().filter(|k| k.scored_by_accuracy()).collect();
+        return Err(
+            format!("--tasks: `{t}` is not a task with an accuracy (one of: {})", TaskKind::names(&scored)).into()
+        );
     }
-    if a.tasks.is_empty() || a.hidden == 0 || a.settings == 0 || a.in_flight == 0 || a.population == 0 || a.threads == 0
-    {
-        return Err(Err(
-            "--tasks, --hidden, --settings, --in-flight, --population and --threads must be positive".into()
-        ));
+    if tasks.is_empty() || a.hidden == 0 || a.settings == 0 || a.in_flight == 0 || a.population == 0 || a.threads == 0 {
+        return Err("--tasks, --hidden, --settings, --in-flight, --population and --threads must be positive".into());
     }
     if !(0.0..=1.0).contains(&a.reevaluate) || !(0.0..=1.0).contains(&a.filter) || a.gate < 0.0 {
-        return Err(Err("--reevaluate and --filter are fractions in 0..=1; --gate is at least 0".into()));
+        return Err("--reevaluate and --filter are fractions in 0..=1; --gate is at least 0".into());
     }
-    let steps = parse_steps(&a.steps).map_err(Err)?;
-    let keep = parse_keep(&a.keep).map_err(Err)?;
-    let needs_data = a.tasks.iter().any(|t| t == "ptb" || t == "text");
-    let data = if needs_data {
-        let (dir, from) = crate::data::data_dir(a.data.as_deref());
-        if !dir.exists() {
-            return Err(Err(format!(
-                "{} does not exist (from {from}); ptb needs the data sets (--data DIR), or choose --tasks arith,xml",
-                dir.display()
-            )));
-        }
-        Some(std::fs::canonicalize(&dir).map_err(|e| Err(format!("{}: {e}", dir.display())))?)
+    let steps = parse_steps(&a.steps)?;
+    let keep = parse_keep(&a.keep)?;
+    for t in &tasks {
+        t.locate_data(a.data.data.as_deref()).map_err(|e| format!("{e}; or choose --tasks arith,xml"))?;
+    }
+    // The directory the tasks' data was found in, for workers started without --data.
+    let data = if tasks.iter().any(|t| t.data() != crate::tasks::DataNeed::Generated) {
+        let (dir, _) = crate::data::data_dir(a.data.data.as_deref());
+        Some(std::fs::canonicalize(&dir).map_err(|e| format!("{}: {e}", dir.display()))?)
     } else {
         None
     };
     let mut ws = Workspace::new();
     let mut seeds = vec![];
     for name in &a.seeds {
-        let (_, source) = input::load_cell_source(&mut ws, name, ui).map_err(Ok)?;
+        let (_, source) = input::load_cell_source(&mut ws, name, ui)?;
         seeds.push(source);
     }
     Ok(SearchConfig {
         seed: a.seed,
-        tasks: a.tasks.clone(),
+        tasks,
         steps,
         hidden: a.hidden,
         settings: a.settings,
         population: a.population,
         in_flight: a.in_flight,
         reevaluate: a.reevaluate,
-        filter_task: "memorize".into(),
+        filter_task: TaskKind::Memorize,
         filter: a.filter,
         gate: a.gate,
         keep,
@@ -324,42 +322,21 @@ fn progress_line(view: &View, started: Instant, before: u64) -> String {
     )
 }
 
-fn start(ui: &Ui, a: &StartArgs) -> Result<ExitCode, String> {
+fn start(ui: &Ui, a: &StartArgs) -> Outcome {
     let deadline = match &a.time {
-        Some(t) => Some(Instant::now() + Duration::from_secs_f64(super::run::parse_time(t)?)),
+        Some(t) => Some(Instant::now() + Duration::from_secs_f64(parse_duration("--time", t)?)),
         None => None,
     };
     if !(a.lease.is_finite() && a.lease >= 1.0) {
         return Err("--lease must be at least 1 second".into());
     }
-    let mut store = open_search_store(&a.store, Access::Migrate)?;
-    store.lock_search(&a.name)?;
-    if a.resume {
-        if store.search(&a.name)?.is_none() {
-            let names = store.searches()?;
-            return Err(format!(
-                "{} has no search named `{}` to resume (it has: {})",
-                store.describe(),
-                a.name,
-                if names.is_empty() { "none".to_string() } else { names.join(", ") }
-            ));
-        }
-        store.set_search_state(&a.name, "running")?;
-    } else {
-        let config = match config(ui, a) {
-            Ok(c) => c,
-            Err(Ok(code)) => return Ok(code),
-            Err(Err(msg)) => return Err(msg),
-        };
-        crate::search::create(&mut *store, &a.name, &config)?;
-    }
+    let mut store = open_search(ui, a)?;
     let view = View::load(&mut *store, &a.name)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let workers = a.workers.unwrap_or((cores / view.config.threads).max(1));
+    let workers = a.workers.unwrap_or((cores() / view.config.threads).max(1));
     eprintln!(
         "cellc search `{}`: tasks {}, H = {}, {} settings per task, {} in flight, {} worker process{}; store {}",
         a.name,
-        view.config.tasks.join(","),
+        TaskKind::names(&view.config.tasks),
         view.config.hidden,
         view.config.settings,
         view.config.in_flight,
@@ -370,44 +347,7 @@ fn start(ui: &Ui, a: &StartArgs) -> Result<ExitCode, String> {
     if workers == 0 {
         eprintln!("this process only plans: start `cellc worker --store {}` where runs should train", store.describe());
     }
-    interrupt::catch_ctrl_c();
-    let children = std::cell::RefCell::new(spawn_workers(workers, &a.store, a.lease, view.config.data.as_deref())?);
-    // If every worker has exited (each prints its error), nothing would ever finish: stop.
-    let workers_gone = || {
-        let mut children = children.borrow_mut();
-        !children.is_empty() && children.iter_mut().all(|c| matches!(c.try_wait(), Ok(Some(_))))
-    };
-    let tty = std::io::stderr().is_terminal();
-    let started = Instant::now();
-    let mut last_round = usize::MAX;
-    let before = view.results.len() as u64;
-    let mut observe = |v: &View| {
-        let line = progress_line(v, started, before);
-        if tty {
-            eprint!("\r\x1b[2K{}", line.chars().take(160).collect::<String>());
-            let _ = std::io::stderr().flush();
-        } else if v.rounds.len() != last_round {
-            last_round = v.rounds.len();
-            eprintln!("{line}");
-        }
-    };
-    let stop = || interrupt::interrupted() || workers_gone();
-    let ended = crate::search::drive(&mut *store, &a.name, deadline, Duration::from_millis(500), &stop, &mut observe);
-    let crashed = !interrupt::interrupted() && workers_gone();
-    for c in children.borrow_mut().iter_mut() {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
-    if tty {
-        eprintln!();
-    }
-    let ended = ended?;
-    if crashed {
-        return Err(format!(
-            "every worker process exited (their errors are above); `cellc search --resume --name {}` continues",
-            a.name
-        ));
-    }
+    let ended = drive(&mut *store, a, deadline, workers, &view)?;
     let view = View::load(&mut *store, &a.name)?;
     match ended {
         Ended::Done => eprintln!("search `{}` is done", a.name),
@@ -436,7 +376,77 @@ fn start(ui: &Ui, a: &StartArgs) -> Result<ExitCode, String> {
     Ok(if ended == Ended::Interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
 
-fn report_cmd(a: &ReportArgs) -> Result<ExitCode, String> {
+/// Opens the store as the search's one coordinator, and creates the search or resumes it.
+fn open_search(ui: &Ui, a: &StartArgs) -> Result<Box<dyn SearchStore>, Failure> {
+    let mut store = open_search_store(&a.store, Access::Migrate)?;
+    store.lock_search(&a.name)?;
+    if !a.resume {
+        let config = config(ui, a)?;
+        crate::search::create(&mut *store, &a.name, &config)?;
+        return Ok(store);
+    }
+    if store.search(&a.name)?.is_none() {
+        let names = store.searches()?;
+        return Err(format!(
+            "{} has no search named `{}` to resume (it has: {})",
+            store.describe(),
+            a.name,
+            if names.is_empty() { "none".to_string() } else { names.join(", ") }
+        )
+        .into());
+    }
+    store.set_search_state(&a.name, "running")?;
+    Ok(store)
+}
+
+/// Plans rounds while `workers` worker processes train, with a progress line, until the search
+/// is done, the time is up, Ctrl-C, or every worker has died.
+fn drive(
+    store: &mut dyn SearchStore,
+    a: &StartArgs,
+    deadline: Option<Instant>,
+    workers: usize,
+    view: &View,
+) -> Result<Ended, String> {
+    interrupt::catch_ctrl_c();
+    let children = std::cell::RefCell::new(spawn_workers(workers, &a.store, a.lease, view.config.data.as_deref())?);
+    // If every worker has exited (each prints its error), nothing would ever finish: stop.
+    let workers_gone = || {
+        let mut children = children.borrow_mut();
+        !children.is_empty() && children.iter_mut().all(|c| matches!(c.try_wait(), Ok(Some(_))))
+    };
+    let mut line = StatusLine::new();
+    let started = Instant::now();
+    let mut last_round = usize::MAX;
+    let before = view.results.len() as u64;
+    let mut observe = |v: &View| {
+        // A log gets one line per round; a terminal, a line redrawn at every poll.
+        if line.is_tty() || v.rounds.len() != last_round {
+            last_round = v.rounds.len();
+            line.show_or_log(&progress_line(v, started, before));
+        }
+    };
+    let stop = || interrupt::interrupted() || workers_gone();
+    let ended = crate::search::drive(store, &a.name, deadline, Duration::from_millis(500), &stop, &mut observe);
+    let crashed = !interrupt::interrupted() && workers_gone();
+    for c in children.borrow_mut().iter_mut() {
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+    if line.is_tty() {
+        eprintln!();
+    }
+    let ended = ended?;
+    if crashed {
+        return Err(format!(
+            "every worker process exited (their errors are above); `cellc search --resume --name {}` continues",
+            a.name
+        ));
+    }
+    Ok(ended)
+}
+
+fn report_cmd(a: &ReportArgs) -> Outcome {
     let mut store = open_existing(&a.store)?;
     let view = View::load(&mut *store, &a.name)?;
     report::write(&view, &a.out, a.top)?;
@@ -461,17 +471,17 @@ fn open_existing(store: &str) -> Result<Box<dyn SearchStore>, String> {
     open_search_store(store, Access::SameVersion)
 }
 
-fn replay(a: &ReplayArgs) -> Result<ExitCode, String> {
+fn replay(a: &ReplayArgs) -> Outcome {
     let mut store = open_existing(&a.store)?;
     let job = store.job(a.run)?.ok_or_else(|| format!("{} has no run {}", store.describe(), a.run))?;
     let stored: spec::JobResult = match &job.result {
         Some(r) => serde_json::from_str(r).map_err(|e| format!("run {}: bad stored result: {e}", a.run))?,
-        None => return Err(format!("run {} has not finished (it is {})", a.run, job.state)),
+        None => return Err(format!("run {} has not finished (it is {})", a.run, job.state).into()),
     };
     let mut spec: spec::JobSpec =
         serde_json::from_str(&job.spec).map_err(|e| format!("run {}: bad spec: {e}", a.run))?;
     if let Some(d) = &a.data {
-        spec.config.task.data = Some(d.clone());
+        spec.use_data_dir(d)?;
     }
     eprintln!(
         "replaying run {} ({} on {}, setting {}, seed {})",
@@ -498,40 +508,37 @@ fn replay(a: &ReplayArgs) -> Result<ExitCode, String> {
     }
 }
 
-fn status(a: &StoreArgs) -> Result<ExitCode, String> {
+fn status(a: &StoreArgs) -> Outcome {
     let mut store = open_existing(&a.store)?;
-    super::search_status::status(&mut *store, a.json)
+    Ok(super::search_status::status(&mut *store, a.json)?)
 }
 
-pub fn run_worker(ui: &Ui, a: WorkerArgs) -> ExitCode {
-    let inner = || -> Result<ExitCode, String> {
-        if !(a.lease.is_finite() && a.lease >= 1.0) {
-            return Err("--lease must be at least 1 second".into());
-        }
-        let mut store = open_search_store(&a.store, Access::SameVersion)?;
-        if a.verbose {
-            eprintln!("worker {} on {}", worker::worker_id(), store.describe());
-        }
-        interrupt::catch_ctrl_c();
-        let opts = WorkerOptions {
-            lease: Duration::from_secs_f64(a.lease),
-            parent: a.parent,
-            exit_when_idle: a.exit_when_idle,
-            data: a.data.clone(),
-        };
-        let verbose = a.verbose;
-        let stats = worker::work(&mut *store, &opts, &interrupt::interrupted, &mut |job, spec, r| {
-            if verbose {
-                eprintln!(
-                    "run {job} finished: {} {}: valid {:.4} ({}, {:.1} s)",
-                    spec.cell.name, spec.config.task.name, r.valid, r.outcome, r.seconds
-                );
-            }
-        })?;
-        if verbose {
-            eprintln!("worker done: {} runs, {:.0} s busy", stats.jobs, stats.busy_seconds);
-        }
-        Ok(ExitCode::SUCCESS)
+pub fn run_worker(_ui: &Ui, a: WorkerArgs) -> Outcome {
+    if !(a.lease.is_finite() && a.lease >= 1.0) {
+        return Err("--lease must be at least 1 second".into());
+    }
+    let mut store = open_search_store(&a.store, Access::SameVersion)?;
+    if a.verbose {
+        eprintln!("worker {} on {}", worker::worker_id(), store.describe());
+    }
+    interrupt::catch_ctrl_c();
+    let opts = WorkerOptions {
+        lease: Duration::from_secs_f64(a.lease),
+        parent: a.parent,
+        exit_when_idle: a.exit_when_idle,
+        data: a.data.clone(),
     };
-    inner().unwrap_or_else(|msg| ui.fail(msg))
+    let verbose = a.verbose;
+    let stats = worker::work(&mut *store, &opts, &interrupt::interrupted, &mut |job, spec, r| {
+        if verbose {
+            eprintln!(
+                "run {job} finished: {} {}: valid {:.4} ({}, {:.1} s)",
+                spec.cell.name, spec.config.task.kind, r.valid, r.outcome, r.seconds
+            );
+        }
+    })?;
+    if verbose {
+        eprintln!("worker done: {} runs, {:.0} s busy", stats.jobs, stats.busy_seconds);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::search::View;
 use crate::search::view::Counts;
-use crate::store::SearchStore;
+use crate::store::{JobState, SearchStore};
 
 /// A worker is alive if it reported within this long (it beats every 5 s, also mid-run).
 const ALIVE_MS: i64 = 30_000;
@@ -48,7 +48,7 @@ pub fn status(store: &mut dyn SearchStore, json: bool) -> Result<ExitCode, Strin
         let in_flight = view
             .jobs
             .iter()
-            .filter(|j| j.state == "leased")
+            .filter(|j| j.state == JobState::Leased)
             .map(|j| InFlight {
                 run: j.id,
                 task: j.task.clone(),

@@ -19,15 +19,14 @@ use super::math::Math;
 
 type SoftmaxFn = unsafe extern "C" fn(*mut f32, *const f32, i64, i64, i64, f32, *mut f32, *mut f32, *mut f32);
 
-/// The compiled softmax kernel; its code is freed on drop.
-pub struct Softmax {
+/// The compiled softmax kernel; its code is freed on drop. `runtime::softmax` decides when to
+/// run it (it prefers 8-wide AVX2 rows where the CPU has them).
+pub struct SoftmaxKernel {
     module: Mutex<Option<JITModule>>,
     f: SoftmaxFn,
-    /// Whether `run` uses the 8-wide `runtime::softmax_avx2` rows instead of the JIT kernel.
-    pub avx2: bool,
 }
 
-impl Drop for Softmax {
+impl Drop for SoftmaxKernel {
     fn drop(&mut self) {
         if let Some(module) = self.module.get_mut().ok().and_then(Option::take) {
             // SAFETY: `f` dies with `self`.
@@ -36,8 +35,8 @@ impl Drop for Softmax {
     }
 }
 
-impl Softmax {
-    pub fn compile() -> Result<Softmax, String> {
+impl SoftmaxKernel {
+    pub fn compile() -> Result<SoftmaxKernel, String> {
         let isa = super::host_isa(cfg!(debug_assertions))?;
         let fma = isa.has_native_fma();
         let mut module = JITModule::new(JITBuilder::with_isa(isa, default_libcall_names()));
@@ -56,7 +55,7 @@ impl Softmax {
         module.finalize_definitions().map_err(|e| e.to_string())?;
         // SAFETY: built with exactly this signature.
         let f = unsafe { std::mem::transmute::<*const u8, SoftmaxFn>(module.get_finalized_function(id)) };
-        Ok(Softmax { module: Mutex::new(Some(module)), f, avx2: crate::runtime::small_gemm::available() })
+        Ok(SoftmaxKernel { module: Mutex::new(Some(module)), f })
     }
 
     /// Applies the kernel to `rows` consecutive rows of `width` values, `stride` apart, adding
@@ -78,15 +77,6 @@ impl Softmax {
         assert!(colsums.len() >= width, "softmax: short column sums");
         assert!(rows == 0 || (rows - 1) * stride + width <= data.len(), "softmax: rows out of bounds");
         if rows == 0 || width == 0 {
-            return;
-        }
-        #[cfg(target_arch = "x86_64")]
-        if self.avx2 {
-            for r in 0..rows {
-                let row = &mut data[r * stride..r * stride + width];
-                // SAFETY: `avx2` is set only when the CPU has AVX2 and FMA.
-                (maxes[r], sums[r]) = unsafe { crate::runtime::softmax_avx2::softmax_row(row, bias, scale, colsums) };
-            }
             return;
         }
         // SAFETY: every access is within the slices (checked above).

@@ -13,6 +13,32 @@ pub const KEYS: usize = 88;
 /// MIDI number of the lowest key.
 pub const LOWEST: u8 = 21;
 
+/// The four polyphonic music sets (all in `polyphonic/` of the data directory).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum MusicSet {
+    Nottingham,
+    PianoMidi,
+    Jsb,
+    Musedata,
+}
+
+impl MusicSet {
+    /// Its file under `polyphonic/`.
+    pub fn file(self) -> &'static str {
+        match self {
+            MusicSet::Nottingham => "Nottingham.json",
+            MusicSet::PianoMidi => "Piano_midi.json",
+            MusicSet::Jsb => "JSB_Chorales.json",
+            MusicSet::Musedata => "MuseData.json",
+        }
+    }
+
+    /// Its file in the data directory `dir`.
+    pub fn path_in(self, dir: &Path) -> std::path::PathBuf {
+        dir.join("polyphonic").join(self.file())
+    }
+}
+
 /// A piece: frames in time order, each the sorted units (0..88) that sound.
 pub type Piece = Vec<Vec<u8>>;
 

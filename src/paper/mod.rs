@@ -11,11 +11,12 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::Instant;
 
-use crate::runtime::Engine;
 use crate::store::{RunRecord, Store};
-use crate::train::checkpoint::CellSource;
-use crate::train::fit::{self, Stop};
-use plan::{Profile, Setting};
+use crate::tasks::TaskKind;
+use crate::train::grid::{self, Setting};
+use crate::train::{Hooks, Run, RunEnd, Stop, TrainConfig};
+use crate::workspace::CellSource;
+use plan::Profile;
 
 /// The study's name in the store.
 pub const STUDY: &str = "paper";
@@ -23,10 +24,11 @@ pub const STUDY: &str = "paper";
 /// What one study covers.
 pub struct Study {
     pub cells: Vec<CellSource>,
-    pub tasks: Vec<String>,
+    pub tasks: Vec<TaskKind>,
     pub profile: Profile,
     /// Seed of the settings' draws and the first training seed.
     pub seed: u64,
+    /// The data directory (`--data`; tasks find their data in it by [`TaskKind::locate_data`]).
     pub data: Option<std::path::PathBuf>,
     pub workers: usize,
 }
@@ -35,7 +37,7 @@ pub struct Study {
 #[derive(Clone)]
 pub struct Job {
     pub cell: usize,
-    pub task: String,
+    pub task: TaskKind,
     pub setting_index: usize,
     pub setting: Setting,
     pub seed: u64,
@@ -55,12 +57,12 @@ impl Study {
         self.cells.len() * self.tasks.len()
     }
 
-    fn job(&self, cell: usize, task: &str, setting_index: usize, seed: u64) -> Job {
+    fn job(&self, cell: usize, task: TaskKind, setting_index: usize, seed: u64) -> Job {
         Job {
             cell,
-            task: task.to_string(),
+            task,
             setting_index,
-            setting: plan::setting(task, setting_index, self.seed, self.profile.max_layers),
+            setting: grid::setting(task, setting_index, self.seed, self.profile.max_layers),
             seed,
             steps: self.profile.steps(task, self.pairs()),
         }
@@ -69,7 +71,7 @@ impl Study {
     /// Phase 1: every setting of every (cell, task) pair with the first seed.
     pub fn phase1(&self) -> Vec<Job> {
         let mut jobs = vec![];
-        for task in &self.tasks {
+        for &task in &self.tasks {
             for i in 0..self.profile.settings {
                 for c in 0..self.cells.len() {
                     jobs.push(self.job(c, task, i, self.seed));
@@ -82,7 +84,7 @@ impl Study {
     /// Phase 2: the best setting of each pair (by phase 1's validation) with the other seeds.
     pub fn phase2(&self, records: &[RunRecord]) -> Vec<Job> {
         let mut jobs = vec![];
-        for task in &self.tasks {
+        for &task in &self.tasks {
             for (c, cell) in self.cells.iter().enumerate() {
                 let Some(best) = report::best_setting(records, &cell.name, task, self.seed) else { continue };
                 for k in 1..self.profile.seeds as u64 {
@@ -93,18 +95,18 @@ impl Study {
         jobs
     }
 
-    /// The store key of a job: cell source, task, setting, seed, steps and model size.
+    /// The store key of a job: cell source, task, setting, seed, steps and model size (not
+    /// where the data is).
     pub fn key(&self, job: &Job) -> String {
-        let config = self.config(job);
-        let config_json = serde_json::to_string(&config_for_key(&config)).unwrap_or_default();
+        let config_json = serde_json::to_string(&self.config(job, None)).unwrap_or_default();
         let cell = &self.cells[job.cell];
-        crate::store::key(&[STUDY, &cell.name, &cell.text, &job.task, &config_json])
+        crate::store::key(&[STUDY, &cell.name, &cell.text, job.task.name(), &config_json])
     }
 
-    fn config(&self, job: &Job) -> crate::train::fit::Config {
-        let mut c =
-            plan::config(&job.task, job.setting, self.profile.hidden, job.steps, job.seed, self.data.as_deref());
-        if job.task == "ptb" {
+    /// A job's training configuration, its task's data at `data`.
+    fn config(&self, job: &Job, data: Option<std::path::PathBuf>) -> TrainConfig {
+        let mut c = grid::config(job.task, job.setting, self.profile.hidden, job.steps, job.seed, data);
+        if job.task == TaskKind::Ptb {
             c.task.eval_tokens = self.profile.ptb_eval_words;
         }
         c
@@ -188,21 +190,18 @@ impl Study {
     fn train(&self, key: &str, job: &Job, stop: &(dyn Fn() -> bool + Sync)) -> Result<Option<RunRecord>, String> {
         let source = &self.cells[job.cell];
         let cell = source.checked()?;
-        let engine = Engine::compile(&cell).map_err(|e| format!("cannot compile `{}`: {e}", cell.name))?;
-        let config = self.config(job);
+        let config = self.config(job, job.task.locate_data(self.data.as_deref())?);
         let started = Instant::now();
-        let mut state = fit::RunState::new(&engine, config.clone())?;
-        let result = fit::fit_until(&engine, &mut state, &mut |_| {}, &mut |_| Ok(()), &stop)?;
-        let metric = report::metric_of(&job.task);
-        let lower_better = report::lower_is_better(&job.task);
-        let pick = |m: &fit::Metrics| if job.task == "ptb" { m.secondary.unwrap_or(0.0) } else { m.metric };
-        let curve: Vec<(u64, f64)> = state.history.iter().map(|r| (r.step, pick(&r.valid))).collect();
+        let mut run = Run::start(&cell, config.clone())?;
+        let result = run.train(Hooks { cancel: Some(&stop), ..Hooks::default() })?;
+        let kind = job.task;
+        let curve: Vec<(u64, f64)> = run.state.history.iter().map(|r| (r.step, r.valid.scored(kind))).collect();
         let (valid, test, outcome, steps) = match result {
             Ok(o) if o.stop == Stop::Interrupted => return Ok(None),
-            Ok(o) => (pick(&o.valid), pick(&o.test), "ok".to_string(), o.steps),
+            Ok(o) => (o.valid.scored(kind), o.test.scored(kind), RunEnd::Ok, o.steps),
             Err(d) => {
-                let worst = if lower_better { report::DIVERGED_NLL } else { 0.0 };
-                (worst, worst, format!("diverged at step {}", d.step), d.step)
+                let worst = if kind.scored_by_accuracy() { 0.0 } else { report::DIVERGED_NLL };
+                (worst, worst, RunEnd::Diverged { step: d.step }, d.step)
             }
         };
         Ok(Some(RunRecord {
@@ -210,26 +209,19 @@ impl Study {
             study: STUDY.into(),
             cell: source.name.clone(),
             cell_source: source.text.clone(),
-            task: job.task.clone(),
+            task: kind.name().into(),
             setting: job.setting_index as u32,
             seed: job.seed,
             config: serde_json::to_string(&config).unwrap_or_default(),
-            metric: metric.into(),
+            metric: kind.scored_name().into(),
             valid,
             test,
             curve: serde_json::to_string(&curve).unwrap_or_default(),
             steps,
             seconds: started.elapsed().as_secs_f64(),
-            outcome,
+            outcome: outcome.to_string(),
         }))
     }
-}
-
-/// The parts of a config that define a run's numbers (not where the data directory is).
-fn config_for_key(c: &crate::train::fit::Config) -> crate::train::fit::Config {
-    let mut c = c.clone();
-    c.task.data = None;
-    c
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

@@ -4,12 +4,13 @@
 use std::fmt::Write as _;
 
 use crate::store::RunRecord;
+use crate::tasks::TaskKind;
 
 /// The value stored for a diverged run on an NLL task (accuracy tasks store 0).
 pub const DIVERGED_NLL: f64 = 1e6;
 
 /// The paper's Table 1 (accuracy) and music NLL, by our cell names.
-pub fn paper_value(cell: &str, task: &str) -> Option<f64> {
+pub fn paper_value(cell: &str, task: TaskKind) -> Option<f64> {
     let table: [(&str, [f64; 3]); 10] = [
         ("tanh_rnn", [0.295, 0.321, 0.0878]),
         ("lstm", [0.892, 0.425, 0.0891]),
@@ -23,35 +24,23 @@ pub fn paper_value(cell: &str, task: &str) -> Option<f64> {
         ("mut3", [0.907, 0.465, 0.0916]),
     ];
     let music: [(&str, [f64; 2]); 3] = [("lstm", [3.49, 6.87]), ("lstm_b", [3.42, 6.82]), ("mut1", [3.25, 6.79])];
-    let col = ["arith", "xml", "ptb"].iter().position(|t| *t == task);
+    let col = [TaskKind::Arith, TaskKind::Xml, TaskKind::Ptb].iter().position(|t| *t == task);
     if let Some(k) = col {
         return table.iter().find(|r| r.0 == cell).map(|r| r.1[k]);
     }
-    let k = ["music:nottingham", "music:piano-midi"].iter().position(|t| *t == task)?;
+    use crate::data::music::MusicSet;
+    let k = [TaskKind::Music(MusicSet::Nottingham), TaskKind::Music(MusicSet::PianoMidi)]
+        .iter()
+        .position(|t| *t == task)?;
     music.iter().find(|r| r.0 == cell).map(|r| r.1[k])
 }
 
-/// What a task's number is.
-pub fn metric_of(task: &str) -> &'static str {
-    match task {
-        "ptb" => "next-word accuracy",
-        "arith" => "answer character accuracy",
-        "xml" => "character accuracy",
-        t if t.starts_with("music:") => "NLL per frame",
-        _ => "accuracy",
-    }
-}
-
-pub fn lower_is_better(task: &str) -> bool {
-    task.starts_with("music:")
-}
-
 /// The setting with the best first-seed validation result of (cell, task).
-pub fn best_setting(records: &[RunRecord], cell: &str, task: &str, seed: u64) -> Option<u32> {
-    let lower = lower_is_better(task);
+pub fn best_setting(records: &[RunRecord], cell: &str, task: TaskKind, seed: u64) -> Option<u32> {
+    let lower = !task.scored_by_accuracy();
     records
         .iter()
-        .filter(|r| r.cell == cell && r.task == task && r.seed == seed)
+        .filter(|r| r.cell == cell && r.task == task.name() && r.seed == seed)
         .min_by(|a, b| {
             let (x, y) = if lower { (a.valid, b.valid) } else { (b.valid, a.valid) };
             x.total_cmp(&y).then(a.setting.cmp(&b.setting))
@@ -107,23 +96,23 @@ fn t_975(df: usize) -> f64 {
 /// Results by cell and task.
 pub struct Table {
     pub cells: Vec<String>,
-    pub tasks: Vec<String>,
+    pub tasks: Vec<TaskKind>,
     /// `[cell][task]`.
     pub results: Vec<Vec<Option<Summary>>>,
 }
 
 impl Table {
-    pub fn build(records: &[RunRecord], cells: &[String], tasks: &[String], seed: u64) -> Table {
+    pub fn build(records: &[RunRecord], cells: &[String], tasks: &[TaskKind], seed: u64) -> Table {
         let results = cells
             .iter()
             .map(|cell| {
                 tasks
                     .iter()
-                    .map(|task| {
+                    .map(|&task| {
                         let best = best_setting(records, cell, task, seed)?;
                         let tests: Vec<f64> = records
                             .iter()
-                            .filter(|r| &r.cell == cell && &r.task == task && r.setting == best)
+                            .filter(|r| &r.cell == cell && r.task == task.name() && r.setting == best)
                             .map(|r| r.test)
                             .collect();
                         Summary::of(&tests)
@@ -134,9 +123,9 @@ impl Table {
         Table { cells: cells.to_vec(), tasks: tasks.to_vec(), results }
     }
 
-    pub fn get(&self, cell: &str, task: &str) -> Option<Summary> {
+    pub fn get(&self, cell: &str, task: TaskKind) -> Option<Summary> {
         let c = self.cells.iter().position(|x| x == cell)?;
-        let t = self.tasks.iter().position(|x| x == task)?;
+        let t = self.tasks.iter().position(|&x| x == task)?;
         self.results[c][t]
     }
 
@@ -145,8 +134,8 @@ impl Table {
         let ratios: Vec<f64> = self
             .tasks
             .iter()
-            .filter(|t| !lower_is_better(t))
-            .map(|t| Some(self.get(cell, t)?.mean / self.get("gru", t)?.mean))
+            .filter(|t| t.scored_by_accuracy())
+            .map(|&t| Some(self.get(cell, t)?.mean / self.get("gru", t)?.mean))
             .collect::<Option<Vec<_>>>()?;
         ratios.into_iter().reduce(f64::min)
     }
@@ -168,122 +157,127 @@ pub enum Verdict {
 }
 
 /// Whether `a` beats `b` on the task, and whether by more than both intervals.
-fn compare(t: &Table, a: &str, b: &str, task: &str) -> Option<(bool, bool)> {
+fn compare(t: &Table, a: &str, b: &str, task: TaskKind) -> Option<(bool, bool)> {
     let (x, y) = (t.get(a, task)?, t.get(b, task)?);
-    let better = if lower_is_better(task) { x.mean < y.mean } else { x.mean > y.mean };
+    let better = if task.scored_by_accuracy() { x.mean > y.mean } else { x.mean < y.mean };
     let hw = |s: Summary| if s.half_width.is_finite() { s.half_width } else { 0.0 };
     let clear = (x.mean - y.mean).abs() > hw(x) + hw(y);
     Some((better, clear))
 }
 
-fn fmt(t: &Table, cell: &str, task: &str) -> String {
+fn fmt(t: &Table, cell: &str, task: TaskKind) -> String {
     t.get(cell, task).map_or("-".into(), |s| s.show())
 }
 
+/// The tasks the paper's claims are about.
+const SYNTHETIC: [TaskKind; 2] = [TaskKind::Arith, TaskKind::Xml];
+
 /// The paper's qualitative claims, each checked on the table.
 pub fn claims(t: &Table) -> Vec<Claim> {
-    let mut out = vec![];
-    let synthetic = ["arith", "xml"];
-    // 1. The forget gate matters most (LSTM-f is the worst ablation), except on language modelling.
-    {
-        let ablations = ["lstm_f", "lstm_i", "lstm_o"];
-        let mut ok = true;
-        let mut evidence = vec![];
-        let mut tested = true;
-        for task in synthetic {
-            let means: Option<Vec<f64>> = ablations.iter().map(|c| t.get(c, task).map(|s| s.mean)).collect();
-            match means {
-                Some(m) => {
-                    ok &= m[0] < m[1] && m[0] < m[2];
-                    evidence.push(format!(
-                        "{task}: LSTM-f {}, LSTM-i {}, LSTM-o {}",
-                        fmt(t, "lstm_f", task),
-                        fmt(t, "lstm_i", task),
-                        fmt(t, "lstm_o", task)
-                    ));
-                }
-                None => tested = false,
+    vec![forget_gate_matters(t), forget_bias_closes_the_gap(t), gru_beats_lstm(t), mut1_is_best(t)]
+}
+
+/// The forget gate matters most (LSTM-f is the worst ablation), except on language modelling.
+fn forget_gate_matters(t: &Table) -> Claim {
+    let ablations = ["lstm_f", "lstm_i", "lstm_o"];
+    let mut ok = true;
+    let mut evidence = vec![];
+    let mut tested = true;
+    for task in SYNTHETIC {
+        let means: Option<Vec<f64>> = ablations.iter().map(|c| t.get(c, task).map(|s| s.mean)).collect();
+        match means {
+            Some(m) => {
+                ok &= m[0] < m[1] && m[0] < m[2];
+                evidence.push(format!(
+                    "{task}: LSTM-f {}, LSTM-i {}, LSTM-o {}",
+                    fmt(t, "lstm_f", task),
+                    fmt(t, "lstm_i", task),
+                    fmt(t, "lstm_o", task)
+                ));
             }
+            None => tested = false,
         }
-        if let (Some(f), Some(l)) = (t.get("lstm_f", "ptb"), t.get("lstm", "ptb")) {
-            evidence.push(format!("ptb: LSTM-f {} vs LSTM {}", f.show(), l.show()));
-        }
-        out.push(Claim {
-            text: "The forget gate matters most: LSTM-f is the worst LSTM ablation on arith and XML (the paper: not so on language modelling)",
-            verdict: verdict(tested, ok),
-            evidence: evidence.join("; "),
-        });
     }
-    // 2. LSTM-b closes the gap to the GRU.
-    {
-        let (b, l) = (t.score("lstm_b"), t.score("lstm"));
-        let tested = b.is_some() && l.is_some();
-        let ok = tested && b > l;
-        out.push(Claim {
-            text: "A forget-gate bias of 1 (LSTM-b) closes the gap between the LSTM and the GRU",
-            verdict: verdict(tested, ok),
-            evidence: format!(
-                "GRU-relative score: LSTM-b {}, LSTM {}",
-                b.map_or("-".into(), |v| format!("{v:.3}")),
-                l.map_or("-".into(), |v| format!("{v:.3}"))
-            ),
-        });
+    if let (Some(f), Some(l)) = (t.get("lstm_f", TaskKind::Ptb), t.get("lstm", TaskKind::Ptb)) {
+        evidence.push(format!("ptb: LSTM-f {} vs LSTM {}", f.show(), l.show()));
     }
-    // 3. The GRU beats the LSTM except on language modelling.
-    {
-        let mut ok = true;
-        let mut tested = true;
-        let mut evidence = vec![];
-        for task in synthetic {
-            match compare(t, "gru", "lstm", task) {
-                Some((better, clear)) => {
-                    ok &= better;
-                    evidence.push(format!(
-                        "{task}: GRU {} vs LSTM {}{}",
-                        fmt(t, "gru", task),
-                        fmt(t, "lstm", task),
-                        if clear { "" } else { " (within the intervals)" }
-                    ));
-                }
-                None => tested = false,
+    Claim {
+        text: "The forget gate matters most: LSTM-f is the worst LSTM ablation on arith and XML (the paper: not so on language modelling)",
+        verdict: verdict(tested, ok),
+        evidence: evidence.join("; "),
+    }
+}
+
+/// LSTM-b closes the gap to the GRU.
+fn forget_bias_closes_the_gap(t: &Table) -> Claim {
+    let (b, l) = (t.score("lstm_b"), t.score("lstm"));
+    let tested = b.is_some() && l.is_some();
+    let ok = tested && b > l;
+    Claim {
+        text: "A forget-gate bias of 1 (LSTM-b) closes the gap between the LSTM and the GRU",
+        verdict: verdict(tested, ok),
+        evidence: format!(
+            "GRU-relative score: LSTM-b {}, LSTM {}",
+            b.map_or("-".into(), |v| format!("{v:.3}")),
+            l.map_or("-".into(), |v| format!("{v:.3}"))
+        ),
+    }
+}
+
+/// The GRU beats the LSTM except on language modelling.
+fn gru_beats_lstm(t: &Table) -> Claim {
+    let mut ok = true;
+    let mut tested = true;
+    let mut evidence = vec![];
+    for task in SYNTHETIC {
+        match compare(t, "gru", "lstm", task) {
+            Some((better, clear)) => {
+                ok &= better;
+                evidence.push(format!(
+                    "{task}: GRU {} vs LSTM {}{}",
+                    fmt(t, "gru", task),
+                    fmt(t, "lstm", task),
+                    if clear { "" } else { " (within the intervals)" }
+                ));
             }
+            None => tested = false,
         }
-        if t.get("gru", "ptb").is_some() && t.get("lstm", "ptb").is_some() {
-            evidence.push(format!("ptb: GRU {} vs LSTM {}", fmt(t, "gru", "ptb"), fmt(t, "lstm", "ptb")));
-        }
-        out.push(Claim {
-            text: "The GRU outperforms the LSTM on arith and XML (the paper: not on language modelling)",
-            verdict: verdict(tested, ok),
-            evidence: evidence.join("; "),
-        });
     }
-    // 4. MUT1 is the best cell on arith and XML.
-    {
-        let mut ok = true;
-        let mut tested = t.cells.iter().any(|c| c == "mut1");
-        let mut evidence = vec![];
-        for task in synthetic {
-            let best = t.cells.iter().filter(|c| t.get(c, task).is_some()).max_by(|a, b| {
-                t.get(a, task)
-                    .map(|s| s.mean)
-                    .partial_cmp(&t.get(b, task).map(|s| s.mean))
-                    .unwrap_or(std::cmp::Ordering::Equal)
-            });
-            match best {
-                Some(b) => {
-                    ok &= b == "mut1";
-                    evidence.push(format!("{task}: best {b} {}, MUT1 {}", fmt(t, b, task), fmt(t, "mut1", task)));
-                }
-                None => tested = false,
+    if t.get("gru", TaskKind::Ptb).is_some() && t.get("lstm", TaskKind::Ptb).is_some() {
+        evidence.push(format!("ptb: GRU {} vs LSTM {}", fmt(t, "gru", TaskKind::Ptb), fmt(t, "lstm", TaskKind::Ptb)));
+    }
+    Claim {
+        text: "The GRU outperforms the LSTM on arith and XML (the paper: not on language modelling)",
+        verdict: verdict(tested, ok),
+        evidence: evidence.join("; "),
+    }
+}
+
+/// MUT1 is the best cell on arith and XML.
+fn mut1_is_best(t: &Table) -> Claim {
+    let mut ok = true;
+    let mut tested = t.cells.iter().any(|c| c == "mut1");
+    let mut evidence = vec![];
+    for task in SYNTHETIC {
+        let best = t.cells.iter().filter(|c| t.get(c, task).is_some()).max_by(|a, b| {
+            t.get(a, task)
+                .map(|s| s.mean)
+                .partial_cmp(&t.get(b, task).map(|s| s.mean))
+                .unwrap_or(std::cmp::Ordering::Equal)
+        });
+        match best {
+            Some(b) => {
+                ok &= b == "mut1";
+                evidence.push(format!("{task}: best {b} {}, MUT1 {}", fmt(t, b, task), fmt(t, "mut1", task)));
             }
+            None => tested = false,
         }
-        out.push(Claim {
-            text: "MUT1 is the best cell on arith and XML",
-            verdict: verdict(tested, ok),
-            evidence: evidence.join("; "),
-        });
     }
-    out
+    Claim {
+        text: "MUT1 is the best cell on arith and XML",
+        verdict: verdict(tested, ok),
+        evidence: evidence.join("; "),
+    }
 }
 
 fn verdict(tested: bool, ok: bool) -> Verdict {
@@ -305,13 +299,13 @@ pub fn markdown(t: &Table, header: &str) -> String {
     );
     let _ = write!(s, "| cell |");
     for task in &t.tasks {
-        let _ = write!(s, " {task} ({}) |", metric_of(task));
+        let _ = write!(s, " {task} ({}) |", task.scored_name());
     }
     let _ = writeln!(s, " GRU-relative score |");
     let _ = writeln!(s, "|---|{}---|", "---|".repeat(t.tasks.len()));
     for cell in &t.cells {
         let _ = write!(s, "| {cell} |");
-        for task in &t.tasks {
+        for &task in &t.tasks {
             let ours = fmt(t, cell, task);
             let paper = paper_value(cell, task).map_or(String::new(), |v| format!(" ({v})"));
             let _ = write!(s, " {ours}{paper} |");
@@ -362,8 +356,8 @@ pub fn figure(t: &Table, title: &str) -> crate::plot::Figure {
     let panels = t
         .tasks
         .iter()
-        .map(|task| crate::plot::Panel {
-            title: format!("{task}: {} (black tick: the paper)", metric_of(task)),
+        .map(|&task| crate::plot::Panel {
+            title: format!("{task}: {} (black tick: the paper)", task.scored_name()),
             x_label: String::new(),
             y_label: String::new(),
             series: vec![],
@@ -401,7 +395,7 @@ mod tests {
             setting,
             seed,
             config: "{}".into(),
-            metric: metric_of(task).into(),
+            metric: TaskKind::parse(task).unwrap().scored_name().into(),
             valid,
             test,
             curve: "[]".into(),
@@ -421,10 +415,11 @@ mod tests {
             rec("gru", "music:jsb", 0, 1, 8.0, 8.1),
             rec("gru", "music:jsb", 1, 1, 7.0, 7.1),
         ];
-        assert_eq!(best_setting(&r, "gru", "arith", 1), Some(1));
-        assert_eq!(best_setting(&r, "gru", "music:jsb", 1), Some(1), "lower NLL is better");
-        let t = Table::build(&r, &["gru".into()], &["arith".into()], 1);
-        let s = t.get("gru", "arith").unwrap();
+        let jsb = TaskKind::parse("music:jsb").unwrap();
+        assert_eq!(best_setting(&r, "gru", TaskKind::Arith, 1), Some(1));
+        assert_eq!(best_setting(&r, "gru", jsb, 1), Some(1), "lower NLL is better");
+        let t = Table::build(&r, &["gru".into()], &[TaskKind::Arith], 1);
+        let s = t.get("gru", TaskKind::Arith).unwrap();
         assert!((s.mean - 0.6).abs() < 1e-12 && s.seeds == 3);
         assert!((s.half_width - 4.303 * 0.02 / 3f64.sqrt()).abs() < 1e-9);
         assert_eq!(t.score("gru"), Some(1.0));
@@ -447,7 +442,7 @@ mod tests {
         }
         let cells: Vec<String> =
             ["lstm", "lstm_f", "lstm_i", "lstm_o", "lstm_b", "gru", "mut1"].map(String::from).to_vec();
-        let t = Table::build(&r, &cells, &["arith".into(), "xml".into()], 1);
+        let t = Table::build(&r, &cells, &[TaskKind::Arith, TaskKind::Xml], 1);
         assert!(claims(&t).iter().all(|c| c.verdict == Verdict::Confirmed), "{}", markdown(&t, "#"));
         let r2: Vec<RunRecord> = r
             .into_iter()
@@ -459,7 +454,7 @@ mod tests {
                 x
             })
             .collect();
-        let t2 = Table::build(&r2, &cells, &["arith".into(), "xml".into()], 1);
+        let t2 = Table::build(&r2, &cells, &[TaskKind::Arith, TaskKind::Xml], 1);
         assert_eq!(claims(&t2)[3].verdict, Verdict::NotConfirmed);
     }
 }

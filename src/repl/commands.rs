@@ -8,7 +8,8 @@ use crate::check::{Cell, Target};
 use crate::interp::gradcheck::{self, CheckSizes, TOLERANCE};
 use crate::stdlib;
 use crate::syntax::{ast, print};
-use crate::train::fit::{self, Config, Event, Stop};
+use crate::tasks::{TaskConfig, TaskKind};
+use crate::train::{Event, Hooks, Run, Stop, TrainConfig};
 
 /// Every command: name, arguments, what it does (the `:help` text, and completion's list).
 pub const COMMANDS: &[(&str, &str, &str)] = &[
@@ -30,10 +31,6 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("reset", "", "forget the cell, the session's cells and the values"),
     ("quit", "", "leave (Ctrl-D does too)"),
 ];
-
-/// The tasks `:train` knows.
-pub const TASKS: &[&str] =
-    &["arith", "xml", "memorize", "ptb", "text", "music:nottingham", "music:piano-midi", "music:jsb", "music:musedata"];
 
 const HELP_TAIL: &str = "\
 Type a cell (`cell NAME { ... }`, over several lines) or one statement (`h' = tanh(W*x + U*h)`,
@@ -372,30 +369,20 @@ fn train(s: &mut Session, arg: &str, host: &mut dyn Host) -> Reply {
 }
 
 /// A short run's settings: H = 64, Adam 3e-3, clip 5, five validations on 500 examples.
-fn train_config(task: &str, steps: u64, seed: u64, threads: usize) -> Result<Config, String> {
-    if !TASKS.contains(&task) {
-        return Err(format!("no task `{task}`; one of: {}", TASKS.join(", ")));
-    }
-    let mut t = crate::tasks::TaskConfig::named(task);
-    if matches!(task, "ptb" | "text") || task.starts_with("music:") {
-        let (dir, from) = crate::data::data_dir(None);
-        let path = if task == "text" { dir.join("tinyshakespeare").join("input.txt") } else { dir };
-        if !path.exists() {
-            return Err(format!("{} does not exist (from {from}); set CELLC_DATA", path.display()));
-        }
-        t.data = Some(path);
-    }
-    t.build()?;
-    let mut c = Config::short(t, 64, steps, seed);
+fn train_config(task: &str, steps: u64, seed: u64, threads: usize) -> Result<TrainConfig, String> {
+    let all: Vec<&str> = TaskKind::ALL.iter().map(|k| k.name()).collect();
+    let kind = TaskKind::parse(task).map_err(|_| format!("no task `{task}`; one of: {}", all.join(", ")))?;
+    let mut t = TaskConfig::new(kind);
+    t.data = kind.locate_data(None)?;
+    let mut c = TrainConfig::short(t, 64, steps, seed);
     c.threads = threads;
     Ok(c)
 }
 
-fn run_training(cell: &Cell, config: Config, host: &mut dyn Host) -> Result<String, String> {
-    let engine = crate::runtime::Engine::compile(cell).map_err(|e| format!("cannot compile `{}`: {e}", cell.name))?;
-    let task = config.task.build()?;
-    let (metric, _) = task.metric_names();
-    let mut state = fit::RunState::new(&engine, config)?;
+fn run_training(cell: &Cell, config: TrainConfig, host: &mut dyn Host) -> Result<String, String> {
+    let mut run = Run::start(cell, config)?;
+    let kind = run.task.kind();
+    let metric = kind.metric();
     let result = {
         let host = std::cell::RefCell::new(&mut *host);
         let mut observe = |ev: Event<'_>| match ev {
@@ -410,24 +397,16 @@ fn run_training(cell: &Cell, config: Config, host: &mut dyn Host) -> Result<Stri
             )),
         };
         let cancel = || host.borrow().interrupted();
-        fit::fit_until(&engine, &mut state, &mut observe, &mut |_| Ok(()), &cancel)?
+        run.train(Hooks { observe: Some(&mut observe), cancel: Some(&cancel), save: None })?
     };
-    let outcome = match result {
-        Ok(o) => o,
-        Err(d) => {
-            return Err(format!("training diverged at step {}: the first non-finite value is {}", d.step, d.origin));
-        }
-    };
+    let outcome = result
+        .map_err(|d| format!("training diverged at step {}: the first non-finite value is {}", d.step, d.origin))?;
     let how = match outcome.stop {
         Stop::Interrupted => format!("interrupted after {} steps", outcome.steps),
         _ => format!("{} steps", outcome.steps),
     };
     Ok(format!(
-        "{} on {}: {how}; best valid {metric} {:.4} (step {}), test {metric} {:.4}",
-        cell.name,
-        task.name(),
-        outcome.valid.metric,
-        outcome.best_step,
-        outcome.test.metric
+        "{} on {kind}: {how}; best valid {metric} {:.4} (step {}), test {metric} {:.4}",
+        cell.name, outcome.valid.metric, outcome.best_step, outcome.test.metric
     ))
 }

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::commands::{COMMANDS, TASKS};
+use super::commands::COMMANDS;
 use crate::check::Func;
 use crate::stdlib;
 
@@ -35,7 +35,12 @@ pub fn complete(line: &str, pos: usize, words: &[String]) -> (usize, Vec<String>
     } else if first == ":train" {
         start = word_start(&|c: char| !c.is_whitespace());
         let word = &before[start..];
-        out = TASKS.iter().filter(|t| t.starts_with(word)).map(|t| t.to_string()).collect();
+        out = crate::tasks::TaskKind::ALL
+            .iter()
+            .map(|k| k.name())
+            .filter(|t| t.starts_with(word))
+            .map(String::from)
+            .collect();
     } else {
         start = word_start(&|c: char| c.is_ascii_alphanumeric() || c == '_');
         let word = &before[start..];

@@ -15,10 +15,10 @@ mod ctx;
 pub mod gemm;
 mod grads;
 pub mod inspect;
-pub mod interrupt;
 pub mod pool;
 pub mod small_gemm;
 #[cfg(target_arch = "x86_64")]
+pub mod softmax;
 pub mod softmax_avx2;
 mod stacks;
 mod steps;

@@ -8,42 +8,7 @@ use crate::syntax::print;
 /// A readable account of the schedule of `b`.
 pub fn describe(s: &Schedule, b: &Backward) -> String {
     let g = &b.graph;
-    let raiser = Raiser { g, names: crate::autodiff::print::names(b) };
-    let show = |id: NodeId| print::expr(&raiser.expr(id));
-    let g_name = |p: usize| g.sig.params[p].name.clone();
-    let define = |id: NodeId| print::expr(&raiser.definition(id));
-    let cols = |c: Cols| match (c.h, c.d) {
-        (0, 0) => "0".to_string(),
-        (h, 0) => {
-            if h == 1 {
-                "H".into()
-            } else {
-                format!("{h}H")
-            }
-        }
-        (0, d) => {
-            if d == 1 {
-                "D".into()
-            } else {
-                format!("{d}D")
-            }
-        }
-        (h, d) => format!("{h}H+{d}D"),
-    };
-    let rows = |blocks: Blocks| match blocks {
-        Blocks::Steps => "T*B",
-        Blocks::StatesPlusOne => "(T+1)*B",
-        Blocks::Broadcast => "1",
-    };
-    let slot = |sl: &Slot| {
-        let buf = &s.buffers[sl.buf];
-        let shift = match sl.shift {
-            0 => String::new(),
-            k => format!("@t{k:+}"),
-        };
-        let col = if sl.col == Cols::default() { String::new() } else { format!("[{}..]", cols(sl.col)) };
-        format!("{}{col}{shift}", buf.name)
-    };
+    let p = Printer { s, b, raiser: Raiser { g, names: crate::autodiff::print::names(b) } };
     let mut out = format!(
         "schedule of {}: {} buffers, {} kernels, {} weight stacks\n\nbuffers\n",
         g.sig.name,
@@ -51,87 +16,153 @@ pub fn describe(s: &Schedule, b: &Backward) -> String {
         s.kernels.len(),
         s.stacks.len()
     );
-    for buf in &s.buffers {
-        let role = match buf.role {
-            BufferRole::Input => "input".to_string(),
-            BufferRole::State(_) => "state (block t: before step t)".into(),
-            BufferRole::StateAdjoint(_) => {
-                "state adjoint (block t+1: into step t; block 0: initial-state gradient)".into()
-            }
-            BufferRole::InputGrad => "input gradient".into(),
-            BufferRole::Param(_) => "parameter".into(),
-            BufferRole::Temp => "stored values".into(),
-        };
-        out.push_str(&format!("  {:<16} [{}, {}]  {role}\n", buf.name, rows(buf.blocks), cols(buf.width)));
-    }
+    p.buffers(&mut out);
     for (name, stages) in s.phases() {
         out.push_str(&format!("\n{name}\n"));
         if stages.is_empty() {
             out.push_str("  (nothing)\n");
         }
         for stage in stages {
-            match stage {
-                Stage::Gemm { operand, stack, out: dst, nodes } => {
-                    let st = &s.stacks[*stack];
-                    let mats: Vec<String> = st
-                        .params
-                        .iter()
-                        .map(|p| format!("{}{}", g.sig.params[*p].name, if st.transposed { "ᵀ" } else { "" }))
-                        .collect();
-                    out.push_str(&format!(
-                        "  GEMM    {} = {} × [{}]\n          computes {}\n",
-                        slot(dst),
-                        slot(operand),
-                        mats.join(" | "),
-                        nodes.iter().map(|n| show(*n)).collect::<Vec<_>>().join(", ")
-                    ));
-                }
-                Stage::Kernel { kernel, args } => {
-                    let k = &s.kernels[*kernel];
-                    let (ins, outs) = args.split_at(k.inputs.len());
-                    out.push_str(&format!(
-                        "  kernel  {} ({}-wide, {} ops)\n",
-                        k.name,
-                        cols(Cols::of(k.dim)),
-                        k.nodes.len()
-                    ));
-                    if !ins.is_empty() {
-                        out.push_str(&format!(
-                            "          reads  {}\n",
-                            ins.iter().map(slot).collect::<Vec<_>>().join(", ")
-                        ));
-                    }
-                    for ((node, store), sl) in k.outputs.iter().zip(outs) {
-                        let op = if *store == Store::Accumulate { "+=" } else { "=" };
-                        out.push_str(&format!("          {} {op} {}\n", slot(sl), define(*node)));
-                    }
-                }
-            }
+            p.stage(stage, &mut out);
         }
     }
-    out.push_str("\ninput gradient (all T*B rows, after the backward loop)\n");
-    let mut terms: Vec<String> = s
-        .input_grad
-        .matvecs
-        .iter()
-        .map(|(p, g, sign)| format!("{} {} × {}", if *sign < 0.0 { "-" } else { "+" }, slot(g), g_name(*p)))
-        .collect();
-    terms.extend(
-        s.input_grad.rest.iter().map(|(sl, sign)| format!("{} {}", if *sign < 0.0 { "-" } else { "+" }, slot(sl))),
-    );
-    out.push_str(&format!("  dx = {}\n", if terms.is_empty() { "0".to_string() } else { terms.join(" ") }));
-    out.push_str("\nweight gradients (summed over all T*B rows after the backward loop)\n");
-    for (p, grad) in s.grads.iter().enumerate() {
-        let name = &g.sig.params[p].name;
-        match grad {
-            GradPlan::Vector(None) => out.push_str(&format!("  d{name} = 0\n")),
-            GradPlan::Vector(Some(sl)) => out.push_str(&format!("  d{name} = column sums of {}\n", slot(sl))),
-            GradPlan::Matrix(terms) => {
-                for (gs, vs) in terms {
-                    out.push_str(&format!("  d{name} += {}ᵀ × {}   (one GEMM, k = T*B)\n", slot(gs), slot(vs)));
-                }
-            }
-        }
-    }
+    p.input_grad(&mut out);
+    p.weight_grads(&mut out);
     out
+}
+
+/// Column counts as multiples of H and D: `H`, `2D`, `3H+1D`.
+fn cols(c: Cols) -> String {
+    let unit = |n: u32, u: &str| if n == 1 { u.to_string() } else { format!("{n}{u}") };
+    match (c.h, c.d) {
+        (0, 0) => "0".to_string(),
+        (h, 0) => unit(h, "H"),
+        (0, d) => unit(d, "D"),
+        (h, d) => format!("{h}H+{d}D"),
+    }
+}
+
+fn rows(blocks: Blocks) -> &'static str {
+    match blocks {
+        Blocks::Steps => "T*B",
+        Blocks::StatesPlusOne => "(T+1)*B",
+        Blocks::Broadcast => "1",
+    }
+}
+
+fn sign(s: f32) -> &'static str {
+    if s < 0.0 { "-" } else { "+" }
+}
+
+struct Printer<'a> {
+    s: &'a Schedule,
+    b: &'a Backward,
+    raiser: Raiser<'a>,
+}
+
+impl Printer<'_> {
+    fn show(&self, id: NodeId) -> String {
+        print::expr(&self.raiser.expr(id))
+    }
+
+    fn define(&self, id: NodeId) -> String {
+        print::expr(&self.raiser.definition(id))
+    }
+
+    /// A slot: its buffer, the first column if not 0, and its time shift.
+    fn slot(&self, sl: &Slot) -> String {
+        let buf = &self.s.buffers[sl.buf];
+        let shift = match sl.shift {
+            0 => String::new(),
+            k => format!("@t{k:+}"),
+        };
+        let col = if sl.col == Cols::default() { String::new() } else { format!("[{}..]", cols(sl.col)) };
+        format!("{}{col}{shift}", buf.name)
+    }
+
+    fn buffers(&self, out: &mut String) {
+        for buf in &self.s.buffers {
+            let role = match buf.role {
+                BufferRole::Input => "input",
+                BufferRole::State(_) => "state (block t: before step t)",
+                BufferRole::StateAdjoint(_) => {
+                    "state adjoint (block t+1: into step t; block 0: initial-state gradient)"
+                }
+                BufferRole::InputGrad => "input gradient",
+                BufferRole::Param(_) => "parameter",
+                BufferRole::Temp => "stored values",
+            };
+            out.push_str(&format!("  {:<16} [{}, {}]  {role}\n", buf.name, rows(buf.blocks), cols(buf.width)));
+        }
+    }
+
+    fn stage(&self, stage: &Stage, out: &mut String) {
+        let g = &self.b.graph;
+        match stage {
+            Stage::Gemm { operand, stack, out: dst, nodes } => {
+                let st = &self.s.stacks[*stack];
+                let mats: Vec<String> = st
+                    .params
+                    .iter()
+                    .map(|p| format!("{}{}", g.sig.params[*p].name, if st.transposed { "ᵀ" } else { "" }))
+                    .collect();
+                out.push_str(&format!(
+                    "  GEMM    {} = {} × [{}]\n          computes {}\n",
+                    self.slot(dst),
+                    self.slot(operand),
+                    mats.join(" | "),
+                    nodes.iter().map(|n| self.show(*n)).collect::<Vec<_>>().join(", ")
+                ));
+            }
+            Stage::Kernel { kernel, args } => {
+                let k = &self.s.kernels[*kernel];
+                let (ins, outs) = args.split_at(k.inputs.len());
+                out.push_str(&format!(
+                    "  kernel  {} ({}-wide, {} ops)\n",
+                    k.name,
+                    cols(Cols::of(k.dim)),
+                    k.nodes.len()
+                ));
+                if !ins.is_empty() {
+                    let reads: Vec<String> = ins.iter().map(|sl| self.slot(sl)).collect();
+                    out.push_str(&format!("          reads  {}\n", reads.join(", ")));
+                }
+                for ((node, store), sl) in k.outputs.iter().zip(outs) {
+                    let op = if *store == Store::Accumulate { "+=" } else { "=" };
+                    out.push_str(&format!("          {} {op} {}\n", self.slot(sl), self.define(*node)));
+                }
+            }
+        }
+    }
+
+    fn input_grad(&self, out: &mut String) {
+        let g = &self.b.graph;
+        out.push_str("\ninput gradient (all T*B rows, after the backward loop)\n");
+        let plan = &self.s.input_grad;
+        let mut terms: Vec<String> = plan
+            .matvecs
+            .iter()
+            .map(|(p, gs, s)| format!("{} {} × {}", sign(*s), self.slot(gs), g.sig.params[*p].name))
+            .collect();
+        terms.extend(plan.rest.iter().map(|(sl, s)| format!("{} {}", sign(*s), self.slot(sl))));
+        out.push_str(&format!("  dx = {}\n", if terms.is_empty() { "0".to_string() } else { terms.join(" ") }));
+    }
+
+    fn weight_grads(&self, out: &mut String) {
+        let g = &self.b.graph;
+        out.push_str("\nweight gradients (summed over all T*B rows after the backward loop)\n");
+        for (p, grad) in self.s.grads.iter().enumerate() {
+            let name = &g.sig.params[p].name;
+            match grad {
+                GradPlan::Vector(None) => out.push_str(&format!("  d{name} = 0\n")),
+                GradPlan::Vector(Some(sl)) => out.push_str(&format!("  d{name} = column sums of {}\n", self.slot(sl))),
+                GradPlan::Matrix(terms) => {
+                    for (gs, vs) in terms {
+                        let (gs, vs) = (self.slot(gs), self.slot(vs));
+                        out.push_str(&format!("  d{name} += {gs}ᵀ × {vs}   (one GEMM, k = T*B)\n"));
+                    }
+                }
+            }
+        }
+    }
 }

@@ -4,7 +4,7 @@
 
 use super::{canon, edit};
 use crate::ir::{Graph, Op};
-use crate::train::checkpoint::CellSource;
+use crate::workspace::CellSource;
 
 /// Largest candidate, in computed nodes and parameters: keeps runs short and the search in the
 /// region the paper explored.

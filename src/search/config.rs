@@ -3,9 +3,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::paper::plan::Setting;
-use crate::train::checkpoint::CellSource;
-use crate::train::fit::Config;
+use crate::tasks::{PaperRole, TaskKind};
+use crate::train::TrainConfig;
+use crate::train::grid::Setting;
+use crate::workspace::CellSource;
 
 /// Everything that decides what a search does.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -13,9 +14,9 @@ pub struct SearchConfig {
     /// Seed of every random choice (mutations, settings, training).
     pub seed: u64,
     /// The tasks a candidate is scored on, the first being the gate (paper: arith, xml, ptb).
-    pub tasks: Vec<String>,
+    pub tasks: Vec<TaskKind>,
     /// Training steps per run on each task (and on the filter task).
-    pub steps: Vec<(String, u64)>,
+    pub steps: Vec<(TaskKind, u64)>,
     pub hidden: usize,
     /// Random hyperparameter settings per task per evaluation (the paper used 20).
     pub settings: usize,
@@ -26,7 +27,7 @@ pub struct SearchConfig {
     /// Chance that a new slot re-evaluates a top cell with new settings instead of mutating one.
     pub reevaluate: f64,
     /// The memorisation filter: task and the accuracy a candidate must reach.
-    pub filter_task: String,
+    pub filter_task: TaskKind,
     pub filter: f64,
     /// Continue past the first task only at this fraction of the GRU's best on it.
     pub gate: f64,
@@ -41,37 +42,45 @@ pub struct SearchConfig {
     pub max_candidates: u64,
     /// The seed population: the GRU first (the baseline every score is relative to).
     pub seeds: Vec<CellSource>,
-    /// Data directory for ptb (not part of a run's identity).
+    /// The data directory (`--data`; tasks find their data in it by [`TaskKind::locate_data`]).
     #[serde(default)]
     pub data: Option<std::path::PathBuf>,
 }
 
-/// The paper's tasks.
-pub const DEFAULT_TASKS: [&str; 3] = ["arith", "xml", "ptb"];
+/// The paper's tasks: the columns of its Table 1.
+pub fn default_tasks() -> Vec<TaskKind> {
+    TaskKind::ALL.into_iter().filter(|k| k.paper_role() == PaperRole::Table1).collect()
+}
 
 /// Steps per run at H = 32, 1 thread: about 4 s (memorize), 15 s (arith, xml) and 25 s (ptb) on
 /// the machine this was developed on. Measured with `cellc run gru --task T --hidden 32
 /// --threads 1 --steps N`: memorize reaches 0.98 at 3,000 steps.
-pub const DEFAULT_STEPS: [(&str, u64); 5] =
-    [("memorize", 3000), ("arith", 3000), ("xml", 1500), ("ptb", 400), ("text", 1500)];
+pub const DEFAULT_STEPS: [(TaskKind, u64); 5] = [
+    (TaskKind::Memorize, 3000),
+    (TaskKind::Arith, 3000),
+    (TaskKind::Xml, 1500),
+    (TaskKind::Ptb, 400),
+    (TaskKind::Text, 1500),
+];
 
 /// PTB validation and test read this many words during the search (the full sets take longer
 /// than training).
 pub const PTB_EVAL_WORDS: usize = 20_000;
 
 impl SearchConfig {
-    pub fn steps_for(&self, task: &str) -> u64 {
-        self.steps.iter().find(|(t, _)| t == task).map_or(1000, |(_, s)| *s)
+    pub fn steps_for(&self, task: TaskKind) -> u64 {
+        self.steps.iter().find(|(t, _)| *t == task).map_or(1000, |(_, s)| *s)
     }
 
     /// The training configuration of one run.
-    pub fn config(&self, task: &str, s: Setting, seed: u64) -> Config {
+    pub fn config(&self, task: TaskKind, s: Setting, seed: u64) -> Result<TrainConfig, String> {
         let steps = self.steps_for(task);
-        let mut c = crate::paper::plan::config(task, s, self.hidden, steps, seed, self.data.as_deref());
+        let data = task.locate_data(self.data.as_deref())?;
+        let mut c = crate::train::grid::config(task, s, self.hidden, steps, seed, data);
         c.threads = self.threads;
-        if task == "ptb" {
+        if task == TaskKind::Ptb {
             c.task.eval_tokens = Some(PTB_EVAL_WORDS);
         }
-        c
+        Ok(c)
     }
 }

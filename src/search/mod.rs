@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 pub use config::SearchConfig;
 pub use view::View;
 
-use crate::store::SearchStore;
+use crate::store::{JobState, SearchStore};
 
 /// How a call to [`drive`] ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -71,7 +71,7 @@ pub fn drive(
         if view.state == "done" {
             return Ok(Ended::Done);
         }
-        if view.jobs.iter().any(|j| j.state != "done") {
+        if view.jobs.iter().any(|j| j.state != JobState::Done) {
             std::thread::sleep(poll);
             continue;
         }

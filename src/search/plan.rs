@@ -11,9 +11,10 @@
 use super::candidate::{self, Candidate};
 use super::spec::JobSpec;
 use super::view::{BASELINE, Status, View};
-use crate::paper::plan::{self as paper_plan, Setting};
 use crate::rng::Rng;
-use crate::store::{CandidateRow, JobRow, RoundRow, now_ms};
+use crate::store::{CandidateRow, JobRow, JobState, RoundRow, now_ms};
+use crate::tasks::TaskKind;
+use crate::train::grid::{self, Setting};
 
 /// How many mutants one free slot may draw before the round gives up on it.
 const MAX_DRAWS: usize = 200;
@@ -49,7 +50,7 @@ pub fn plan(view: &View, round: i64, grow: bool, first_job: i64) -> Result<Round
         for seed in &c.seeds {
             let cand = candidate::from_source(seed).map_err(|e| format!("seed cell `{}`: {e}", seed.name))?;
             let id = out.add_candidate(&cand, None, String::new(), &seed.name);
-            for task in &c.tasks {
+            for &task in &c.tasks {
                 out.add_settings(id, task, "baseline", 0)?;
             }
         }
@@ -59,11 +60,11 @@ pub fn plan(view: &View, round: i64, grow: bool, first_job: i64) -> Result<Round
         match view.status(cand.id) {
             Status::Running => active += 1,
             Status::NeedsFirst => {
-                out.add_settings(cand.id, &c.tasks[0], "first", 0)?;
+                out.add_settings(cand.id, c.tasks[0], "first", 0)?;
                 active += 1;
             }
             Status::NeedsRest => {
-                for task in &c.tasks[1..] {
+                for &task in &c.tasks[1..] {
                     out.add_settings(cand.id, task, "rest", 0)?;
                 }
                 active += 1;
@@ -90,8 +91,8 @@ pub fn plan(view: &View, round: i64, grow: bool, first_job: i64) -> Result<Round
         if rng.chance(c.reevaluate) && !idle.is_empty() {
             let id = *rng.pick(&idle);
             reevaluated.push(id);
-            for task in &c.tasks {
-                let done = view.jobs_of(id).filter(|j| &j.task == task && j.stage != "filter").count() as i64;
+            for &task in &c.tasks {
+                let done = view.jobs_of(id).filter(|j| j.task == task.name() && j.stage != "filter").count() as i64;
                 out.add_settings(id, task, "again", done)?;
             }
             continue;
@@ -155,7 +156,7 @@ impl Planner<'_> {
         for _ in 0..MAX_DRAWS {
             let (parent, source) = rng.pick(parents).clone();
             let parent_name = self.name_of(parent);
-            let cell = crate::train::checkpoint::CellSource {
+            let cell = crate::workspace::CellSource {
                 name: parent_name.clone(),
                 file: format!("{parent_name}.cell"),
                 text: source,
@@ -179,8 +180,8 @@ impl Planner<'_> {
                 continue;
             }
             let id = self.add_candidate(&cand, Some(parent), what.join("; "), &name);
-            let filter = self.view.config.filter_task.clone();
-            self.add_job(id, &filter, "filter", 0, paper_plan::setting(&filter, 0, 0, 1), vec![])?;
+            let filter = self.view.config.filter_task;
+            self.add_job(id, filter, "filter", 0, grid::setting(filter, 0, 0, 1), vec![])?;
             return Ok(());
         }
         Ok(())
@@ -206,12 +207,12 @@ impl Planner<'_> {
     /// `settings` runs of a candidate on a task, setting indexes from `from`. Setting 0 of a
     /// mutant is its parent's best setting on the task (transfer); the others are drawn from
     /// the paper's grid by a stream of the search seed and the candidate.
-    fn add_settings(&mut self, id: i64, task: &str, stage: &str, from: i64) -> Result<(), String> {
+    fn add_settings(&mut self, id: i64, task: TaskKind, stage: &str, from: i64) -> Result<(), String> {
         let c = &self.view.config;
         let stop_below = if id == BASELINE || c.keep.is_empty() {
             vec![]
         } else {
-            match self.view.best(BASELINE, task) {
+            match self.view.best(BASELINE, task.name()) {
                 Some((_, r)) => c.keep.iter().zip(&r.curve).map(|(k, (_, v))| k * v).collect(),
                 None => vec![],
             }
@@ -219,11 +220,11 @@ impl Planner<'_> {
         for i in from..from + c.settings.max(1) as i64 {
             let setting = if i == 0 {
                 self.parent_of(id)
-                    .and_then(|p| self.view.best(p, task))
+                    .and_then(|p| self.view.best(p, task.name()))
                     .and_then(|(j, _)| self.view.spec(j).ok())
-                    .map_or(paper_plan::setting(task, 0, 0, 1), |s| s.setting)
+                    .map_or(grid::setting(task, 0, 0, 1), |s| s.setting)
             } else {
-                paper_plan::setting(task, i as usize, c.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15), 1)
+                grid::setting(task, i as usize, c.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15), 1)
             };
             self.add_job(id, task, stage, i, setting, stop_below.clone())?;
         }
@@ -233,7 +234,7 @@ impl Planner<'_> {
     fn add_job(
         &mut self,
         id: i64,
-        task: &str,
+        task: TaskKind,
         stage: &str,
         index: i64,
         setting: Setting,
@@ -244,9 +245,9 @@ impl Planner<'_> {
         let text = self.source_of(id).ok_or_else(|| format!("no candidate {id}"))?.to_string();
         // Setting i trains with seed + i for every candidate: cells are compared on the same
         // initial draws and data order.
-        let config = c.config(task, setting, c.seed + index as u64);
+        let config = c.config(task, setting, c.seed + index as u64)?;
         let spec = JobSpec {
-            cell: crate::train::checkpoint::CellSource { file: format!("{name}.cell"), name, text },
+            cell: crate::workspace::CellSource { file: format!("{name}.cell"), name, text },
             config,
             setting,
             stop_below,
@@ -255,12 +256,12 @@ impl Planner<'_> {
             id: self.next_job,
             search: self.view.name.clone(),
             candidate: id,
-            task: task.to_string(),
+            task: task.name().to_string(),
             stage: stage.to_string(),
             setting: index,
             spec: serde_json::to_string(&spec).map_err(|e| e.to_string())?,
             round: self.round,
-            state: "queued".into(),
+            state: JobState::Queued,
             worker: None,
             lease_until_ms: 0,
             attempts: 0,
@@ -277,19 +278,19 @@ mod tests {
     use super::*;
     use crate::search::config::{DEFAULT_STEPS, SearchConfig};
     use crate::store::Store;
-    use crate::train::checkpoint::CellSource;
+    use crate::workspace::CellSource;
 
     fn config(seeds: &[&str], in_flight: usize) -> SearchConfig {
         SearchConfig {
             seed: 3,
-            tasks: vec!["arith".into(), "xml".into()],
-            steps: DEFAULT_STEPS.iter().map(|(t, s)| (t.to_string(), *s)).collect(),
+            tasks: vec![TaskKind::Arith, TaskKind::Xml],
+            steps: DEFAULT_STEPS.to_vec(),
             hidden: 16,
             settings: 2,
             population: 100,
             in_flight,
             reevaluate: 0.1,
-            filter_task: "memorize".into(),
+            filter_task: TaskKind::Memorize,
             filter: 0.95,
             gate: 0.9,
             keep: vec![],

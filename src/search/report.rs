@@ -9,6 +9,8 @@ use serde::Serialize;
 use super::view::{BASELINE, Counts, Status, View};
 use crate::plot::tree::{Tree, TreeNode};
 use crate::plot::{COLORS, Figure, Panel, Series};
+use crate::store::JobState;
+use crate::tasks::TaskKind;
 
 /// One row of the leaderboard.
 #[derive(Clone, Debug, Serialize)]
@@ -35,11 +37,11 @@ pub fn leaderboard(view: &View) -> Vec<Entry> {
                 id: c.id,
                 name: c.name.clone(),
                 score,
-                accuracy: view.config.tasks.iter().map(|t| view.best(c.id, t).map(|(_, r)| r.valid)).collect(),
-                relative: view.config.tasks.iter().map(|t| view.relative(c.id, t)).collect(),
+                accuracy: view.config.tasks.iter().map(|t| view.best(c.id, t.name()).map(|(_, r)| r.valid)).collect(),
+                relative: view.config.tasks.iter().map(|t| view.relative(c.id, t.name())).collect(),
                 parent: c.parent.and_then(|p| view.candidate(p)).map(|p| p.name.clone()),
                 mutation: c.mutation.clone(),
-                runs: view.jobs_of(c.id).filter(|j| j.state == "done").count(),
+                runs: view.jobs_of(c.id).filter(|j| j.state == JobState::Done).count(),
             })
         })
         .collect();
@@ -125,7 +127,7 @@ pub fn markdown(view: &View, top: usize) -> String {
     let _ = writeln!(
         s,
         "Tasks {} (the first gates the rest), H = {}, {} settings per task, population {}, seed {}.\n",
-        view.config.tasks.join(", "),
+        TaskKind::names(&view.config.tasks),
         view.config.hidden,
         view.config.settings,
         view.config.population,
@@ -183,7 +185,11 @@ pub fn markdown(view: &View, top: usize) -> String {
     if let Some(b) = best {
         let _ = writeln!(s, "- Best cell: `{}` with score {:.3} (the GRU scores 1 by definition).", b.name, b.score);
     }
-    let _ = writeln!(s, "\n| rank | cell | score | {} | parent | runs | mutation |", view.config.tasks.join(" | "));
+    let _ = writeln!(
+        s,
+        "\n| rank | cell | score | {} | parent | runs | mutation |",
+        view.config.tasks.iter().map(|t| t.name()).collect::<Vec<_>>().join(" | ")
+    );
     let _ = writeln!(s, "|---|---|---|{}---|---|---|", "---|".repeat(view.config.tasks.len()));
     for (i, e) in entries.iter().take(top).enumerate() {
         let per_task: Vec<String> =
@@ -226,7 +232,7 @@ pub fn score_figure(view: &View) -> Figure {
         _ => vec![],
     };
     Figure {
-        title: format!("Search `{}`: GRU-relative score (min over {})", view.name, view.config.tasks.join(", ")),
+        title: format!("Search `{}`: GRU-relative score (min over {})", view.name, TaskKind::names(&view.config.tasks)),
         panels: vec![Panel {
             title: "best score so far".into(),
             x_label: "hours since the search began".into(),

@@ -5,21 +5,29 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use crate::runtime::Engine;
-use crate::train::checkpoint::CellSource;
-use crate::train::fit::{self, Config, Event, Stop};
+use crate::train::{Event, Hooks, Run, RunEnd, Stop, TrainConfig};
+use crate::workspace::CellSource;
 
 /// Everything that defines a training run of the search.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
     pub cell: CellSource,
-    pub config: Config,
+    pub config: TrainConfig,
     /// The hyperparameter setting `config` was made from (what a child inherits).
-    pub setting: crate::paper::plan::Setting,
+    pub setting: crate::train::grid::Setting,
     /// Early stopping: stop after validation `k` (from 0) when the accuracy is below
     /// `stop_below[k]` (fixed when the job is planned, so the run is deterministic).
     #[serde(default)]
     pub stop_below: Vec<f64>,
+}
+
+impl JobSpec {
+    /// Finds the job's data under this machine's data directory `dir` (a job planned on another
+    /// machine names that machine's paths).
+    pub fn use_data_dir(&mut self, dir: &std::path::Path) -> Result<(), String> {
+        self.config.task.data = self.config.task.kind.locate_data(Some(dir))?;
+        Ok(())
+    }
 }
 
 /// What a run gave.
@@ -31,8 +39,7 @@ pub struct JobResult {
     /// `[step, validation accuracy]` after each validation.
     pub curve: Vec<(u64, f64)>,
     pub steps: u64,
-    /// `ok`, `stopped early`, `diverged at step N`, or `failed: reason`.
-    pub outcome: String,
+    pub outcome: RunEnd,
     pub compile_seconds: f64,
     pub train_seconds: f64,
     pub eval_seconds: f64,
@@ -46,7 +53,7 @@ pub fn failed_result() -> JobResult {
         test: 0.0,
         curve: vec![],
         steps: 0,
-        outcome: "failed".into(),
+        outcome: RunEnd::Failed(String::new()),
         compile_seconds: 0.0,
         train_seconds: 0.0,
         eval_seconds: 0.0,
@@ -54,16 +61,11 @@ pub fn failed_result() -> JobResult {
     }
 }
 
-/// The accuracy the search ranks by: the headline metric, or next-word accuracy on a corpus.
-fn accuracy(task: &str, m: &fit::Metrics) -> f64 {
-    if task == "ptb" || task == "text" { m.secondary.unwrap_or(0.0) } else { m.metric }
-}
-
 /// Trains a job. `cancel` is polled every step (a lost lease, Ctrl-C): `Ok(None)` when it fired.
 pub fn run(spec: &JobSpec, cancel: &dyn Fn() -> bool) -> Result<Option<JobResult>, String> {
     let started = Instant::now();
     let failed = |reason: String| JobResult {
-        outcome: format!("failed: {reason}"),
+        outcome: RunEnd::Failed(reason),
         seconds: started.elapsed().as_secs_f64(),
         ..failed_result()
     };
@@ -71,13 +73,12 @@ pub fn run(spec: &JobSpec, cancel: &dyn Fn() -> bool) -> Result<Option<JobResult
         Ok(c) => c,
         Err(e) => return Ok(Some(failed(e))),
     };
-    let engine = match Engine::compile(&cell) {
-        Ok(e) => e,
-        Err(e) => return Ok(Some(failed(format!("cannot compile: {e}")))),
+    let mut run = match Run::start(&cell, spec.config.clone()) {
+        Ok(r) => r,
+        Err(e) => return Ok(Some(failed(e))),
     };
-    let compile_seconds = started.elapsed().as_secs_f64();
-    let task = spec.config.task.name.clone();
-    let mut state = fit::RunState::new(&engine, spec.config.clone())?;
+    let compile_seconds = run.compile_seconds;
+    let kind = spec.config.task.kind;
     // Time between a step and the next event is training; between a step and a validation,
     // evaluation. What follows the last event (final validation and test) is evaluation too.
     let (mut train, mut eval) = (0.0, 0.0);
@@ -91,7 +92,7 @@ pub fn run(spec: &JobSpec, cancel: &dyn Fn() -> bool) -> Result<Option<JobResult
             Event::Step { .. } => train += dt,
             Event::Eval(r) => {
                 eval += dt;
-                if spec.stop_below.get(evals).is_some_and(|&min| accuracy(&task, &r.valid) < min) {
+                if spec.stop_below.get(evals).is_some_and(|&min| r.valid.scored(kind) < min) {
                     stop_early.set(true);
                 }
                 evals += 1;
@@ -99,16 +100,16 @@ pub fn run(spec: &JobSpec, cancel: &dyn Fn() -> bool) -> Result<Option<JobResult
         }
     };
     let stopped = || stop_early.get() || cancel();
-    let outcome = fit::fit_until(&engine, &mut state, &mut observe, &mut |_| Ok(()), &stopped)?;
+    let outcome = run.train(Hooks { observe: Some(&mut observe), cancel: Some(&stopped), save: None })?;
     eval += last.elapsed().as_secs_f64();
-    let curve: Vec<(u64, f64)> = state.history.iter().map(|r| (r.step, accuracy(&task, &r.valid))).collect();
+    let curve: Vec<(u64, f64)> = run.state.history.iter().map(|r| (r.step, r.valid.scored(kind))).collect();
     let (valid, test, outcome, steps) = match outcome {
         Ok(o) if o.stop == Stop::Interrupted && !stop_early.get() => return Ok(None),
         Ok(o) => {
-            let how = if o.stop == Stop::Interrupted { "stopped early" } else { "ok" };
-            (accuracy(&task, &o.valid), accuracy(&task, &o.test), how.to_string(), o.steps)
+            let how = if o.stop == Stop::Interrupted { RunEnd::StoppedEarly } else { RunEnd::Ok };
+            (o.valid.scored(kind), o.test.scored(kind), how, o.steps)
         }
-        Err(d) => (0.0, 0.0, format!("diverged at step {}", d.step), d.step),
+        Err(d) => (0.0, 0.0, RunEnd::Diverged { step: d.step }, d.step),
     };
     Ok(Some(JobResult {
         valid,

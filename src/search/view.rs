@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use super::config::SearchConfig;
 use super::spec::{JobResult, JobSpec};
-use crate::store::{CandidateRow, JobRow, RoundRow, SearchStore};
+use crate::store::{CandidateRow, JobRow, JobState, RoundRow, SearchStore};
 
 /// Where a candidate is in the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -115,13 +115,13 @@ impl View {
         self.config
             .tasks
             .iter()
-            .map(|t| self.relative(candidate, t))
+            .map(|t| self.relative(candidate, t.name()))
             .try_fold(f64::INFINITY, |m, r| r.map(|r| m.min(r)))
     }
 
     pub fn status(&self, candidate: i64) -> Status {
         let jobs: Vec<&JobRow> = self.jobs_of(candidate).collect();
-        if jobs.iter().any(|j| j.state != "done") {
+        if jobs.iter().any(|j| j.state != JobState::Done) {
             return Status::Running;
         }
         let has = |stage: &str| jobs.iter().any(|j| j.stage == stage);
@@ -134,7 +134,7 @@ impl View {
                 return Status::NeedsFirst;
             }
             if !has("rest") && !has("again") {
-                let ratio = self.relative(candidate, &self.config.tasks[0]).unwrap_or(0.0);
+                let ratio = self.relative(candidate, self.config.tasks[0].name()).unwrap_or(0.0);
                 if ratio < self.config.gate || self.config.tasks.len() == 1 {
                     return if self.config.tasks.len() == 1 { Status::Evaluated(ratio) } else { Status::Weak(ratio) };
                 }
@@ -181,7 +181,8 @@ impl View {
         }
         c.jobs_done = self.results.len() as u64;
         c.jobs = self.jobs.len() as u64;
-        c.stopped_early = self.results.values().filter(|r| r.outcome == "stopped early").count() as u64;
+        c.stopped_early =
+            self.results.values().filter(|r| r.outcome == crate::train::RunEnd::StoppedEarly).count() as u64;
         c.best = self.population().iter().find(|(id, _)| *id != BASELINE).map(|p| p.1);
         c
     }

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::spec::{self, JobResult, JobSpec};
 use crate::store::{SCHEMA_VERSION, SearchStore, WorkerRow, now_ms};
+use crate::train::RunEnd;
 
 /// How a worker behaves.
 #[derive(Clone, Debug)]
@@ -109,9 +110,10 @@ pub fn work(
             }
         };
         if let Some(dir) = &opts.data
-            && spec.config.task.data.is_some()
+            && let Err(e) = spec.use_data_dir(dir)
         {
-            spec.config.task.data = Some(dir.clone());
+            store.finish(job.id, &id, &failed(&e))?;
+            continue;
         }
         // Renew the lease every third of its length; a lost lease cancels the run.
         let lost = Cell::new(false);
@@ -136,7 +138,7 @@ pub fn work(
         let result = match outcome {
             Ok(Some(r)) => r,
             Ok(None) => continue, // cancelled: the lease lapses or is taken over; the loop head decides
-            Err(e) => JobResult { outcome: format!("failed: {e}"), ..spec::failed_result() },
+            Err(e) => JobResult { outcome: RunEnd::Failed(e), ..spec::failed_result() },
         };
         stats.busy_seconds += t.elapsed().as_secs_f64();
         let json = serde_json::to_string(&result).map_err(|e| e.to_string())?;
@@ -149,6 +151,6 @@ pub fn work(
 }
 
 fn failed(reason: &str) -> String {
-    serde_json::to_string(&JobResult { outcome: format!("failed: {reason}"), ..spec::failed_result() })
+    serde_json::to_string(&JobResult { outcome: RunEnd::Failed(reason.to_string()), ..spec::failed_result() })
         .unwrap_or_default()
 }

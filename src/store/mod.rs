@@ -10,7 +10,7 @@ pub mod postgres;
 mod search;
 
 pub use backend::SearchStore;
-pub use search::{CandidateRow, JobRow, RoundRow, SearchRow, WorkerRow, now_ms};
+pub use search::{CandidateRow, JobRow, JobState, RoundRow, SearchRow, WorkerRow, now_ms};
 
 use std::path::Path;
 use std::time::Duration;
@@ -165,7 +165,8 @@ pub struct RunRecord {
     pub curve: String,
     pub steps: u64,
     pub seconds: f64,
-    /// `ok`, `diverged` (valid and test are then the worst value), or `failed: reason`.
+    /// How the run ended, `train::RunEnd` as text: `ok`, or `diverged at step N` (valid and test
+    /// are then the worst value).
     pub outcome: String,
 }
 

@@ -61,14 +61,54 @@ pub struct JobRow {
     /// Everything a worker needs (cell source, training config, early-stopping thresholds), JSON.
     pub spec: String,
     pub round: i64,
-    /// `queued`, `leased` or `done`.
-    pub state: String,
+    pub state: JobState,
     pub worker: Option<String>,
     pub lease_until_ms: i64,
     pub attempts: i64,
     /// The outcome (JSON) once done.
     pub result: Option<String>,
     pub finished_ms: Option<i64>,
+}
+
+/// Where a job is in its life: queued, leased to a worker (being trained), or done (its result
+/// recorded). Stored as the lowercase word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    Queued,
+    Leased,
+    Done,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Leased => "leased",
+            JobState::Done => "done",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<JobState, String> {
+        match s {
+            "queued" => Ok(JobState::Queued),
+            "leased" => Ok(JobState::Leased),
+            "done" => Ok(JobState::Done),
+            other => Err(format!("unknown job state `{other}`")),
+        }
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl rusqlite::types::FromSql for JobState {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<JobState> {
+        JobState::parse(v.as_str()?).map_err(|e| rusqlite::types::FromSqlError::Other(e.into()))
+    }
 }
 
 /// A worker process, as it reports itself.
@@ -305,7 +345,7 @@ impl SearchStore for Store {
         )
         .map_err(err)?;
         tx.commit().map_err(err)?;
-        j.state = "leased".into();
+        j.state = JobState::Leased;
         j.worker = Some(worker.to_string());
         j.lease_until_ms = now + lease_ms;
         j.attempts += 1;
@@ -403,7 +443,7 @@ mod tests {
             setting: 0,
             spec: "{}".into(),
             round,
-            state: "queued".into(),
+            state: JobState::Queued,
             worker: None,
             lease_until_ms: 0,
             attempts: 0,
@@ -445,7 +485,7 @@ mod tests {
         assert!(!s.renew(b.id, "w2", 1000).unwrap());
         assert!(!s.finish(b.id, "w2", "{}").unwrap());
         assert!(s.finish(b.id, "w3", "{}").unwrap());
-        assert!(s.jobs("s").unwrap().iter().all(|j| j.state == "done"));
+        assert!(s.jobs("s").unwrap().iter().all(|j| j.state == JobState::Done));
     }
 
     #[test]

@@ -6,9 +6,12 @@
 pub mod ast;
 mod comments;
 mod error;
+mod functions;
 pub mod guard;
 mod parser;
 pub mod print;
+
+pub use functions::Func;
 
 use std::sync::Once;
 

@@ -19,8 +19,7 @@ use crate::rng::Rng;
 
 #[derive(Clone, Debug)]
 pub struct MusicTask {
-    /// The task name (`music:nottingham`, `music:piano-midi`, `music:jsb`, `music:musedata`).
-    pub set: &'static str,
+    pub set: crate::data::music::MusicSet,
     pub music: Arc<Music>,
     /// Pieces side by side in a batch.
     pub pieces: usize,

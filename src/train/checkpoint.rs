@@ -18,40 +18,17 @@ use std::path::Path;
 use ndarray::ArrayD;
 use serde_json::{Value, json};
 
-use super::fit::{Config, EvalRecord, Metrics, RunState};
+use super::config::TrainConfig;
 use super::lm::{LmParams, LmShape};
 use super::optim::Optimizer;
+use super::state::{EvalRecord, RunState};
 use crate::rng::Rng;
 use crate::runtime::Engine;
-use crate::tasks::{Source, Split};
+use crate::tasks::{BatchStream, Metrics, Split, Task};
 use crate::tensors::TensorSet;
+use crate::workspace::CellSource;
 
 const FORMAT: &str = "cellc-checkpoint-1";
-
-/// The cell a run trains: its name and the text of the file that defines it.
-#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct CellSource {
-    pub name: String,
-    pub file: String,
-    pub text: String,
-}
-
-impl CellSource {
-    /// Parses and checks the saved text again and picks the cell.
-    pub fn checked(&self) -> Result<crate::check::Cell, String> {
-        let mut ws = crate::workspace::Workspace::new();
-        let file = ws.add(self.file.clone(), &self.text);
-        let checked = ws.check(file);
-        if checked.has_errors() {
-            return Err(format!("the saved source of `{}` no longer checks", self.name));
-        }
-        checked
-            .cells
-            .into_iter()
-            .find(|c| c.name == self.name)
-            .ok_or_else(|| format!("the saved source has no cell `{}`", self.name))
-    }
-}
 
 fn tensor(v: &[f32], shape: &[usize]) -> ArrayD<f32> {
     ArrayD::from_shape_vec(shape.to_vec(), v.to_vec()).expect("layout shapes match tensor lengths")
@@ -63,7 +40,7 @@ fn write_set(dir: &Path, name: &str, set: &TensorSet) -> Result<(), String> {
 }
 
 /// The run's description: what `model.json` holds.
-fn describe(cell: &CellSource, config: &Config, state: &RunState) -> Value {
+fn describe(cell: &CellSource, config: &TrainConfig, state: &RunState) -> Value {
     let best = state.best.as_ref().map(|(m, step, _)| json!({ "step": step, "valid": m }));
     json!({
         "format": FORMAT,
@@ -75,11 +52,9 @@ fn describe(cell: &CellSource, config: &Config, state: &RunState) -> Value {
     })
 }
 
-/// Writes both checkpoint files for `state`.
-pub fn save(dir: &Path, engine: &Engine, cell: &CellSource, state: &RunState) -> Result<(), String> {
+/// Writes both checkpoint files for `state`, a run of `cell` whose model has `shape`.
+pub fn save(dir: &Path, engine: &Engine, shape: LmShape, cell: &CellSource, state: &RunState) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let task = state.config.task.build()?;
-    let shape = super::fit::model_shape(&state.config, &task);
     let layout = LmParams::layout(engine, shape);
     let meta = describe(cell, &state.config, state);
     if let Some((_, _, best)) = &state.best {
@@ -178,14 +153,14 @@ fn params_from(
 /// A saved model: its description and best parameters (`cellc test`).
 pub struct Model {
     pub cell: CellSource,
-    pub config: Config,
+    pub config: TrainConfig,
     pub best_step: u64,
     pub valid: Option<Metrics>,
     pub params: LmParams,
 }
 
 /// The cell and config of a checkpoint directory, before an engine exists to read the rest.
-pub fn peek(dir: &Path) -> Result<(CellSource, Config), String> {
+pub fn peek(dir: &Path) -> Result<(CellSource, TrainConfig), String> {
     let path = dir.join("state.safetensors");
     let path = if path.exists() { path } else { dir.join("model.safetensors") };
     let (_, meta) = read_set(&path)?;
@@ -193,15 +168,14 @@ pub fn peek(dir: &Path) -> Result<(CellSource, Config), String> {
     Ok((field(&meta, "cell", &what)?, field(&meta, "config", &what)?))
 }
 
-/// Loads `model.safetensors`.
-pub fn load_model(dir: &Path, engine: &Engine) -> Result<Model, String> {
+/// Loads `model.safetensors`, a model for the built `task`.
+pub fn load_model(dir: &Path, engine: &Engine, task: &Task) -> Result<Model, String> {
     let path = dir.join("model.safetensors");
     let what = path.display().to_string();
     let (mut set, meta) = read_set(&path)?;
     let cell: CellSource = field(&meta, "cell", &what)?;
-    let config: Config = field(&meta, "config", &what)?;
-    let task = config.task.build()?;
-    let shape = super::fit::model_shape(&config, &task);
+    let config: TrainConfig = field(&meta, "config", &what)?;
+    let shape = config.model_shape(task);
     let layout = LmParams::layout(engine, shape);
     let params = params_from(&mut set, "", &layout, shape, &what)?;
     let best_step = meta["best"]["step"].as_u64().unwrap_or(meta["step"].as_u64().unwrap_or(0));
@@ -209,14 +183,14 @@ pub fn load_model(dir: &Path, engine: &Engine) -> Result<Model, String> {
     Ok(Model { cell, config, best_step, valid, params })
 }
 
-/// Loads `state.safetensors` into a run state that continues exactly where it was saved.
-pub fn load_state(dir: &Path, engine: &Engine) -> Result<RunState, String> {
+/// Loads `state.safetensors` into a run state that continues exactly where it was saved; `task`
+/// is the run's task, built from the saved config.
+pub fn load_state(dir: &Path, engine: &Engine, task: &Task) -> Result<RunState, String> {
     let path = dir.join("state.safetensors");
     let what = path.display().to_string();
     let (mut set, meta) = read_set(&path)?;
-    let config: Config = field(&meta, "config", &what)?;
-    let task = config.task.build()?;
-    let shape = super::fit::model_shape(&config, &task);
+    let config: TrainConfig = field(&meta, "config", &what)?;
+    let shape = config.model_shape(task);
     let layout = LmParams::layout(engine, shape);
     let params = params_from(&mut set, "param.", &layout, shape, &what)?;
     let mut opt = Optimizer::new(config.optimizer, &params);
@@ -250,7 +224,7 @@ pub fn load_state(dir: &Path, engine: &Engine) -> Result<RunState, String> {
     } else {
         None
     };
-    let mut train = Source::new(&task, Split::Train, config.seed);
+    let mut train = BatchStream::new(task, Split::Train, config.seed);
     train.restore(&meta["train_source"])?;
     let history: Vec<EvalRecord> = field(&meta, "history", &what)?;
     let mut extra = BTreeMap::new();

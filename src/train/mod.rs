@@ -1,9 +1,22 @@
-//! Training: the language model around a compiled cell, its output layer, optimisers, the
-//! training loop, checkpoints, and the diagnosis of a diverged run.
+//! Training: the language model around a compiled cell and its output layer, optimisers, the
+//! run's configuration and state, the training loop, evaluation, checkpoints, the diagnosis of a
+//! diverged run, the paper's hyperparameter grid, and [`run::Run`], the one path every command
+//! trains through.
 
 pub mod checkpoint;
+pub mod config;
 pub mod diverge;
+pub mod evaluate;
 pub mod fit;
+pub mod grid;
 pub mod lm;
+pub mod model;
 pub mod optim;
 mod output;
+pub mod run;
+pub mod state;
+
+pub use config::{Budget, TrainConfig};
+pub use fit::Hooks;
+pub use run::Run;
+pub use state::{Diverged, EvalRecord, Event, Outcome, RunEnd, RunState, Stop, Trained};

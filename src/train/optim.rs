@@ -11,7 +11,7 @@ use crate::runtime::pool::run_parts;
 
 #[derive(Clone, Copy, Debug, PartialEq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Kind {
+pub enum OptimizerKind {
     /// w -= lr * g
     Sgd,
     /// Adam (Kingma & Ba), beta1 0.9, beta2 0.999, eps 1e-8
@@ -25,7 +25,7 @@ const EPS: f32 = 1e-8;
 /// An optimiser and its state.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Optimizer {
-    pub kind: Kind,
+    pub kind: OptimizerKind,
     /// Updates taken so far (Adam's bias correction).
     pub step: u64,
     /// Adam's first and second moments, one tensor per parameter tensor (empty for SGD).
@@ -43,11 +43,11 @@ pub struct Update {
 }
 
 impl Optimizer {
-    pub fn new(kind: Kind, params: &LmParams) -> Optimizer {
+    pub fn new(kind: OptimizerKind, params: &LmParams) -> Optimizer {
         let zeros = || params.tensors().iter().map(|t| vec![0.0; t.len()]).collect();
         match kind {
-            Kind::Sgd => Optimizer { kind, step: 0, m: vec![], v: vec![] },
-            Kind::Adam => Optimizer { kind, step: 0, m: zeros(), v: zeros() },
+            OptimizerKind::Sgd => Optimizer { kind, step: 0, m: vec![], v: vec![] },
+            OptimizerKind::Adam => Optimizer { kind, step: 0, m: zeros(), v: zeros() },
         }
     }
 
@@ -77,7 +77,7 @@ impl Optimizer {
         let mut tensors = params.tensors_mut();
         let h = runner.shape.hidden;
         match self.kind {
-            Kind::Sgd => {
+            OptimizerKind::Sgd => {
                 let step = (lr * clip_scale) as f32;
                 for (i, (w, g)) in tensors.iter_mut().zip(&grads).enumerate() {
                     if i == 0 {
@@ -97,7 +97,7 @@ impl Optimizer {
                     });
                 }
             }
-            Kind::Adam => {
+            OptimizerKind::Adam => {
                 let t = self.step as i32;
                 let c1 = 1.0 - BETA1.powi(t);
                 let c2 = 1.0 - BETA2.powi(t);

@@ -1,5 +1,5 @@
 //! The language model's output layer: logits = W y + b over all T*B rows as one GEMM, then one
-//! softmax pass per row (`codegen::softmax`) that leaves the gradient of the weighted mean
+//! softmax pass per row (`runtime::softmax`) that leaves the gradient of the weighted mean
 //! cross-entropy in place of the logits and sums its columns into the bias gradient, then the
 //! two gradient GEMMs.
 //!

@@ -131,7 +131,23 @@ impl ExprGen<'_> {
     }
 }
 
+/// The `cellc` binary as a command (no colour).
+pub fn cellc_cmd() -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_cellc"));
+    cmd.env("NO_COLOR", "1");
+    cmd
+}
+
 /// Runs the `cellc` binary with `args` (no colour).
 pub fn cellc(args: &[&str]) -> std::process::Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_cellc")).args(args).env("NO_COLOR", "1").output().expect("run cellc")
+    cellc_cmd().args(args).output().expect("run cellc")
+}
+
+/// A fresh, empty directory for one test: `<tmp>/cellc-<pid>-<name>` (the pid keeps test
+/// binaries apart, the name keeps a binary's tests apart).
+pub fn scratch(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("cellc-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
 }

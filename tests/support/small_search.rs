@@ -8,7 +8,7 @@ use std::process::{Command, Output};
 use cellc::store::SearchStore;
 
 pub fn cellc() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_cellc"))
+    super::cellc_cmd()
 }
 
 /// Tiny models and runs, a lenient filter so mutants get through to the tasks, early stopping on.

@@ -90,6 +90,16 @@ impl PgStore {
     }
 }
 
+impl<'a> postgres::types::FromSql<'a> for super::JobState {
+    fn from_sql(ty: &postgres::types::Type, raw: &'a [u8]) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        Ok(super::JobState::parse(<&str>::from_sql(ty, raw)?)?)
+    }
+
+    fn accepts(ty: &postgres::types::Type) -> bool {
+        <&str as postgres::types::FromSql>::accepts(ty)
+    }
+}
+
 fn job(r: &postgres::Row) -> Result<JobRow, postgres::Error> {
     Ok(JobRow {
         id: r.try_get(0)?,

@@ -1,5 +1,9 @@
 //! Ctrl-C as a flag: a SIGINT handler that only records the signal, so a long computation (a
-//! REPL `:train`) can stop cleanly at its next step instead of killing the process.
+//! REPL `:train`, a study, a search) can stop cleanly at its next step instead of killing the
+//! process. The library never sees the signal: commands hand it `interrupted` as a stop check.
+//!
+//! The one `unsafe` outside codegen and runtime (tests/tidy.rs allows this file by name):
+//! installing a signal handler is a libc call, and the handler does nothing but an atomic store.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 

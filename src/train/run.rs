@@ -1,0 +1,81 @@
+//! One training run: the path every command trains through (`cellc run`, `cellc test`, the REPL's
+//! `:train`, the paper's study and the search's workers). A run is made once from a checked cell
+//! and a training config (ranges checked, task built, cell compiled, parameters initialised) or
+//! resumed from a checkpoint, then trained by [`Run::train`].
+
+use std::path::Path;
+
+use super::checkpoint;
+use super::config::TrainConfig;
+use super::evaluate::{self, EvalSets};
+use super::fit::{Hooks, fit};
+use super::lm::LmRunner;
+use super::state::{RunState, Trained};
+use crate::check::Cell;
+use crate::runtime::Engine;
+use crate::tasks::{Metrics, Task};
+
+/// A run: the compiled cell, its task (built once, with its data loaded), and its state.
+pub struct Run {
+    pub engine: Engine,
+    pub task: Task,
+    pub state: RunState,
+    /// Seconds spent compiling the cell (the search reports where a run's time went).
+    pub compile_seconds: f64,
+}
+
+impl Run {
+    /// A fresh run of `cell` with `config`.
+    pub fn start(cell: &Cell, mut config: TrainConfig) -> Result<Run, String> {
+        config.validate()?;
+        let task = config.task.build()?;
+        config.resolve(&task);
+        let (engine, compile_seconds) = compile(cell)?;
+        let state = RunState::new(&engine, &task, config);
+        Ok(Run { engine, task, state, compile_seconds })
+    }
+
+    /// The run saved in `dir` (a checkpoint of `cell`), continuing exactly where it stopped.
+    pub fn resume(cell: &Cell, dir: &Path) -> Result<Run, String> {
+        let (_, config) = checkpoint::peek(dir)?;
+        let task = config.task.build()?;
+        let (engine, compile_seconds) = compile(cell)?;
+        let state = checkpoint::load_state(dir, &engine, &task)?;
+        Ok(Run { engine, task, state, compile_seconds })
+    }
+
+    /// Trains until the budget, early stopping, a cancel or a NaN.
+    pub fn train(&mut self, hooks: Hooks<'_>) -> Result<Trained, String> {
+        fit(&self.engine, &self.task, &mut self.state, hooks)
+    }
+}
+
+fn compile(cell: &Cell) -> Result<(Engine, f64), String> {
+    let started = std::time::Instant::now();
+    let engine = Engine::compile(cell).map_err(|e| format!("cannot compile `{}`: {e}", cell.name))?;
+    Ok((engine, started.elapsed().as_secs_f64()))
+}
+
+/// A saved model on its task's test set.
+pub struct Tested {
+    pub task: Task,
+    /// The step whose parameters were saved as the best.
+    pub best_step: u64,
+    pub test: Metrics,
+    /// Arithmetic's longer numbers, when the run was trained to be tested on them.
+    pub long_test: Option<Metrics>,
+}
+
+/// Tests the best model saved in `dir` (a checkpoint of `cell`) with `threads` threads.
+pub fn test_saved(cell: &Cell, dir: &Path, threads: usize) -> Result<Tested, String> {
+    let (_, mut config) = checkpoint::peek(dir)?;
+    config.threads = threads.max(1);
+    let task = config.task.build()?;
+    let (engine, _) = compile(cell)?;
+    let model = checkpoint::load_model(dir, &engine, &task)?;
+    let shape = config.model_shape(&task);
+    let mut runner = LmRunner::new(&engine, shape, config.threads)?;
+    let sets = EvalSets::new(&config, &task, shape.batch);
+    let (test, long_test) = evaluate::test(&mut runner, &model.params, &config, &task, &sets)?;
+    Ok(Tested { task, best_step: model.best_step, test, long_test })
+}
