@@ -8,12 +8,14 @@ use crate::diag::{Diagnostic, FileId, Sources};
 use crate::stdlib;
 use crate::syntax::{self, ast};
 
-/// Sources and the standard library, parsed on first need (a cell with a base): compiling a
-/// cell must take milliseconds, and parsing all of std is over one.
+/// Sources and the standard library, each std file parsed on first need (a cell derived from
+/// it): compiling a cell must take milliseconds, and parsing all of std is over one.
 pub struct Workspace {
     pub sources: Sources,
     std_defs: std::cell::OnceCell<Vec<ast::CellDef>>,
     std_files: Vec<(&'static str, FileId)>,
+    /// Each std file's cells, parsed on first need (index: `std_files`).
+    std_parsed: Vec<std::cell::OnceCell<Vec<ast::CellDef>>>,
 }
 
 /// A parsed and checked file.
@@ -45,20 +47,47 @@ impl Workspace {
         let mut sources = Sources::new();
         let std_files =
             stdlib::STD_CELLS.iter().map(|(name, text)| (*name, sources.add(stdlib::file_name(name), *text))).collect();
-        Workspace { sources, std_defs: std::cell::OnceCell::new(), std_files }
+        let std_parsed = (0..stdlib::STD_CELLS.len()).map(|_| std::cell::OnceCell::new()).collect();
+        Workspace { sources, std_defs: std::cell::OnceCell::new(), std_files, std_parsed }
     }
 
     /// The parsed standard cells.
     pub fn std_defs(&self) -> &[ast::CellDef] {
-        self.std_defs.get_or_init(|| {
-            let mut defs = vec![];
-            for &(name, file) in &self.std_files {
-                let (parsed, diags) = syntax::parse(file, &self.sources.get(file).text);
-                debug_assert!(diags.is_empty(), "std/{name}.cell has syntax errors: {diags:?}");
-                defs.extend(parsed.cells);
-            }
-            defs
+        self.std_defs.get_or_init(|| (0..self.std_files.len()).flat_map(|i| self.std_file_defs(i).to_vec()).collect())
+    }
+
+    /// The cells of std file `i`, parsed once.
+    fn std_file_defs(&self, i: usize) -> &[ast::CellDef] {
+        self.std_parsed[i].get_or_init(|| {
+            let (name, file) = self.std_files[i];
+            let (parsed, diags) = syntax::parse(file, &self.sources.get(file).text);
+            debug_assert!(diags.is_empty(), "std/{name}.cell has syntax errors: {diags:?}");
+            parsed.cells
         })
+    }
+
+    /// The std cells that `cells` may derive from: the std files named by their bases, and by
+    /// those cells' bases in turn (a std file is named after its cell).
+    fn std_bases(&self, cells: &[ast::CellDef]) -> Vec<ast::CellDef> {
+        let mut wanted: Vec<&str> = cells.iter().filter_map(|c| c.base.as_ref().map(|b| b.name.as_str())).collect();
+        let mut seen = vec![false; self.std_files.len()];
+        let mut out = vec![];
+        while let Some(name) = wanted.pop() {
+            let Some(i) = self.std_files.iter().position(|(n, _)| *n == name) else {
+                if cells.iter().any(|c| c.name.name == name) {
+                    continue; // a base in the same file
+                }
+                // An unknown base: the check's "did you mean" looks through every std cell.
+                return self.std_defs().to_vec();
+            };
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            let defs = self.std_file_defs(i);
+            wanted.extend(defs.iter().filter_map(|c| c.base.as_ref().map(|b| b.name.as_str())));
+            out.extend(defs.iter().cloned());
+        }
+        out
     }
 
     /// The file of standard cell `name`, if there is one.
@@ -75,9 +104,10 @@ impl Workspace {
     pub fn check(&self, file: FileId) -> Checked {
         let text = self.sources.get(file).text.clone();
         let (ast, mut diagnostics) = syntax::parse(file, &text);
-        // Only a cell with a base can refer to the standard library.
-        let std_defs = if ast.cells.iter().any(|c| c.base.is_some()) { self.std_defs() } else { &[] };
-        let (cells, check_diags) = check::check_file(&ast, std_defs);
+        // Only a cell with a base can refer to the standard library, and only to the cells it
+        // names (directly or through their bases).
+        let std_defs = self.std_bases(&ast.cells);
+        let (cells, check_diags) = check::check_file(&ast, &std_defs);
         diagnostics.extend(check_diags);
         diagnostics.sort_by_key(|d| d.primary_span().map(|s| (s.file != file, s.file, s.start)));
         Checked { file, ast, cells, diagnostics }

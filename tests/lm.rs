@@ -7,7 +7,7 @@ mod support;
 use cellc::interp::{self, SeqInputs};
 use cellc::rng::Rng;
 use cellc::runtime::Engine;
-use cellc::train::lm::{LmParams, LmRunner, LmShape};
+use cellc::train::lm::{FirstLayer, LmParams, LmRunner, LmShape};
 use ndarray::{Array2, Array3, ArrayD};
 
 struct Reference {
@@ -152,10 +152,14 @@ fn check(cell: &str, shape: LmShape, threads: usize) {
     let tokens: Vec<u32> = (0..rows).map(|_| rng.below(shape.vocab as u64) as u32).collect();
     let targets: Vec<u32> = (0..rows).map(|_| rng.below(shape.vocab as u64) as u32).collect();
     let want = reference(&engine, &params, shape, &tokens, &targets);
-    for embedded in [false, true] {
-        let mut runner = LmRunner::with_options(&engine, shape, threads, embedded).unwrap();
+    // Per token, and per vocabulary entry (forced even where V is not below T*B).
+    let modes: &[FirstLayer] =
+        if engine.supports_embedding() { &[FirstLayer::Full, FirstLayer::Embedded] } else { &[FirstLayer::Full] };
+    for &mode in modes {
+        let mut runner = LmRunner::with_first_layer(&engine, shape, threads, mode).unwrap();
+        assert_eq!(runner.first_layer_embedded(), mode == FirstLayer::Embedded);
         let loss = runner.forward_backward(&params, &tokens, &targets, false);
-        let what = format!("{cell} {shape:?}, embedded {embedded}, {threads} threads");
+        let what = format!("{cell} {shape:?}, first layer {mode:?}, {threads} threads");
         assert!((loss - want.loss).abs() < 1e-5 * want.loss.abs().max(1.0), "{what}: loss {loss} vs {}", want.loss);
         assert_gradients(&runner, &want, &what);
     }
@@ -287,4 +291,23 @@ fn dropout_and_tied_embeddings_have_the_right_gradients() {
             "{what}: gradient along a direction {analytic} vs finite differences {numeric}"
         );
     }
+}
+
+#[test]
+fn training_flushes_denormals_to_zero_unless_told_not_to() {
+    // Every output of this cell is subnormal (1e-40 is below f32's smallest normal, 1.2e-38).
+    let cell = support::checked_cell("cell tiny {\n    state h\n    h' = 1e-40*sigm(W*x + b)\n}\n");
+    let engine = Engine::compile(&cell).unwrap();
+    let shape = LmShape { vocab: 5, hidden: 4, layers: 1, batch: 2, steps: 3 };
+    let params = LmParams::init(&engine, shape, 1.0, 1);
+    let (tokens, targets) = (vec![1, 2, 3, 4, 0, 1], vec![2, 3, 4, 0, 1, 2]);
+    let outputs = |flush: bool| {
+        let mut runner = LmRunner::new(&engine, shape, 2).unwrap();
+        runner.flush_denormals = flush;
+        runner.forward_backward(&params, &tokens, &targets, false);
+        runner.layers()[0].output(&engine).to_vec()
+    };
+    let kept = outputs(false);
+    assert!(kept.iter().all(|&y| y > 0.0 && !y.is_normal()), "without flushing: subnormal outputs {kept:?}");
+    assert!(outputs(true).iter().all(|&y| y == 0.0), "training flushes them to zero");
 }

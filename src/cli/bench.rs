@@ -11,7 +11,8 @@ use super::failure::Outcome;
 use super::input;
 use super::ui::Ui;
 use crate::runtime::Engine;
-use crate::train::lm::{LmParams, LmRunner, LmShape};
+use crate::train::lm::{FirstLayer, LmParams, LmRunner, LmShape};
+use crate::train::optim::{Optimizer, OptimizerKind};
 use crate::workspace::Workspace;
 
 #[derive(clap::Args, Debug)]
@@ -47,6 +48,26 @@ pub struct Args {
     /// How threads share the per-step phases.
     #[arg(long, value_enum, default_value_t = crate::runtime::StepMode::Auto)]
     step_mode: crate::runtime::StepMode,
+    /// The first layer per token (full: the work PyTorch and JAX do), per vocabulary entry
+    /// (embedded: exact, fewer flops when V is well below B*T), or embedded when 2V <= B*T (auto,
+    /// what `cellc run` does).
+    #[arg(long, value_enum, default_value_t = FirstLayer::Auto)]
+    first_layer: FirstLayer,
+    /// The update after each step (the peer programs use SGD).
+    #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
+    optimizer: OptimizerKind,
+    /// Flush denormals to zero during the steps (flush: as training does) or keep them (keep: as
+    /// PyTorch does by default).
+    #[arg(long, value_enum, default_value_t = Denormals::Flush)]
+    denormals: Denormals,
+}
+
+/// `--denormals`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Denormals {
+    Flush,
+    Keep,
 }
 
 pub fn run(ui: &Ui, args: Args) -> Outcome {
@@ -59,33 +80,38 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
     let mut engine = Engine::compile(&cell).map_err(|e| format!("cannot compile `{}`: {e}", cell.name))?;
     engine.step_mode = args.step_mode;
     let shape = LmShape { vocab: args.vocab, hidden: args.hidden, layers: 1, batch: args.batch, steps: args.seq };
-    let mut runner = LmRunner::new(&engine, shape, threads)?;
+    let mut runner = LmRunner::with_first_layer(&engine, shape, threads, args.first_layer)?;
+    runner.flush_denormals = args.denormals == Denormals::Flush;
+    let embedded = runner.first_layer_embedded();
     let m = measure(&engine, &mut runner, &args);
     let n = args.batch * args.seq;
     let median = m.times[m.times.len() / 2];
-    let stats = crate::stats::stats(&engine.forward, &engine.backward, args.hidden, args.hidden);
-    // The anchors' count: forward matrix products of the cell and the output layer, three times
-    // (forward, input gradient, weight gradient).
-    let flops = 3.0 * n as f64 * (stats.forward.matmul_flops as f64 + 2.0 * (args.hidden * args.vocab) as f64);
+    let (flops, peer_flops) = flops_per_step(&engine, &args, embedded);
     let gflops = flops / median / 1e9;
     let ceiling = crate::runtime::gemm::machine_rate(threads);
     let tokens_per_s = n as f64 / median;
+    let first_layer = if embedded { "embedded" } else { "full" };
     if args.json {
         println!(
             "{}",
             json!({"cell": cell.name, "batch": args.batch, "hidden": args.hidden, "seq": args.seq, "vocab": args.vocab,
-                   "threads": threads, "ms_per_step": median * 1e3, "tokens_per_s": tokens_per_s, "gflops": gflops,
+                   "threads": threads, "first_layer": first_layer, "optimizer": args.optimizer,
+                   "denormals": args.denormals,
+                   "ms_per_step": median * 1e3, "ms_per_step_min": m.times[0] * 1e3,
+                   "ms_per_step_max": m.times[m.times.len() - 1] * 1e3, "tokens_per_s": tokens_per_s,
+                   "flops_per_step": flops, "peer_flops_per_step": peer_flops, "gflops": gflops,
                    "gemm_gflops": ceiling, "fraction_of_gemm": gflops / ceiling, "cpu_ms_per_step": m.cpu_ms})
         );
     } else {
         println!(
-            "{} B={} H={} T={} V={}, {threads} thread{}: {:.2} ms/step ({:.2} ms of CPU), {:.0} tokens/s, {:.1} GFLOP/s = {:.0}% of the measured GEMM rate ({:.1} GFLOP/s)",
+            "{} B={} H={} T={} V={}, {threads} thread{}, first layer {first_layer}, {:?}: {:.2} ms/step ({:.2} ms of CPU), {:.0} tokens/s, {:.1} GFLOP/s executed = {:.0}% of the measured GEMM rate ({:.1} GFLOP/s)",
             cell.name,
             args.batch,
             args.hidden,
             args.seq,
             args.vocab,
             if threads == 1 { "" } else { "s" },
+            args.optimizer,
             median * 1e3,
             m.cpu_ms,
             tokens_per_s,
@@ -93,11 +119,35 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
             100.0 * gflops / ceiling,
             ceiling
         );
+        if embedded {
+            println!(
+                "  the embedded first layer executes {:.0}% of the flops of a per-token first layer (the peers' work: {:.2} GFLOP per step)",
+                100.0 * flops / peer_flops,
+                peer_flops / 1e9
+            );
+        }
     }
     if args.profile {
         print_profile(&runner, &m);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Matrix-product flops of one training step: what cellc executes, and what a per-token first
+/// layer (the peer programs) executes. The peers' count, as the anchors make it: the forward
+/// products of the cell and the output layer, three times (forward, input gradient, weight
+/// gradient). The embedded first layer does the products that read x alone, and their two
+/// gradients, for V rows instead of B*T.
+fn flops_per_step(engine: &Engine, args: &Args, embedded: bool) -> (f64, f64) {
+    let n = (args.batch * args.seq) as f64;
+    let stats = crate::stats::stats(&engine.forward, &engine.backward, args.hidden, args.hidden);
+    let peer = 3.0 * n * (stats.forward.matmul_flops as f64 + 2.0 * (args.hidden * args.vocab) as f64);
+    if !embedded {
+        return (peer, peer);
+    }
+    let sizes = crate::runtime::Sizes { hidden: args.hidden, input: args.hidden, batch: args.batch, steps: args.seq };
+    let x_only = engine.input_projection_flops(sizes) as f64;
+    (peer - 3.0 * (n - args.vocab as f64) * x_only, peer)
 }
 
 /// What the timed steps measured.
@@ -117,9 +167,14 @@ fn measure(engine: &Engine, runner: &mut LmRunner<'_>, args: &Args) -> Measured 
     let n = args.batch * args.seq;
     let tokens: Vec<u32> = (0..n).map(|_| rng.below(args.vocab as u64) as u32).collect();
     let targets: Vec<u32> = (0..n).map(|_| rng.below(args.vocab as u64) as u32).collect();
-    let lr = 0.1;
+    let lr = if args.optimizer == OptimizerKind::Adam { 1e-3 } else { 0.1 };
+    let mut opt = Optimizer::new(args.optimizer, &params);
+    let mut step = |runner: &mut LmRunner<'_>, params: &mut LmParams| {
+        runner.forward_backward(params, &tokens, &targets, false);
+        opt.update(params, runner, lr, 0.0);
+    };
     for _ in 0..args.warmup {
-        runner.train_step(&mut params, &tokens, &targets, lr);
+        step(runner, &mut params);
     }
     runner.times = Default::default();
     let cell_before = runner.cell_times();
@@ -127,7 +182,7 @@ fn measure(engine: &Engine, runner: &mut LmRunner<'_>, args: &Args) -> Measured 
     let cpu0 = crate::runtime::cpu_time();
     for _ in 0..args.steps {
         let t0 = Instant::now();
-        runner.train_step(&mut params, &tokens, &targets, lr);
+        step(runner, &mut params);
         times.push(t0.elapsed().as_secs_f64());
     }
     let cpu_ms = (crate::runtime::cpu_time() - cpu0).as_secs_f64() * 1e3 / args.steps as f64;
@@ -153,7 +208,7 @@ fn print_profile(runner: &LmRunner<'_>, m: &Measured) {
         ("cell backward, step by step", part(c.backward_step, cell_before.backward_step)),
         ("cell backward, all steps at once (input gradient)", part(c.backward_post, cell_before.backward_post)),
         ("cell weight gradients (GEMMs over all steps)", part(c.weight_grads, cell_before.weight_grads)),
-        ("SGD update", l.sgd.as_secs_f64()),
+        ("optimiser update (and gradient norm)", l.sgd.as_secs_f64()),
     ];
     let counted: f64 = rows.iter().map(|r| r.1).sum();
     println!("where the time goes ({} steps, {:.2} ms each):", times.len(), 1e3 * total / times.len() as f64);

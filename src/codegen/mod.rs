@@ -59,7 +59,7 @@ impl Drop for Kernels {
 pub(crate) fn host_isa(verify: bool) -> Result<std::sync::Arc<dyn cranelift::codegen::isa::TargetIsa>, String> {
     let mut flags = settings::builder();
     let set = |f: &mut settings::Builder, k: &str, v: &str| f.set(k, v).map_err(|e| format!("cranelift flag {k}: {e}"));
-    set(&mut flags, "opt_level", "speed")?;
+    set(&mut flags, "opt_level", "none")?;
     set(&mut flags, "is_pic", "false")?;
     set(&mut flags, "use_colocated_libcalls", "false")?;
     set(&mut flags, "enable_verifier", if verify { "true" } else { "false" })?;

@@ -12,6 +12,7 @@
 //! thread count always gives the same numbers.
 
 mod ctx;
+pub mod denormals;
 pub mod gemm;
 mod grads;
 pub mod inspect;
@@ -208,6 +209,24 @@ impl Engine {
     /// temporaries (no state is a function of x alone).
     pub fn supports_embedding(&self) -> bool {
         self.embed_outputs.is_some()
+    }
+
+    /// Flops per row of the matrix products that read x alone (the forward-pre GEMMs): what
+    /// [`Engine::forward_embedded`] computes per vocabulary entry instead of per token. Their
+    /// input and weight gradients cost as much again each.
+    pub fn input_projection_flops(&self, sizes: Sizes) -> u64 {
+        let sig = &self.forward.sig;
+        self.schedule
+            .forward_pre
+            .iter()
+            .map(|stage| match stage {
+                schedule::Stage::Gemm { stack, .. } => {
+                    let (k, n) = ctx::stack_shape(sig, &self.schedule.stacks[*stack], sizes);
+                    2 * (k * n) as u64
+                }
+                schedule::Stage::Kernel { .. } => 0,
+            })
+            .sum()
     }
 
     /// [`Engine::forward`] for an input x that is rows of an embedding `table` ([V, D]) picked by

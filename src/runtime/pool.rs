@@ -3,9 +3,13 @@
 //! `run(n, job)` calls `job(0)` on the caller and `job(1..n)` on workers, and returns when all
 //! have finished, so `job` may borrow from the caller's stack. Workers spin briefly for the next
 //! region (regions come in quick succession during a training step), then sleep on a condvar.
+//! Every region runs with the caller's floating-point mode (see `denormals`): a worker takes
+//! it on for the job and returns to its own after.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+
+use super::denormals;
 use std::sync::{Condvar, Mutex, OnceLock};
 
 /// The job of the current region, its lifetime erased; `run` outlives every use of it.
@@ -21,6 +25,8 @@ struct Shared {
     job: Mutex<Option<(JobPtr, usize)>>,
     wake: Condvar,
     pending: AtomicUsize,
+    /// The caller's floating-point control word for the current region.
+    fp_mode: AtomicU32,
     done: Mutex<()>,
     finished: Condvar,
     panicked: AtomicBool,
@@ -42,6 +48,7 @@ fn pool() -> &'static Pool {
             job: Mutex::new(None),
             wake: Condvar::new(),
             pending: AtomicUsize::new(0),
+            fp_mode: AtomicU32::new(0),
             done: Mutex::new(()),
             finished: Condvar::new(),
             panicked: AtomicBool::new(false),
@@ -72,9 +79,12 @@ fn worker(shared: &'static Shared, index: usize) {
         }
         // SAFETY: `run` does not return before `pending` reaches zero, so the job is alive.
         let f = unsafe { &*job.0 };
+        let own_mode = denormals::mode();
+        denormals::set_mode(shared.fp_mode.load(Ordering::Acquire));
         if catch_unwind(AssertUnwindSafe(|| f(index))).is_err() {
             shared.panicked.store(true, Ordering::Release);
         }
+        denormals::set_mode(own_mode);
         if shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
             let _guard = shared.done.lock().unwrap_or_else(|e| e.into_inner());
             shared.finished.notify_all();
@@ -107,6 +117,7 @@ pub fn run(n: usize, job: &(dyn Fn(usize) + Sync)) {
     let shared = p.shared;
     shared.panicked.store(false, Ordering::Release);
     shared.pending.store(n - 1, Ordering::Release);
+    shared.fp_mode.store(denormals::mode(), Ordering::Release);
     {
         let mut slot = shared.job.lock().unwrap_or_else(|e| e.into_inner());
         // SAFETY (lifetime erasure): we wait below until every worker has finished with it.

@@ -149,7 +149,12 @@ pub unsafe fn matmul_packed(
         let width = (n - 16 * p).min(16);
         let mut i = 0;
         while i < m {
-            let rows = (m - i).min(6);
+            // Tiles of 6 rows, but 7 or 8 left become 4 + 3 or 4 + 4 rather than 6 + 1 or 6 + 2
+            // (a 1- or 2-row tile does a third of a 6-row tile's work per load).
+            let rows = match m - i {
+                7 | 8 => 4,
+                left => left.min(6),
+            };
             let ap = unsafe { a.add(i * lda) };
             let cp = unsafe { c.add(i * ldc + 16 * p) };
             if width == 16 {

@@ -10,6 +10,7 @@
 pub use super::model::{LmParams, LmShape};
 use super::output::SoftmaxTables;
 use crate::rng::Rng;
+use crate::runtime::denormals::FlushDenormals;
 use crate::runtime::softmax::Softmax;
 use crate::runtime::{Buffers, Engine, Sizes};
 use crate::tasks::{Frames, Sets};
@@ -80,26 +81,51 @@ pub struct LmRunner<'e> {
     /// The distinct symbols of the last batch, ascending.
     pub(super) touched: Vec<u32>,
     pub grads: LmGrads,
+    /// Flush denormals to zero while computing (`runtime::denormals`; on by default).
+    pub flush_denormals: bool,
+}
+
+/// How the first layer reads its input symbols.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FirstLayer {
+    /// Per token: embedding lookup, then every product of the cell on every row (what PyTorch
+    /// and JAX programs do).
+    Full,
+    /// Per vocabulary entry: what depends on x alone is computed for the V embedding rows and
+    /// gathered, and its gradients are formed per entry (`Engine::forward_embedded`): exact, and
+    /// far fewer flops when V is well below T*B.
+    Embedded,
+    /// Embedded when 2V <= T*B and the cell allows it, else full.
+    Auto,
 }
 
 impl<'e> LmRunner<'e> {
     pub fn new(engine: &'e Engine, shape: LmShape, threads: usize) -> Result<LmRunner<'e>, String> {
-        LmRunner::with_options(engine, shape, threads, true)
+        LmRunner::with_first_layer(engine, shape, threads, FirstLayer::Auto)
     }
 
-    /// As [`LmRunner::new`]; `allow_embedded` false keeps the first layer per token always.
-    pub fn with_options(
+    /// As [`LmRunner::new`], with the first layer's mode chosen.
+    pub fn with_first_layer(
         engine: &'e Engine,
         shape: LmShape,
         threads: usize,
-        allow_embedded: bool,
+        first: FirstLayer,
     ) -> Result<LmRunner<'e>, String> {
         if shape.layers == 0 || shape.vocab == 0 || shape.steps == 0 {
             return Err("a language model needs at least one layer, one symbol and one step".into());
         }
+        let rows = shape.steps * shape.batch;
+        let embedded = match first {
+            FirstLayer::Full => false,
+            FirstLayer::Auto => engine.supports_embedding() && 2 * shape.vocab <= rows,
+            FirstLayer::Embedded if engine.supports_embedding() => true,
+            FirstLayer::Embedded => {
+                return Err("this cell's input projections cannot run per vocabulary entry (--first-layer full)".into());
+            }
+        };
         let sizes = Sizes { hidden: shape.hidden, input: shape.hidden, batch: shape.batch, steps: shape.steps };
         let layers = (0..shape.layers).map(|_| engine.buffers(sizes)).collect::<Result<Vec<_>, _>>()?;
-        let rows = shape.steps * shape.batch;
         let lens = engine.param_lens(sizes);
         Ok(LmRunner {
             times: LmTimes::default(),
@@ -117,16 +143,22 @@ impl<'e> LmRunner<'e> {
             tied: false,
             top_dropped: vec![],
             masks_live: false,
-            embedded: allow_embedded && engine.supports_embedding() && 2 * shape.vocab <= rows,
+            embedded,
             first_embedded: false,
             dembed: vec![0.0; shape.vocab * shape.hidden],
             touched: vec![],
+            flush_denormals: true,
             grads: LmGrads {
                 cells: (0..shape.layers).map(|_| lens.iter().map(|&n| vec![0.0; n]).collect()).collect(),
                 out_w: vec![0.0; shape.vocab * shape.hidden],
                 out_b: vec![0.0; shape.vocab],
             },
         })
+    }
+
+    /// Whether the first layer runs per vocabulary entry (on symbol input without dropout).
+    pub fn first_layer_embedded(&self) -> bool {
+        self.embedded
     }
 
     /// Rows of the current batch: steps x batch.
@@ -384,6 +416,7 @@ impl<'e> LmRunner<'e> {
         carry: bool,
         dropout: Option<(&mut Rng, f64)>,
     ) -> f64 {
+        let _fp = FlushDenormals::new(self.flush_denormals);
         self.forward_layers(p, tokens, carry, dropout);
         let loss = self.output_layer(p, targets, weights, false);
         self.backward(p, tokens);
@@ -400,6 +433,7 @@ impl<'e> LmRunner<'e> {
         carry: bool,
         dropout: Option<(&mut Rng, f64)>,
     ) -> f64 {
+        let _fp = FlushDenormals::new(self.flush_denormals);
         self.forward_input(p, Input::Sets(&frames.input), carry, dropout);
         let loss = self.sigmoid_layer(p, &frames.target, weights, false);
         self.backward_input(p, Input::Sets(&frames.input));
@@ -409,6 +443,7 @@ impl<'e> LmRunner<'e> {
     /// Forward only on music frames; afterwards [`LmRunner::row_results`] gives each row's loss
     /// and [`LmRunner::row_hits`] its note counts.
     pub fn evaluate_frames(&mut self, p: &LmParams, frames: &Frames, weights: Option<&[f32]>, carry: bool) -> f64 {
+        let _fp = FlushDenormals::new(self.flush_denormals);
         self.forward_input(p, Input::Sets(&frames.input), carry, None);
         self.sigmoid_layer(p, &frames.target, weights, true)
     }
@@ -449,6 +484,7 @@ impl<'e> LmRunner<'e> {
         weights: Option<&[f32]>,
         carry: bool,
     ) -> f64 {
+        let _fp = FlushDenormals::new(self.flush_denormals);
         self.forward_layers(p, tokens, carry, None);
         self.output_layer(p, targets, weights, true)
     }
@@ -460,35 +496,27 @@ impl<'e> LmRunner<'e> {
         (&self.tables.row_right[..n], &self.tables.row_loss[..n])
     }
 
-    /// The Euclidean norm of all gradients together (the embedding's included).
+    /// The Euclidean norm of all gradients together (the embedding's included). Gradients are
+    /// cut into fixed blocks summed on every thread and added in block order, so the thread
+    /// count does not change the result.
     pub fn grad_norm(&self) -> f64 {
         let h = self.shape.hidden;
-        // Eight f32 lanes per block of 1024 (vectorisable), blocks summed in f64: fast on the
-        // 10,000-word output matrix and still accurate.
-        let sq = |v: &[f32]| {
-            v.chunks(1024)
-                .map(|block| {
-                    let mut lanes = [0f32; 8];
-                    let mut it = block.chunks_exact(8);
-                    for c in &mut it {
-                        for (l, x) in lanes.iter_mut().zip(c) {
-                            *l += x * x;
-                        }
-                    }
-                    let tail: f32 = it.remainder().iter().map(|x| x * x).sum();
-                    lanes.iter().map(|&l| f64::from(l)).sum::<f64>() + f64::from(tail)
-                })
-                .sum::<f64>()
-        };
-        let mut total = sq(&self.grads.out_w) + sq(&self.grads.out_b);
-        for layer in &self.grads.cells {
-            total += layer.iter().map(|g| sq(g)).sum::<f64>();
-        }
-        for &t in &self.touched {
-            let t = t as usize;
-            total += sq(&self.dembed[t * h..(t + 1) * h]);
-        }
-        total.sqrt()
+        let mut slices: Vec<&[f32]> =
+            self.touched.iter().map(|&t| &self.dembed[t as usize * h..(t as usize + 1) * h]).collect();
+        slices.extend(self.grads.cells.iter().flatten().map(Vec::as_slice));
+        slices.push(&self.grads.out_w);
+        slices.push(&self.grads.out_b);
+        const BLOCK: usize = 1 << 14;
+        let blocks: Vec<&[f32]> = slices.iter().flat_map(|s| s.chunks(BLOCK)).collect();
+        let mut sums = vec![0f64; blocks.len()];
+        let per = blocks.len().div_ceil(self.threads.max(1)).max(1);
+        let mut parts: Vec<(&[&[f32]], &mut [f64])> = blocks.chunks(per).zip(sums.chunks_mut(per)).collect();
+        crate::runtime::pool::run_parts(&mut parts, |_, (blocks, sums)| {
+            for (b, s) in blocks.iter().zip(sums.iter_mut()) {
+                *s = sum_of_squares(b);
+            }
+        });
+        sums.iter().sum::<f64>().sqrt()
     }
 
     /// The gradients in [`LmParams::tensors`] order.
@@ -546,4 +574,22 @@ impl<'e> LmRunner<'e> {
         }
         t
     }
+}
+
+/// The sum of squares of `v`: eight f32 lanes per run of 1024 (vectorisable), runs summed in
+/// f64, so it is fast and still accurate on long gradients.
+fn sum_of_squares(v: &[f32]) -> f64 {
+    v.chunks(1024)
+        .map(|run| {
+            let mut lanes = [0f32; 8];
+            let mut it = run.chunks_exact(8);
+            for c in &mut it {
+                for (l, x) in lanes.iter_mut().zip(c) {
+                    *l += x * x;
+                }
+            }
+            let tail: f32 = it.remainder().iter().map(|x| x * x).sum();
+            lanes.iter().map(|&l| f64::from(l)).sum::<f64>() + f64::from(tail)
+        })
+        .sum()
 }

@@ -69,6 +69,7 @@ impl Optimizer {
         grad_norm: f64,
     ) -> Update {
         let t0 = std::time::Instant::now();
+        let _fp = crate::runtime::denormals::FlushDenormals::new(runner.flush_denormals);
         let clip_scale = if clip > 0.0 && grad_norm > clip { clip / grad_norm } else { 1.0 };
         self.step += 1;
         let threads = runner.threads;
