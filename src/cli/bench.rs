@@ -128,7 +128,7 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
         }
     }
     if args.profile {
-        print_profile(&runner, &m);
+        print_profile(&runner, &m, ceiling);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -191,7 +191,7 @@ fn measure(engine: &Engine, runner: &mut LmRunner<'_>, args: &Args) -> Measured 
 }
 
 /// Where the time of the timed steps went, phase by phase.
-fn print_profile(runner: &LmRunner<'_>, m: &Measured) {
+fn print_profile(runner: &LmRunner<'_>, m: &Measured, gemm_rate: f64) {
     let (times, cell_before) = (&m.times, &m.cell_before);
     let total: f64 = times.iter().sum();
     let c = runner.cell_times();
@@ -220,5 +220,18 @@ fn print_profile(runner: &LmRunner<'_>, m: &Measured) {
         "other",
         1e3 * (total - counted) / times.len() as f64,
         100.0 * (total - counted) / total
+    );
+    // The output layer's three GEMMs (logits, dW_out, dh), each 2 * rows * H * V flops, over the
+    // time of the whole layer (softmax and loss included).
+    let shape = runner.shape;
+    let rows = (shape.batch * shape.steps) as f64;
+    let output_flops = 3.0 * 2.0 * rows * shape.hidden as f64 * shape.vocab as f64;
+    let output_secs = (l.logits + l.softmax + l.output_grads).as_secs_f64() / times.len() as f64;
+    let output_rate = output_flops / output_secs / 1e9;
+    println!(
+        "output layer as a whole: {:.1} GFLOP/s = {:.0}% of the measured GEMM rate ({:.1} GFLOP/s)",
+        output_rate,
+        100.0 * output_rate / gemm_rate,
+        gemm_rate
     );
 }
