@@ -11,8 +11,8 @@
 #   bench/compare.sh --repeats 5
 #
 # cellc runs twice per repeat: --first-layer full (the peers' work: the equal-work ratio) and
-# auto (what `cellc run` does; the embedded first layer when 2V <= B*T). Installs the peers into
-# $CELLC_VENV (default ~/.cache/cellc/venv-anchors) on first use. Writes every measurement under
+# auto (what `cellc run` does; the embedded first layer when 2V <= B*T). Installs the peers with
+# tools/python-env.sh on first use. Writes every measurement under
 # anchor-results/compare-DATE/ and prints the Markdown table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,12 +34,8 @@ while [ $# -gt 0 ]; do
 done
 [ -f "$anchors/bench_torch.py" ] || { echo "compare.sh: no peer programs in $anchors (set ANCHORS=DIR)" >&2; exit 1; }
 
-venv="${CELLC_VENV:-$HOME/.cache/cellc/venv-anchors}"
-if [ ! -x "$venv/bin/python" ] || ! "$venv/bin/python" -c "import torch, jax" 2>/dev/null; then
-    echo "== installing the peers into $venv (once; torch's wheel is large)"
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install --quiet -r "$anchors/requirements.txt"
-fi
+# The peers' Python (PyTorch, JAX; pinned in tests/python/requirements.txt), installed once.
+python=$(tools/python-env.sh)
 cargo build --release --quiet
 cellc=target/release/cellc
 
@@ -53,7 +49,7 @@ if [ "$quick" = 1 ]; then
     torch_cells="fused:nn_gru,fused:nn_lstm,jit:mut1"
     jax_cells="scan_hoist:gru,scan_hoist:lstm,scan_hoist:mut1"
 fi
-ANCHORS_RESULTS="$out" "$venv/bin/python" "$anchors/env_info.py" > "$out/env.log" 2>&1 || true
+ANCHORS_RESULTS="$out" "$python" "$anchors/env_info.py" > "$out/env.log" 2>&1 || true
 lscpu > "$out/lscpu.txt" 2>&1 || true
 echo "$repeats" > "$out/repeats"
 
@@ -70,13 +66,13 @@ cellc_round() { # config B H T V repeat
 
 for rep in $(seq 1 "$repeats"); do
     for cfg in ${configs//,/ }; do
-        read -r B H T V < <("$venv/bin/python" -c "import sys; sys.path.insert(0, '$anchors'); import common
+        read -r B H T V < <("$python" -c "import sys; sys.path.insert(0, '$anchors'); import common
 c = common.CONFIGS['$cfg']; print(c['B'], c['H'], c['T'], c['V'])")
         echo "== repeat $rep/$repeats, $cfg: B=$B H=$H T=$T V=$V, $threads threads"
         cellc_round "$cfg" "$B" "$H" "$T" "$V" "$rep"
-        ANCHORS_RESULTS="$out" ANCHORS_RUN_TAG="_r$rep" "$venv/bin/python" "$anchors/bench_torch.py" --config "$cfg" \
+        ANCHORS_RESULTS="$out" ANCHORS_RUN_TAG="_r$rep" "$python" "$anchors/bench_torch.py" --config "$cfg" \
             --threads "$threads" --impls "$torch_cells" --steps "$torch_steps" 2>&1 | tee "$out/torch_${cfg}_r$rep.log"
-        ANCHORS_RESULTS="$out" ANCHORS_RUN_TAG="_r$rep" "$venv/bin/python" "$anchors/bench_jax.py" --config "$cfg" \
+        ANCHORS_RESULTS="$out" ANCHORS_RUN_TAG="_r$rep" "$python" "$anchors/bench_jax.py" --config "$cfg" \
             --impls "$jax_cells" --steps "$torch_steps" 2>&1 | tee "$out/jax_${cfg}_r$rep.log"
     done
 done

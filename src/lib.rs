@@ -38,14 +38,17 @@ pub mod tensors;
 pub mod eval;
 pub mod stats;
 
-// Training and experiments: data, tasks, the trainer, plots, the results store, the paper's
-// study, the search, the REPL, and the command line on top.
+// Training and experiments: data, tasks, the trainer, plots, the results store, experiments on
+// its job queue (the paper's study, comparisons, the search), the REPL, and the command line.
 pub mod data;
 pub mod tasks;
 pub mod train;
 pub mod plot;
 pub mod store;
+pub mod experiment;
+pub mod compare;
 pub mod paper;
 pub mod search;
+pub mod bridge;
 pub mod repl;
 pub mod cli;

@@ -89,6 +89,14 @@ impl TensorSet {
         Ok(t)
     }
 
+    /// The tensors named `layer<l>.<name>`, renamed `<name>`; `None` when there are none.
+    pub fn layer(&self, l: usize) -> Option<TensorSet> {
+        let prefix = format!("layer{l}.");
+        let tensors: std::collections::BTreeMap<String, ndarray::ArrayD<f32>> =
+            self.tensors.iter().filter_map(|(k, v)| Some((k.strip_prefix(&prefix)?.to_string(), v.clone()))).collect();
+        (!tensors.is_empty()).then(|| TensorSet { tensors, metadata: self.metadata.clone() })
+    }
+
     /// Fails on any tensor not yet taken: a misspelt name should not be silently ignored.
     pub fn expect_empty(&self, what: &str, allowed: &str) -> Result<(), String> {
         match self.tensors.keys().next() {

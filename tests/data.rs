@@ -205,6 +205,9 @@ fn the_command_line_finds_lists_and_rejects_data() {
         "150",
         "--eval-every",
         "150",
+        // The full rate throughout: this checks the data path, not the schedule.
+        "--schedule",
+        "constant",
         "--hidden",
         "64",
         "--bptt",
@@ -284,6 +287,8 @@ fn music_trains_resumes_and_reports_nll() {
         "60",
         "--eval-every",
         "30",
+        "--schedule",
+        "constant",
         "--hidden",
         "32",
         "--bptt",

@@ -1,12 +1,17 @@
-//! `cellc paper`'s study engine: both phases, the store, resuming after an interruption without
-//! training a finished run again, and the same numbers on every run.
+//! `cellc paper`'s study on the job queue: both phases, the store, resuming after an
+//! interruption without training a finished run again, and the same numbers on every run.
 
-use std::sync::Mutex;
+mod support;
+
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
+use cellc::experiment::worker::{WorkerOptions, work};
+use cellc::paper::RunRecord;
 use cellc::paper::plan::Profile;
-use cellc::paper::{Progress, Study, report};
-use cellc::store::{RunRecord, Store};
+use cellc::paper::{self, Study, report};
+use cellc::store::{Access, open_search_store};
 use cellc::tasks::TaskKind;
 use cellc::workspace::CellSource;
 
@@ -18,7 +23,7 @@ fn source(name: &str) -> CellSource {
     }
 }
 
-fn study(workers: usize) -> Study {
+fn study() -> Study {
     Study {
         cells: vec![source("gru"), source("tanh_rnn")],
         tasks: vec![TaskKind::Memorize],
@@ -26,7 +31,6 @@ fn study(workers: usize) -> Study {
         profile: Profile { cpu_seconds: 1.0, settings: 2, seeds: 2, hidden: 16, max_layers: 2, ptb_eval_words: None },
         seed: 1,
         data: None,
-        workers,
     }
 }
 
@@ -36,49 +40,72 @@ fn values(records: &[RunRecord]) -> Vec<(String, u32, u64, f64, f64)> {
     v
 }
 
+/// Runs the study in the store at `path` with one in-process worker until it is done or `stop`;
+/// counts the runs the worker finished into `trained`. Returns whether it finished.
+fn drive(path: &Path, stop: &(dyn Fn() -> bool + Sync), trained: &AtomicUsize) -> bool {
+    let url = path.display().to_string();
+    let mut store = open_search_store(&url, Access::Migrate).unwrap();
+    let name = study().open(&mut *store).unwrap();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let mut mine = open_search_store(&url, Access::SameVersion).unwrap();
+            let opts = WorkerOptions { lease: Duration::from_secs(60), parent: None, exit_when_idle: true, data: None };
+            work(&mut *mine, &opts, stop, &mut |_, _, _| {
+                trained.fetch_add(1, Ordering::SeqCst);
+            })
+            .unwrap();
+        });
+        let ended = paper::drive(&mut *store, &name, Duration::from_millis(20), stop, &mut |_| {}).unwrap();
+        ended == cellc::experiment::Ended::Done
+    })
+}
+
+fn records(path: &Path) -> Vec<RunRecord> {
+    let mut store = open_search_store(&path.display().to_string(), Access::SameVersion).unwrap();
+    paper::View::load(&mut *store, &study().name()).unwrap().records
+}
+
 #[test]
 fn a_study_trains_both_phases_once_and_resumes_after_an_interruption() {
-    let trained = AtomicUsize::new(0);
-    let observe = |p: Progress<'_>| {
-        if let Progress::Finished { .. } = p {
-            trained.fetch_add(1, Ordering::SeqCst);
-        }
-    };
+    let dir = support::scratch("paper-study");
     let never = || false;
+    let trained = AtomicUsize::new(0);
 
     // Uninterrupted: 2 cells x (2 settings + 1 more seed of the best) = 6 runs.
-    let full = Mutex::new(Store::memory().unwrap());
-    let records = study(2).run(&full, &observe, &never).unwrap();
-    assert_eq!(records.len(), 6);
+    let full = dir.join("full.sqlite");
+    assert!(drive(&full, &never, &trained));
+    let first = records(&full);
+    assert_eq!(first.len(), 6);
     assert_eq!(trained.load(Ordering::SeqCst), 6);
-    let seeds: Vec<u64> = records.iter().map(|r| r.seed).collect();
+    let seeds: Vec<u64> = first.iter().map(|r| r.seed).collect();
     assert_eq!(seeds.iter().filter(|&&s| s == 2).count(), 2, "one extra seed per cell");
-    assert!(records.iter().all(|r| r.outcome == "ok" && r.steps == 20), "{records:?}");
+    assert!(first.iter().all(|r| r.outcome == "ok" && r.steps == 20), "{first:?}");
 
     // Again on the same store: nothing is trained.
     trained.store(0, Ordering::SeqCst);
-    let again = study(2).run(&full, &observe, &never).unwrap();
+    assert!(drive(&full, &never, &trained));
     assert_eq!(trained.load(Ordering::SeqCst), 0);
-    assert_eq!(values(&again), values(&records));
+    assert_eq!(values(&records(&full)), values(&first));
 
-    // Interrupted after the first finished run, then resumed: the same numbers as uninterrupted,
-    // each run trained once (one worker, so exactly one run finishes before the stop).
-    let store = Mutex::new(Store::memory().unwrap());
+    // Stopped (coordinator and worker) after the first finished run, then resumed: the same
+    // numbers as uninterrupted, and no run finished twice.
+    let part = dir.join("part.sqlite");
     trained.store(0, Ordering::SeqCst);
     let stop_after_one = || trained.load(Ordering::SeqCst) >= 1;
-    let err = study(1).run(&store, &observe, &stop_after_one).expect_err("interrupted");
-    assert!(err.contains("interrupted"), "{err}");
-    let kept = store.lock().unwrap().study("paper").unwrap().len();
+    assert!(!drive(&part, &stop_after_one, &trained), "interrupted");
+    let kept = records(&part).len();
     assert!((1..6).contains(&kept), "{kept} runs kept");
-    let resumed = study(1).run(&store, &observe, &never).unwrap();
-    assert_eq!(trained.load(Ordering::SeqCst), 6, "no run trained twice");
-    assert_eq!(values(&resumed), values(&records), "worker count and interruption do not change numbers");
+    assert!(drive(&part, &never, &trained));
+    assert_eq!(trained.load(Ordering::SeqCst), 6, "no run finished twice");
+    assert_eq!(values(&records(&part)), values(&first), "an interruption does not change numbers");
 }
 
 #[test]
 fn the_report_has_the_table_scores_claims_and_charts() {
-    let store = Mutex::new(Store::memory().unwrap());
-    let records = study(2).run(&store, &|_| {}, &|| false).unwrap();
+    let dir = support::scratch("paper-report");
+    let path = dir.join("s.sqlite");
+    assert!(drive(&path, &|| false, &AtomicUsize::new(0)));
+    let records = records(&path);
     let cells = vec!["gru".to_string(), "tanh_rnn".to_string()];
     let table = report::Table::build(&records, &cells, &[TaskKind::Memorize], 1);
     assert_eq!(table.score("gru"), Some(1.0));
@@ -117,6 +144,6 @@ fn the_command_writes_the_report_and_rejects_bad_flags() {
     // A second run finds every run in the store.
     let o = run(&args);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("10 already in the store") && !err.contains("[1/"), "{err}");
+    assert!(err.contains("20 already in the store") && !err.contains("[1/"), "{err}");
     let _ = std::fs::remove_dir_all(&out);
 }

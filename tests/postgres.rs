@@ -14,7 +14,7 @@ use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
 use cellc::store::postgres::PgStore;
-use cellc::store::{Access, CandidateRow, JobRow, JobState, RoundRow, SearchStore, Store};
+use cellc::store::{Access, CandidateRow, ExperimentStore, JobRow, JobState, RoundRow, Store};
 use support::pg_server::{PASSWORD, PgServer};
 use support::small_search::{cellc, results, run_ok, search};
 
@@ -209,8 +209,8 @@ fn concurrent_claims_hand_out_each_job_once_and_leases_expire() {
     let server = PgServer::start("claims");
     let db = server.database("claims");
     let mut s = open(&server, &db, Access::Migrate);
-    s.create_search("s", "{}").unwrap();
-    assert!(s.create_search("s", "{}").unwrap_err().contains("--resume"));
+    s.create_experiment("s", "search", "{}").unwrap();
+    assert!(s.create_experiment("s", "search", "{}").unwrap_err().contains("--resume"));
     let cand = CandidateRow {
         id: 1,
         hash: "h".into(),
@@ -263,16 +263,16 @@ fn concurrent_claims_hand_out_each_job_once_and_leases_expire() {
     assert!(s.finish(b.id, "other", "{}").unwrap());
 
     // A second coordinator of the same search is refused while the first is connected.
-    s.lock_search("s").unwrap();
+    s.lock_experiment("s").unwrap();
     let mut second = open(&server, &db, Access::Migrate);
-    let err = second.lock_search("s").unwrap_err();
+    let err = second.lock_experiment("s").unwrap_err();
     assert!(err.contains("another `cellc search`") && !err.contains(PASSWORD), "{err}");
     drop(s);
     // The server drops the lock when it sees the connection close.
-    eventually("the lock to be released", || second.lock_search("s").ok());
+    eventually("the lock to be released", || second.lock_experiment("s").ok());
 }
 
-/// Polls `f` until it gives a value (every 20 ms, for at most 60 s): waits for an event, not for
+/// Polls `f` until it gives a value (every 20 ms, for at most 300 s): waits for an event, not for
 /// a length of time.
 fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
     let t = Instant::now();
@@ -280,7 +280,7 @@ fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
         if let Some(v) = f() {
             return v;
         }
-        assert!(t.elapsed() < Duration::from_secs(60), "waited 60 s for {what}");
+        assert!(t.elapsed() < Duration::from_secs(300), "waited 300 s for {what}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -327,7 +327,7 @@ fn schema_versions_credentials_and_tls_are_enforced_with_clear_messages() {
     admin
         .batch_execute("DROP TABLE searches, rounds, candidates, jobs, workers; UPDATE cellc_schema SET version = 1")
         .unwrap();
-    fails(&["worker", "--store", &url], &pw, "needs 2");
+    fails(&["worker", "--store", &url], &pw, &format!("needs {}", cellc::store::SCHEMA_VERSION));
     let mut migrated = open(&server, &db, Access::Migrate);
     assert_eq!(migrated.schema_version().unwrap(), cellc::store::SCHEMA_VERSION);
 
@@ -354,4 +354,78 @@ fn schema_versions_credentials_and_tls_are_enforced_with_clear_messages() {
         "cannot connect to postgres://nobody@127.0.0.1:1/x",
     );
     fails(&["worker", "--store", "postgres://u@h/d?sslmode=maybe"], &[], "sslmode `maybe`");
+}
+
+/// Each job of the one comparison in `store` as ((cell, seed), result without its times).
+fn comparison_results(store: &mut dyn ExperimentStore) -> BTreeMap<(i64, i64), String> {
+    let name = store.experiments().unwrap().into_iter().find(|n| n.starts_with("compare-")).unwrap();
+    store
+        .jobs(&name)
+        .unwrap()
+        .into_iter()
+        .map(|j| {
+            let mut r: serde_json::Value = serde_json::from_str(&j.result.expect("every run finished")).unwrap();
+            for k in ["compile_seconds", "train_seconds", "eval_seconds", "seconds"] {
+                r.as_object_mut().unwrap().remove(k);
+            }
+            ((j.candidate, j.setting), r.to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn a_comparison_on_postgres_with_a_worker_killed_equals_the_sqlite_one() {
+    let dir = support::scratch("pg-compare");
+    let args = |store: &str, workers: &str| -> Vec<String> {
+        ["compare", "gru", "tanh_rnn", "--task", "memorize", "--hidden", "8", "--steps", "300", "--eval-every", "100"]
+            .into_iter()
+            .chain(["--eval-examples", "64", "--seeds", "3", "--lease", "2", "--json", "--store", store])
+            .chain(["--workers", workers])
+            .map(String::from)
+            .collect()
+    };
+    let sqlite = dir.join("c.sqlite").display().to_string();
+    run_ok({
+        let mut c = cellc();
+        c.args(args(&sqlite, "2"));
+        c
+    });
+    let want = comparison_results(&mut *cellc::store::open_search_store(&sqlite, Access::SameVersion).unwrap());
+    assert_eq!(want.len(), 6);
+
+    let server = PgServer::start("compare");
+    let db = server.database("compare");
+    let mut coordinator = cellc()
+        .args(args(&server.url(&db), "0"))
+        .env("PGPASSWORD", PASSWORD)
+        .stdout(Stdio::null())
+        .stderr(File::create(dir.join("coordinator.err")).unwrap())
+        .spawn()
+        .unwrap();
+    let mut workers: Vec<Child> = (0..3).map(|i| worker(&server, &db, &dir.join(format!("w{i}.log")))).collect();
+    // Kill the first worker as soon as it holds a lease (a run in progress); the others finish.
+    let mut view = open(&server, &db, Access::SameVersion);
+    let victim = workers[0].id();
+    eventually("the first worker to hold a run", || {
+        let names = view.experiments().unwrap();
+        let jobs = names.first().map(|n| view.jobs(n).unwrap()).unwrap_or_default();
+        jobs.iter()
+            .any(|j| {
+                j.state == JobState::Leased && j.worker.as_ref().is_some_and(|w| w.contains(&format!("/{victim}/")))
+            })
+            .then_some(())
+    });
+    workers[0].kill().unwrap();
+    workers[0].wait().unwrap();
+    let status = eventually("the comparison to finish", || coordinator.try_wait().unwrap());
+    let err = std::fs::read_to_string(dir.join("coordinator.err")).unwrap();
+    assert!(status.success(), "{err}");
+    for w in workers.iter_mut().skip(1) {
+        w.kill().unwrap();
+        w.wait().unwrap();
+    }
+    let got = comparison_results(&mut view);
+    assert_eq!(got, want, "PostgreSQL with a killed worker vs SQLite");
+    let name = view.experiments().unwrap().into_iter().next().unwrap();
+    assert!(view.jobs(&name).unwrap().iter().any(|j| j.attempts > 1), "the killed worker's run was redone");
 }

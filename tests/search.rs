@@ -13,7 +13,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use cellc::rng::Rng;
-use cellc::store::{JobState, SearchStore, Store};
+use cellc::store::{ExperimentStore, JobState, Store};
 use support::small_search::{Results, cellc, run_ok, search};
 
 fn results(store: &Path) -> Results {

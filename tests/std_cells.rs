@@ -44,6 +44,7 @@ fn std_cells_check_with_the_papers_shapes() {
         lstm_o: state h, c (emits h) | 9 params: W_xi[H,D] W_hi[H,H] b_i[H] W_xj[H,D] W_hj[H,H] b_j[H] W_xf[H,D] W_hf[H,H] b_f[H] | D free
         lstm_b: state h, c (emits h) | 12 params: W_xi[H,D] W_hi[H,H] b_i[H] W_xj[H,D] W_hj[H,H] b_j[H] W_xf[H,D] W_hf[H,H] b_f[H] W_xo[H,D] W_ho[H,H] b_o[H] | D free
         gru: state h | 9 params: W_xr[H,D] W_hr[H,H] b_r[H] W_xz[H,D] W_hz[H,H] b_z[H] W_xh[H,D] W_hh[H,H] b_h[H] | D free
+        gru_torch: state h | 10 params: W_xr[H,D] W_hr[H,H] b_r[H] W_xz[H,D] W_hz[H,H] b_z[H] W_xn[H,D] b_xn[H] W_hn[H,H] b_hn[H] | D free
         mut1: state h | 7 params: W_xz[H,H] b_z[H] W_xr[H,H] W_hr[H,H] b_r[H] W_hh[H,H] b_h[H] | D = H
         mut2: state h | 8 params: W_xz[H,H] W_hz[H,H] b_z[H] W_hr[H,H] b_r[H] W_hh[H,H] W_xh[H,H] b_h[H] | D = H
         mut3: state h | 9 params: W_xz[H,D] W_hz[H,H] b_z[H] W_xr[H,D] W_hr[H,H] b_r[H] W_hh[H,H] W_xh[H,D] b_h[H] | D free

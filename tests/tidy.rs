@@ -200,8 +200,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("train", &["io", "rng", "syntax", "check", "workspace", "ir", "autodiff", "init", "runtime", "tensors", "tasks"]),
     ("plot", &["io"]),
     ("store", &[]),
-    ("paper", &["workspace", "data", "tasks", "train", "plot", "store"]),
-    ("search", &["io", "rng", "syntax", "check", "stdlib", "workspace", "ir", "tasks", "train", "plot", "store"]),
+    ("experiment", &["rng", "workspace", "tasks", "train", "store"]),
+    ("compare", &["workspace", "tasks", "train", "plot", "store", "experiment"]),
+    ("paper", &["workspace", "data", "tasks", "train", "plot", "store", "experiment"]),
+    (
+        "search",
+        &["io", "rng", "syntax", "check", "stdlib", "workspace", "ir", "tasks", "train", "plot", "store", "experiment"],
+    ),
+    ("bridge", &["syntax", "check", "workspace", "tensors"]),
     (
         "repl",
         &[
@@ -218,6 +224,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "interp",
             "schedule",
             "codegen",
+            "runtime",
             "stats",
             "data",
             "tasks",

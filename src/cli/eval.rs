@@ -31,6 +31,10 @@ pub struct EvalArgs {
     /// Which evaluator computes the numbers.
     #[arg(long, value_enum, default_value_t = Engine::Jit)]
     engine: Engine,
+    /// Read the weights of layer L of a file that holds several (`layer<L>.<param>`, as
+    /// checkpoints and `cellc import` of a stacked nn.LSTM or nn.GRU name them).
+    #[arg(long, value_name = "L")]
+    layer: Option<usize>,
 }
 
 pub fn run_eval(ui: &Ui, args: EvalArgs) -> Outcome {
@@ -41,7 +45,10 @@ pub fn run_eval(ui: &Ui, args: EvalArgs) -> Outcome {
         let bytes = std::fs::read(p).map_err(|e| format!("cannot read `{name}`: {e}"))?;
         TensorSet::decode(&bytes, &name)
     };
-    let (weights, inputs) = (read(&args.weights)?, read(&args.inputs)?);
+    let (mut weights, inputs) = (read(&args.weights)?, read(&args.inputs)?);
+    if let Some(l) = args.layer {
+        weights = weights.layer(l).ok_or_else(|| format!("{}: no tensors `layer{l}.*`", args.weights.display()))?;
+    }
     let fwd = crate::ir::lower(&cell);
     let bwd = crate::autodiff::grad(&fwd);
     let req = Request {

@@ -4,13 +4,16 @@
 mod args;
 mod bench;
 mod check;
+mod compare;
 mod compile;
 mod data;
 mod eval;
+mod export;
 mod failure;
 mod fmt;
 mod grad;
 mod gradcheck;
+mod import;
 mod input;
 mod interrupt;
 mod list;
@@ -18,9 +21,12 @@ mod paper;
 mod progress;
 mod repl;
 mod run;
+mod sample;
 mod search;
 mod search_status;
+mod train_args;
 mod ui;
+mod workers;
 
 use std::process::ExitCode;
 
@@ -35,6 +41,7 @@ Examples:
   cellc check my.cell -v         check a file; show equations, shapes and initialisation
   cellc fmt my.cell --write      rewrite a file in canonical form
   cellc run gru --task arith     train a cell for 5 minutes; prints validation and test accuracy
+  cellc compare gru lstm --task arith --until-decided     is one better? paired seeds, intervals
   cellc run my.cell --task ptb --epochs 13 --save ckpt     train on real data, keep checkpoints
   cellc data                     list the real data sets cellc can find
   cellc repl gru                 explore a cell interactively (:help inside)
@@ -99,6 +106,20 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Write initial weights from the cell's init rules to a safetensors file.
     Init(eval::InitArgs),
+    /// A cell, or a model trained by `cellc run --save`, as one Python file for PyTorch or JAX.
+    ///
+    /// The code follows the cell's equations one line each (the equation as a comment above it),
+    /// with parameters named and shaped as in `cellc eval`'s contract and the cell's own
+    /// initialisation rules: an `nn.Module` and a sequence layer for PyTorch, pure
+    /// `init`/`step`/`apply` functions (with `jax.lax.scan`) for JAX. With --checkpoint, also the
+    /// whole model (embedding, layers, output layer) and a loader for its weights.
+    Export(export::Args),
+    /// PyTorch nn.LSTM or nn.GRU weights (a state_dict saved as safetensors) as cellc weights.
+    ///
+    /// nn.LSTM maps to `lstm` (PyTorch's gate order input, forget, cell, output becomes the
+    /// paper's j, f, i, o; its two biases per gate are summed), nn.GRU to `gru_torch` (its reset
+    /// gate acts after the recurrent product, unlike the paper's `gru`). Any number of layers.
+    Import(import::Args),
     /// Parameter count and flops per step, forward and backward.
     Stats(eval::StatsArgs),
     /// Compile a cell to fused kernels; show the schedule, the Cranelift IR or the code size.
@@ -124,6 +145,15 @@ pub enum Command {
     /// on the current cell. With stdin not a terminal, runs it as a script and exits 1 at the
     /// first error: `cellc repl < script.txt`.
     Repl(repl::Args),
+    /// Is this cell better than that one? Train cells on the same seeds; intervals, paired
+    /// differences and p-values.
+    ///
+    /// Every cell gets the same batches, evaluation sets and (for parameters that share a name)
+    /// initial values on each seed, so the paired difference from the first cell carries little
+    /// noise. --until-decided adds seeds until every difference is decided. Runs are jobs on the
+    /// store's queue: local workers or `cellc worker`s on other machines train them, and a run
+    /// already in the store is never trained again.
+    Compare(compare::Args),
     /// Reproduce the paper's Table 1: every cell on every task, a small random search, seeds.
     ///
     /// Prints the table beside the paper's numbers, GRU-relative scores and the paper's claims
@@ -144,6 +174,12 @@ pub enum Command {
     Data(data::Args),
     /// Evaluate a model saved by `cellc run --save DIR` on its task's test set.
     Test(run::TestArgs),
+    /// Generate from a model saved by `cellc run --save DIR`: text, the answer to an arithmetic
+    /// problem, or music (a MIDI file and a piano roll).
+    ///
+    /// The model runs one step at a time on the compiled kernels, each output drawn at
+    /// --temperature (among the --top-k likeliest) and fed back; --seed fixes every draw.
+    Sample(sample::Args),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -159,16 +195,20 @@ pub fn main() -> ExitCode {
         Command::Gradcheck(args) => gradcheck::run(&ui, args),
         Command::Eval(args) => eval::run_eval(&ui, args),
         Command::Init(args) => eval::run_init(&ui, args),
+        Command::Export(args) => export::run(&ui, args),
+        Command::Import(args) => import::run(&ui, args),
         Command::Stats(args) => eval::run_stats(&ui, args),
         Command::Compile(args) => compile::run(&ui, args),
         Command::Bench(args) => bench::run(&ui, args),
         Command::Run(args) => run::run(&ui, args),
+        Command::Compare(args) => compare::run(&ui, args),
         Command::Repl(args) => repl::run(&ui, args),
         Command::Paper(args) => paper::run(&ui, args),
         Command::Search(args) => search::run(&ui, args),
         Command::Worker(args) => search::run_worker(&ui, args),
         Command::Data(args) => data::run(&ui, args),
         Command::Test(args) => run::test(&ui, args),
+        Command::Sample(args) => sample::run(&ui, args),
     };
     match outcome {
         Ok(code) => code,

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Mutex;
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -12,9 +12,12 @@ use super::input;
 use super::interrupt;
 use super::progress::{StatusLine, clock};
 use super::ui::Ui;
+use super::workers::LocalWorkers;
+use crate::experiment::Ended;
+use crate::paper::RunRecord;
 use crate::paper::plan::{PAPER_CELLS, Profile};
-use crate::paper::{Progress, STUDY, Study, report};
-use crate::store::{RunRecord, Store};
+use crate::paper::{self, STUDY, Study, report};
+use crate::store::{Access, ExperimentStore, open_search_store};
 use crate::tasks::TaskKind;
 use crate::workspace::{CellSource, Workspace};
 
@@ -42,18 +45,23 @@ pub struct Args {
     /// Hidden size of every model.
     #[arg(long)]
     hidden: Option<usize>,
-    /// Runs trained at once, one thread each (default: the number of cores).
+    /// Worker processes training runs here, one thread each (default: the number of cores; 0:
+    /// only plan, while `cellc worker`s on other machines train).
     #[arg(long)]
     workers: Option<usize>,
+    /// Seconds a worker holds a run without renewing its lease.
+    #[arg(long, default_value_t = 60.0)]
+    lease: f64,
     /// Seed of the settings and the first training seed.
     #[arg(long, default_value_t = 1)]
     seed: u64,
     /// Where the table, CSV and charts go.
     #[arg(long, default_value = "paper-results")]
     out: PathBuf,
-    /// The results store (SQLite); an interrupted study continues from it. Default: OUT/store.sqlite.
-    #[arg(long)]
-    store: Option<PathBuf>,
+    /// The store the study's runs go to (an SQLite file, or a postgres:// URL that workers on
+    /// other machines share); an interrupted study continues from it. Default: OUT/store.sqlite.
+    #[arg(long, env = "CELLC_STORE", hide_env_values = true)]
+    store: Option<String>,
     #[command(flatten)]
     data: DataArg,
     /// Print a JSON summary instead of the Markdown table.
@@ -127,43 +135,59 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
         // Every task's data must be there before hours of training start.
         t.locate_data(args.data.data.as_deref()).map_err(|e| format!("{e}; or choose --tasks arith,xml"))?;
     }
-    let cells = cells(&args, ui)?;
-    let workers = args.workers.unwrap_or_else(cores).max(1);
-    let study = Study {
-        cells,
-        tasks: tasks.clone(),
-        profile: profile.clone(),
-        seed: args.seed,
-        data: args.data.data.clone(),
-        workers,
-    };
+    if !(args.lease.is_finite() && args.lease >= 1.0) {
+        return Err("--lease must be at least 1 second".into());
+    }
+    let study = Study { cells: cells(&args, ui)?, tasks, profile, seed: args.seed, data: args.data.data.clone() };
     std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
-    let store_path = args.store.clone().unwrap_or_else(|| args.out.join("store.sqlite"));
-    let store = Mutex::new(Store::open(&store_path)?);
-    let pairs = study.cells.len() * tasks.len();
-    let runs = pairs * profile.runs_per_pair();
+    let store_url = args.store.clone().unwrap_or_else(|| args.out.join("store.sqlite").display().to_string());
+    let mut store = open_search_store(&store_url, Access::Migrate)?;
+    let name = study.open(&mut *store)?;
+    store.lock_experiment(&name)?;
+    let workers = args.workers.unwrap_or_else(cores);
+    let p = &study.profile;
+    let pairs = study.cells.len() * study.tasks.len();
     eprintln!(
-        "cellc paper: {} cells x {} tasks, {} settings + {} seeds of the best = {runs} runs of {} steps (H = {}), {} at a time; store {}",
+        "cellc paper `{name}`: {} cells x {} tasks, {} settings + {} seeds of the best = {} runs of {} steps (H = {}), {workers} worker process{}; store {}",
         study.cells.len(),
-        tasks.len(),
-        profile.settings,
-        profile.seeds,
-        tasks.iter().map(|&t| format!("{} {t}", profile.steps(t, pairs))).collect::<Vec<_>>().join(", "),
-        profile.hidden,
-        workers,
-        store_path.display()
+        study.tasks.len(),
+        p.settings,
+        p.seeds,
+        pairs * p.runs_per_pair(),
+        study.tasks.iter().map(|&t| format!("{} {t}", p.steps(t, pairs))).collect::<Vec<_>>().join(", "),
+        p.hidden,
+        if workers == 1 { "" } else { "es" },
+        store.describe()
     );
+    let records = train(&mut *store, &name, &study, workers, &args, &store_url)?;
+    write_report(&args, &study, &records, &study.profile)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Runs the study with `workers` local worker processes until it is done; its records.
+fn train(
+    store: &mut dyn ExperimentStore,
+    name: &str,
+    study: &Study,
+    workers: usize,
+    args: &Args,
+    store_url: &str,
+) -> Result<Vec<RunRecord>, Failure> {
     interrupt::catch_ctrl_c();
-    let line = Mutex::new(StatusLine::new());
+    let before = paper::View::load(store, name)?.records.len();
+    if before > 0 {
+        eprintln!("{before} already in the store");
+    }
+    let local = LocalWorkers::spawn(workers, store_url, args.lease, study.data.as_deref())?;
+    let mut line = StatusLine::new();
     let started = std::time::Instant::now();
-    let observe = |p: Progress<'_>| match p {
-        Progress::Phase { phase, runs, stored } => {
-            let what = if phase == 1 { "settings (seed 1)" } else { "more seeds of the best settings" };
-            eprintln!("phase {phase}: {runs} runs of {what}; {stored} already in the store");
-        }
-        Progress::Finished { record: r, done, of } => {
-            let line_text = format!(
-                "[{done}/{of}] {} {} setting {} seed {}: valid {:.4}, test {:.4} ({:.1} s, {}){}",
+    let mut shown = before;
+    let mut observe = |v: &paper::View| {
+        let counts = paper::phase_counts(v);
+        for r in v.records.iter().skip(shown) {
+            let (planned, done) = counts.values().fold((0, 0), |a, c| (a.0 + c.0, a.1 + c.1));
+            line.show_or_log(&format!(
+                "[{done}/{planned}] {} {} setting {} seed {}: valid {:.4}, test {:.4} ({:.1} s, {}){}",
                 r.cell,
                 r.task,
                 r.setting,
@@ -173,17 +197,24 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
                 r.seconds,
                 clock(started.elapsed().as_secs_f64()),
                 if r.outcome == "ok" { String::new() } else { format!(" {}", r.outcome) }
-            );
-            line.lock().unwrap_or_else(|p| p.into_inner()).show_or_log(&line_text);
+            ));
         }
+        shown = v.records.len();
     };
-    let result = study.run(&store, &observe, &interrupt::interrupted);
-    if line.lock().unwrap_or_else(|p| p.into_inner()).is_tty() {
+    let stop = || interrupt::interrupted() || local.all_gone();
+    let ended = paper::drive(store, name, Duration::from_millis(300), &stop, &mut observe);
+    let crashed = !interrupt::interrupted() && local.all_gone();
+    drop(local);
+    if line.is_tty() {
         eprintln!();
     }
-    let records = result?;
-    write_report(&args, &study, &records, &profile)?;
-    Ok(ExitCode::SUCCESS)
+    match ended? {
+        _ if crashed => {
+            Err("every worker process exited (their errors are above); run the same command to continue".into())
+        }
+        Ended::Interrupted => Err("interrupted; finished runs are stored, run the same command to continue".into()),
+        _ => Ok(paper::View::load(store, name)?.records),
+    }
 }
 
 /// The report in `--out` (table, CSV, charts), and on stdout as Markdown or JSON.

@@ -7,14 +7,14 @@ use std::process::ExitCode;
 
 use serde_json::json;
 
-use super::args::{DataArg, TaskParser, ThreadsArg, parse_duration};
+use super::args::ThreadsArg;
 use super::failure::Outcome;
 use super::input;
 use super::progress::{StatusLine, bar, clock};
+use super::train_args::TrainArgs;
 use super::ui::Ui;
-use crate::tasks::{DataNeed, Metrics, TaskConfig, TaskKind};
-use crate::train::optim::OptimizerKind;
-use crate::train::{Budget, EvalRecord, Event, Hooks, Outcome as RunOutcome, Run, TrainConfig, checkpoint};
+use crate::tasks::{Metrics, TaskKind};
+use crate::train::{Budget, EvalRecord, Event, Hooks, Outcome as RunOutcome, Run, Stop, checkpoint};
 use crate::workspace::{CellSource, Workspace};
 
 #[derive(clap::Args, Debug)]
@@ -23,102 +23,8 @@ pub struct Args {
     /// --resume.
     #[arg(value_name = "CELL")]
     cell: Option<String>,
-    /// The task to train on.
-    #[arg(long, value_parser = TaskParser)]
-    task: Option<TaskKind>,
-    /// Hidden size H (and the embedding size).
-    #[arg(long, default_value_t = 128)]
-    hidden: usize,
-    /// Stacked layers of the cell.
-    #[arg(long, default_value_t = 1)]
-    layers: usize,
-    /// Examples per batch, parallel streams of xml, ptb and text, or pieces side by side of music
-    /// [default: 64; ptb 20; music 16]
-    #[arg(long)]
-    batch: Option<usize>,
-    /// xml, ptb, text, music: steps per batch (truncated backpropagation through time)
-    /// [default: 64; ptb 35; music 100]
-    #[arg(long)]
-    bptt: Option<usize>,
-    /// The optimiser.
-    #[arg(long, value_enum, default_value_t = OptimizerKind::Adam)]
-    optimizer: OptimizerKind,
-    /// Learning rate (default: 3e-3 for Adam, 1 for SGD).
-    #[arg(long)]
-    lr: Option<f64>,
-    /// Clip the global gradient norm to this (0: no clipping).
-    #[arg(long, default_value_t = 5.0)]
-    clip: f64,
-    /// Weights start uniform in ±scale/sqrt(fan-in) (unless the cell says otherwise).
-    #[arg(long, default_value_t = 1.0)]
-    init_scale: f64,
-    /// Every parameter starts uniform in ±A instead, whatever the cell says (Zaremba et al.
-    /// 2014 use 0.1 on PTB).
-    #[arg(long, value_name = "A")]
-    init_uniform: Option<f64>,
-    /// Dropout probability on the non-recurrent connections: the embedding into the first layer,
-    /// between layers, and before the output (Zaremba et al. 2014).
-    #[arg(long, default_value_t = 0.0)]
-    dropout: f64,
-    /// Variational dropout: the same mask at every time step of a batch (Gal & Ghahramani 2016).
-    #[arg(long)]
-    variational: bool,
-    /// Tie the output matrix to the input embedding (Press & Wolf 2017).
-    #[arg(long)]
-    tied: bool,
-    /// Stop after this many training steps.
-    #[arg(long, group = "budget")]
-    steps: Option<u64>,
-    /// Stop after this many epochs: passes over a corpus (ptb, text), or 100,000 examples (arith,
-    /// memorize), or 1,000,000 characters (xml).
-    #[arg(long, group = "budget")]
-    epochs: Option<f64>,
-    /// Stop after this much time: seconds, or with a unit (90s, 5m, 1h). Default 5m.
-    #[arg(long, group = "budget")]
-    time: Option<String>,
-    /// Validate every this many steps [default: 200; ptb, text and music: once per epoch]
-    #[arg(long)]
-    eval_every: Option<u64>,
-    /// Validation and test examples (arith, memorize).
-    #[arg(long, default_value_t = 2000)]
-    eval_examples: usize,
-    /// Multiply the learning rate by this when validation stops improving (1: constant).
-    #[arg(long, default_value_t = 0.5)]
-    decay: f64,
-    /// Decay by epochs instead: multiply the learning rate by --decay at the end of every epoch
-    /// after this one (Zaremba et al.'s PTB schedule: 4).
-    #[arg(long, value_name = "EPOCH")]
-    decay_epoch: Option<u32>,
     #[command(flatten)]
-    data: DataArg,
-    /// Evaluations without improvement before the learning rate decays.
-    #[arg(long, default_value_t = 3)]
-    decay_patience: u32,
-    /// Stop after this many evaluations without improvement (0: never).
-    #[arg(long, default_value_t = 10)]
-    patience: u32,
-    /// arith: most digits per operand in training.
-    #[arg(long, default_value_t = 8)]
-    max_digits: usize,
-    /// arith: also test on longer numbers, up to this many digits.
-    #[arg(long)]
-    eval_max_digits: Option<usize>,
-    /// arith: mean distractor letters after each input character.
-    #[arg(long, default_value_t = 1.0)]
-    distractors: f64,
-    /// arith: a curriculum over the number of digits: begin with 1-digit numbers (half of the
-    /// examples still of any length) and add a digit when validation at the current length
-    /// reaches 0.75 (measured: no faster than without in a 5-minute run, so off by default)
-    #[arg(long)]
-    curriculum: bool,
-    /// xml: iterations after which every open tag is closed.
-    #[arg(long, default_value_t = 50)]
-    max_depth: usize,
-    /// Seed of every random choice (data, initialisation, dropout).
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    #[command(flatten)]
-    threads: ThreadsArg,
+    train: TrainArgs,
     /// Write checkpoints here after every validation (the best model and the full state).
     #[arg(long, value_name = "DIR")]
     save: Option<PathBuf>,
@@ -140,68 +46,14 @@ pub struct TestArgs {
     dir: PathBuf,
     #[command(flatten)]
     threads: ThreadsArg,
+    /// Instead of the test set, the mean loss on this batch (safetensors: `inputs` and `targets`
+    /// [T, B] symbol numbers as F32, or for music [T, B, 88] notes as 0/1; `weights` [T, B]
+    /// optional), from zero states: what an exported model is checked against.
+    #[arg(long, value_name = "FILE")]
+    batch: Option<PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
-}
-
-fn budget(args: &Args) -> Result<Option<Budget>, String> {
-    Ok(match (args.steps, args.epochs, &args.time) {
-        (Some(0), _, _) => return Err("--steps must be at least 1".into()),
-        (Some(n), _, _) => Some(Budget::Steps(n)),
-        (_, Some(e), _) if e.is_nan() || e <= 0.0 => return Err("--epochs must be positive".into()),
-        (_, Some(e), _) => Some(Budget::Epochs(e)),
-        (_, _, Some(t)) => Some(Budget::Seconds(parse_duration("--time", t)?)),
-        _ => None,
-    })
-}
-
-/// The training configuration the flags describe (its ranges are checked when the run starts).
-fn config(args: &Args, kind: TaskKind) -> Result<TrainConfig, String> {
-    let mut t = TaskConfig::new(kind);
-    let (batch, bptt) = kind.default_shape();
-    let (batch, bptt) = (args.batch.unwrap_or(batch), args.bptt.unwrap_or(bptt));
-    if kind.data() == DataNeed::Generated && args.data.data.is_some() {
-        return Err(format!("--data is for ptb, text and music, not {kind}"));
-    }
-    t.data = kind.locate_data(args.data.data.as_deref())?;
-    t.max_digits = args.max_digits;
-    t.eval_max_digits = args.eval_max_digits;
-    t.distractors = args.distractors;
-    t.curriculum = args.curriculum;
-    t.max_depth = args.max_depth;
-    t.streams = batch;
-    if args.eval_every == Some(0) {
-        return Err("--eval-every must be at least 1".into());
-    }
-    Ok(TrainConfig {
-        task: t,
-        hidden: args.hidden,
-        layers: args.layers,
-        batch,
-        bptt,
-        optimizer: args.optimizer,
-        lr: args.lr.unwrap_or(match args.optimizer {
-            OptimizerKind::Adam => 3e-3,
-            OptimizerKind::Sgd => 1.0,
-        }),
-        clip: args.clip,
-        init_scale: args.init_scale,
-        init_uniform: args.init_uniform,
-        dropout: args.dropout,
-        variational: args.variational,
-        tied: args.tied,
-        budget: budget(args)?.unwrap_or(Budget::Seconds(300.0)),
-        // 0: once per epoch for a corpus or music, else 200 (decided when the task is built).
-        eval_every: args.eval_every.unwrap_or(0),
-        eval_examples: args.eval_examples,
-        decay: args.decay,
-        decay_patience: args.decay_patience,
-        decay_epoch: args.decay_epoch,
-        stop_patience: args.patience,
-        seed: args.seed,
-        threads: args.threads.get(),
-    })
 }
 
 /// The run the flags ask for: a new one, or the one saved in `--resume` (with a new budget or
@@ -211,10 +63,10 @@ fn start(ui: &Ui, args: &Args) -> Result<(Run, CellSource), super::failure::Fail
     let Some(dir) = &args.resume else {
         let arg =
             args.cell.as_deref().ok_or("name a cell to train (a .cell file or a standard cell), or --resume DIR")?;
-        let kind =
-            args.task.ok_or_else(|| format!("choose a task with --task ({})", TaskKind::names(&TaskKind::ALL)))?;
+        let t = &args.train;
+        let kind = t.task.ok_or_else(|| format!("choose a task with --task ({})", TaskKind::names(&TaskKind::ALL)))?;
         let (cell, source) = input::load_cell_source(&mut ws, arg, ui)?;
-        let run = Run::start(&cell, config(args, kind)?)?;
+        let run = Run::start(&cell, t.config(kind, Budget::Seconds(300.0), super::args::cores())?)?;
         return Ok((run, source));
     };
     let (source, _) = checkpoint::peek(dir)?;
@@ -226,10 +78,10 @@ fn start(ui: &Ui, args: &Args) -> Result<(Run, CellSource), super::failure::Fail
     }
     let mut run = Run::resume(&source.checked()?, dir)?;
     let config = &mut run.state.config;
-    if let Some(b) = budget(args)? {
+    if let Some(b) = args.train.budget()? {
         config.budget = b;
     }
-    if let Some(t) = args.threads.threads {
+    if let Some(t) = args.train.threads.threads {
         if t != config.threads {
             ui.error(format!(
                 "note: the run used {} threads; with {t} the numbers differ from an uninterrupted run",
@@ -303,14 +155,15 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
     let c = &run.state.config;
     if !args.json {
         eprintln!(
-            "training {} on {kind} (H={}, {} layer{}, batch {}, {:?} lr {}, {} thread{}){}",
+            "training {} on {kind} (H={}, {} layer{}, batch {}, {:?} lr {} {}, {} thread{}){}",
             source.name,
             c.hidden,
             c.layers,
             if c.layers == 1 { "" } else { "s" },
             c.batch,
             c.optimizer,
-            run.state.lr,
+            c.lr,
+            c.schedule.name(),
             c.threads,
             if c.threads == 1 { "" } else { "s" },
             if run.state.step > 0 { format!(", resumed at step {}", run.state.step) } else { String::new() }
@@ -319,7 +172,11 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
     let mut progress = Progress { line: StatusLine::new(), last_valid: None, kind, json: args.json };
     let save = args.save.clone().or_else(|| args.resume.clone());
     let mut observe = |e: Event<'_>| progress.event(e);
-    let hooks = Hooks { observe: Some(&mut observe), cancel: None, save: save.as_deref().map(|d| (d, &source)) };
+    // Ctrl-C ends the run between steps; the best model so far is still tested and saved.
+    super::interrupt::catch_ctrl_c();
+    let cancel = super::interrupt::interrupted;
+    let hooks =
+        Hooks { observe: Some(&mut observe), cancel: Some(&cancel), save: save.as_deref().map(|d| (d, &source)) };
     let result = run.train(hooks)?;
     progress.line.clear();
     if let Some(path) = &args.plot {
@@ -334,7 +191,7 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
         format!("training diverged at step {}: the first non-finite value is {}{kept}", d.step, d.origin)
     })?;
     report(&source.name, kind, &outcome, save.as_deref(), args.json);
-    Ok(ExitCode::SUCCESS)
+    Ok(if outcome.stop == Stop::Interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
 
 /// The final result: a JSON object, or lines for people.
@@ -355,6 +212,7 @@ fn report(cell: &str, kind: TaskKind, o: &RunOutcome, save: Option<&std::path::P
     }
     let second = |x: &Metrics| x.secondary.map_or(String::new(), |v| format!(", {} {v:.4}", kind.secondary()));
     println!("{cell} on {kind}: {} steps in {}, {:.1}k tokens/s", o.steps, clock(o.seconds), o.tokens_per_s / 1000.0);
+    println!("  stopped: {}", stop_reason(o.stop));
     println!("  best validation (step {}): {metric} {:.4}{}", o.best_step, o.valid.metric, second(&o.valid));
     println!("  test: {metric} {:.4}{}, loss {:.4}", o.test.metric, second(&o.test), o.test.loss);
     if let Some(l) = &o.long_test {
@@ -362,6 +220,15 @@ fn report(cell: &str, kind: TaskKind, o: &RunOutcome, save: Option<&std::path::P
     }
     if let Some(dir) = save {
         println!("  model: {}", dir.display());
+    }
+}
+
+/// Why a run ended, for people.
+fn stop_reason(stop: Stop) -> &'static str {
+    match stop {
+        Stop::Budget => "the budget ran out",
+        Stop::EarlyStop => "early stop: validation did not improve for --patience evaluations",
+        Stop::Interrupted => "interrupted (Ctrl-C); the best model so far was tested",
     }
 }
 
@@ -396,6 +263,18 @@ pub fn figure(cell: &str, kind: TaskKind, history: &[EvalRecord]) -> crate::plot
 
 pub fn test(_ui: &Ui, args: TestArgs) -> Outcome {
     let (source, _) = checkpoint::peek(&args.dir)?;
+    if let Some(path) = &args.batch {
+        let what = path.display().to_string();
+        let bytes = std::fs::read(path).map_err(|e| format!("cannot read {what}: {e}"))?;
+        let batch = crate::tensors::TensorSet::decode(&bytes, &what)?;
+        let loss = crate::train::run::loss_on_batch(&source.checked()?, &args.dir, batch, &what)?;
+        if args.json {
+            println!("{}", json!({"cell": source.name, "batch": what, "loss": loss}));
+        } else {
+            println!("{} on {what}: loss {loss:.6}", source.name);
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let t = crate::train::run::test_saved(&source.checked()?, &args.dir, args.threads.get())?;
     let kind = t.task.kind();
     let metric = kind.metric();

@@ -1,7 +1,7 @@
 //! `cellc search` (start, resume, report, replay, status) and `cellc worker`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use super::args::{DataArg, TaskParser, cores, parse_duration};
@@ -10,10 +10,12 @@ use super::input;
 use super::interrupt;
 use super::progress::StatusLine;
 use super::ui::Ui;
+use super::workers::LocalWorkers;
+use crate::experiment::job as spec;
+use crate::experiment::worker::{self, WorkerOptions};
 use crate::search::config::{DEFAULT_STEPS, default_tasks};
-use crate::search::worker::{self, WorkerOptions};
-use crate::search::{Ended, SearchConfig, View, report, spec};
-use crate::store::{Access, SearchStore, open_search_store, postgres};
+use crate::search::{Ended, SearchConfig, View, report};
+use crate::store::{Access, ExperimentStore, open_search_store, postgres};
 use crate::tasks::TaskKind;
 use crate::workspace::Workspace;
 
@@ -287,24 +289,6 @@ fn config(ui: &Ui, a: &StartArgs) -> Result<SearchConfig, Failure> {
     })
 }
 
-/// Starts the worker processes; they exit when this process does. The store goes in the
-/// environment, not the command line, where other users could read a password in it.
-fn spawn_workers(n: usize, store: &str, lease: f64, data: Option<&Path>) -> Result<Vec<Child>, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the cellc executable: {e}"))?;
-    (0..n)
-        .map(|_| {
-            let mut cmd = Command::new(&exe);
-            cmd.arg("worker").env("CELLC_STORE", store).arg("--lease").arg(lease.to_string());
-            cmd.arg("--parent").arg(std::process::id().to_string());
-            if let Some(d) = data {
-                cmd.arg("--data").arg(d);
-            }
-            cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::inherit());
-            cmd.spawn().map_err(|e| format!("cannot start a worker: {e}"))
-        })
-        .collect()
-}
-
 /// One line of progress; `before` is how many runs were done when this process started.
 fn progress_line(view: &View, started: Instant, before: u64) -> String {
     let c = view.counts();
@@ -377,16 +361,16 @@ fn start(ui: &Ui, a: &StartArgs) -> Outcome {
 }
 
 /// Opens the store as the search's one coordinator, and creates the search or resumes it.
-fn open_search(ui: &Ui, a: &StartArgs) -> Result<Box<dyn SearchStore>, Failure> {
+fn open_search(ui: &Ui, a: &StartArgs) -> Result<Box<dyn ExperimentStore>, Failure> {
     let mut store = open_search_store(&a.store, Access::Migrate)?;
-    store.lock_search(&a.name)?;
+    store.lock_experiment(&a.name)?;
     if !a.resume {
         let config = config(ui, a)?;
         crate::search::create(&mut *store, &a.name, &config)?;
         return Ok(store);
     }
-    if store.search(&a.name)?.is_none() {
-        let names = store.searches()?;
+    if store.experiment(&a.name)?.is_none() {
+        let names = store.experiments()?;
         return Err(format!(
             "{} has no search named `{}` to resume (it has: {})",
             store.describe(),
@@ -395,26 +379,21 @@ fn open_search(ui: &Ui, a: &StartArgs) -> Result<Box<dyn SearchStore>, Failure> 
         )
         .into());
     }
-    store.set_search_state(&a.name, "running")?;
+    store.set_experiment_state(&a.name, "running")?;
     Ok(store)
 }
 
 /// Plans rounds while `workers` worker processes train, with a progress line, until the search
 /// is done, the time is up, Ctrl-C, or every worker has died.
 fn drive(
-    store: &mut dyn SearchStore,
+    store: &mut dyn ExperimentStore,
     a: &StartArgs,
     deadline: Option<Instant>,
     workers: usize,
     view: &View,
 ) -> Result<Ended, String> {
     interrupt::catch_ctrl_c();
-    let children = std::cell::RefCell::new(spawn_workers(workers, &a.store, a.lease, view.config.data.as_deref())?);
-    // If every worker has exited (each prints its error), nothing would ever finish: stop.
-    let workers_gone = || {
-        let mut children = children.borrow_mut();
-        !children.is_empty() && children.iter_mut().all(|c| matches!(c.try_wait(), Ok(Some(_))))
-    };
+    let workers = LocalWorkers::spawn(workers, &a.store, a.lease, view.config.data.as_deref())?;
     let mut line = StatusLine::new();
     let started = Instant::now();
     let mut last_round = usize::MAX;
@@ -426,13 +405,10 @@ fn drive(
             line.show_or_log(&progress_line(v, started, before));
         }
     };
-    let stop = || interrupt::interrupted() || workers_gone();
+    let stop = || interrupt::interrupted() || workers.all_gone();
     let ended = crate::search::drive(store, &a.name, deadline, Duration::from_millis(500), &stop, &mut observe);
-    let crashed = !interrupt::interrupted() && workers_gone();
-    for c in children.borrow_mut().iter_mut() {
-        let _ = c.kill();
-        let _ = c.wait();
-    }
+    let crashed = !interrupt::interrupted() && workers.all_gone();
+    drop(workers);
     if line.is_tty() {
         eprintln!();
     }
@@ -464,7 +440,7 @@ fn report_cmd(a: &ReportArgs) -> Outcome {
 }
 
 /// Opens a store that must exist already (an SQLite file; a database is always there).
-fn open_existing(store: &str) -> Result<Box<dyn SearchStore>, String> {
+fn open_existing(store: &str) -> Result<Box<dyn ExperimentStore>, String> {
     if !postgres::is_url(store) && !Path::new(store).exists() {
         return Err(format!("{store}: no such store (start a search with `cellc search`)"));
     }

@@ -7,7 +7,7 @@ use serde::Serialize;
 
 use crate::search::View;
 use crate::search::view::Counts;
-use crate::store::{JobState, SearchStore};
+use crate::store::{ExperimentStore, JobState};
 
 /// A worker is alive if it reported within this long (it beats every 5 s, also mid-run).
 const ALIVE_MS: i64 = 30_000;
@@ -40,10 +40,14 @@ struct WorkerStatus {
     last_seen_s: f64,
 }
 
-pub fn status(store: &mut dyn SearchStore, json: bool) -> Result<ExitCode, String> {
+pub fn status(store: &mut dyn ExperimentStore, json: bool) -> Result<ExitCode, String> {
     let now = store.now_ms()?;
     let mut searches = vec![];
-    for name in store.searches()? {
+    for name in store.experiments()? {
+        // Comparisons and studies share the store and its workers; this view is of searches.
+        if store.experiment(&name)?.is_some_and(|e| e.kind != crate::search::KIND) {
+            continue;
+        }
         let view = View::load(store, &name)?;
         let in_flight = view
             .jobs

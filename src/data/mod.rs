@@ -3,6 +3,7 @@
 //! every error names the file (and line, where there is one).
 
 pub mod corpus;
+pub mod midi;
 pub mod music;
 
 use std::path::{Path, PathBuf};

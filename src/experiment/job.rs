@@ -1,20 +1,24 @@
-//! One job of the search: what a worker trains ([`JobSpec`], stored with the job so any worker on
-//! any machine can run it) and what it reports back ([`JobResult`]), with where the time went.
+//! One job of an experiment (a search, a study, a comparison): what a worker trains
+//! ([`JobSpec`], stored with the job so any worker on any machine can run it, and nothing else
+//! decides its numbers) and what it reports back ([`JobResult`]), with where the time went.
 
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
+use crate::tasks::Metrics;
 use crate::train::{Event, Hooks, Run, RunEnd, Stop, TrainConfig};
 use crate::workspace::CellSource;
 
-/// Everything that defines a training run of the search.
+/// Everything that defines a training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobSpec {
     pub cell: CellSource,
     pub config: TrainConfig,
-    /// The hyperparameter setting `config` was made from (what a child inherits).
-    pub setting: crate::train::grid::Setting,
+    /// The hyperparameter setting `config` was made from (a search's child inherits it); none
+    /// for a comparison's runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<crate::train::grid::Setting>,
     /// Early stopping: stop after validation `k` (from 0) when the accuracy is below
     /// `stop_below[k]` (fixed when the job is planned, so the run is deterministic).
     #[serde(default)]
@@ -33,11 +37,16 @@ impl JobSpec {
 /// What a run gave.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct JobResult {
-    /// Accuracy of the best validation (next-word accuracy on ptb) and the test at that point.
+    /// The compared metric (`TaskKind::scored`: accuracy, or next-word accuracy on ptb, NLL on
+    /// music) of the best validation and of the test at that point.
     pub valid: f64,
     pub test: f64,
-    /// `[step, validation accuracy]` after each validation.
+    /// `[step, compared metric on validation]` after each validation.
     pub curve: Vec<(u64, f64)>,
+    /// Every metric of the best validation and of the test (absent in results recorded before
+    /// they were kept, and for runs that did not finish).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<Detail>,
     pub steps: u64,
     pub outcome: RunEnd,
     pub compile_seconds: f64,
@@ -46,12 +55,20 @@ pub struct JobResult {
     pub seconds: f64,
 }
 
+/// The best validation's and the test's metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Detail {
+    pub valid: Metrics,
+    pub test: Metrics,
+}
+
 /// A result with nothing measured (a failure fills in `outcome` and the time).
 pub fn failed_result() -> JobResult {
     JobResult {
         valid: 0.0,
         test: 0.0,
         curve: vec![],
+        detail: None,
         steps: 0,
         outcome: RunEnd::Failed(String::new()),
         compile_seconds: 0.0,
@@ -60,6 +77,9 @@ pub fn failed_result() -> JobResult {
         seconds: 0.0,
     }
 }
+
+/// The value recorded for a diverged run on a task compared by a loss (music's NLL).
+pub const DIVERGED_LOSS: f64 = 1e6;
 
 /// Trains a job. `cancel` is polled every step (a lost lease, Ctrl-C): `Ok(None)` when it fired.
 pub fn run(spec: &JobSpec, cancel: &dyn Fn() -> bool) -> Result<Option<JobResult>, String> {
@@ -103,18 +123,24 @@ pub fn run(spec: &JobSpec, cancel: &dyn Fn() -> bool) -> Result<Option<JobResult
     let outcome = run.train(Hooks { observe: Some(&mut observe), cancel: Some(&stopped), save: None })?;
     eval += last.elapsed().as_secs_f64();
     let curve: Vec<(u64, f64)> = run.state.history.iter().map(|r| (r.step, r.valid.scored(kind))).collect();
-    let (valid, test, outcome, steps) = match outcome {
+    let (valid, test, detail, outcome, steps) = match outcome {
         Ok(o) if o.stop == Stop::Interrupted && !stop_early.get() => return Ok(None),
         Ok(o) => {
             let how = if o.stop == Stop::Interrupted { RunEnd::StoppedEarly } else { RunEnd::Ok };
-            (o.valid.scored(kind), o.test.scored(kind), how, o.steps)
+            let detail = Detail { valid: o.valid, test: o.test };
+            (o.valid.scored(kind), o.test.scored(kind), Some(detail), how, o.steps)
         }
-        Err(d) => (0.0, 0.0, RunEnd::Diverged { step: d.step }, d.step),
+        Err(d) => {
+            // The worst value: no accuracy, or a huge loss.
+            let worst = if kind.scored_by_accuracy() { 0.0 } else { DIVERGED_LOSS };
+            (worst, worst, None, RunEnd::Diverged { step: d.step }, d.step)
+        }
     };
     Ok(Some(JobResult {
         valid,
         test,
         curve,
+        detail,
         steps,
         outcome,
         compile_seconds,

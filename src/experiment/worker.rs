@@ -6,8 +6,8 @@ use std::cell::{Cell, RefCell};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use super::spec::{self, JobResult, JobSpec};
-use crate::store::{SCHEMA_VERSION, SearchStore, WorkerRow, now_ms};
+use super::job::{self as spec, JobResult, JobSpec};
+use crate::store::{ExperimentStore, SCHEMA_VERSION, WorkerRow, now_ms};
 use crate::train::RunEnd;
 
 /// How a worker behaves.
@@ -17,7 +17,7 @@ pub struct WorkerOptions {
     pub lease: Duration,
     /// Exit when this process is no longer our parent (the coordinator that started us died).
     pub parent: Option<u32>,
-    /// Exit when no search in the store is running.
+    /// Exit when no experiment in the store is running.
     pub exit_when_idle: bool,
     /// Where this machine keeps the data sets (overrides the path in a job's spec).
     pub data: Option<PathBuf>,
@@ -52,10 +52,11 @@ pub fn is_dead_here(worker: &str) -> bool {
     }
 }
 
-/// Runs jobs until `stop` says so, the parent dies, or (with `exit_when_idle`) no search runs.
+/// Runs jobs of any experiment until `stop` says so, the parent dies, or (with `exit_when_idle`)
+/// no experiment is running.
 /// `observe` hears each job whose result was recorded (its id, spec and result).
 pub fn work(
-    store: &mut dyn SearchStore,
+    store: &mut dyn ExperimentStore,
     opts: &WorkerOptions,
     stop: &dyn Fn() -> bool,
     observe: &mut dyn FnMut(i64, &JobSpec, &JobResult),
@@ -67,7 +68,7 @@ pub fn work(
     let mut stats = WorkerStats::default();
     // Heartbeats every few seconds, between runs and during them (`status` shows who is alive).
     let beat_every = Duration::from_secs(5);
-    let beat = |store: &mut dyn SearchStore, stats: &WorkerStats| {
+    let beat = |store: &mut dyn ExperimentStore, stats: &WorkerStats| {
         store.worker_beat(&WorkerRow {
             id: id.clone(),
             started_ms: started,

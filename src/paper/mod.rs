@@ -1,27 +1,62 @@
 //! `cellc paper`: the paper's Table 1 reproduced by one command. Every cell is trained on every
 //! task with a few settings from the paper's grid (phase 1, seed 1); the best setting by
 //! validation is trained again with more seeds (phase 2) so the report can show which
-//! differences are real. Every finished run goes into the [`crate::store`]: an interrupted study
-//! resumes where it stopped. Runs use one thread each, `workers` at a time.
+//! differences are real.
+//!
+//! The study is an experiment on the shared job queue (`experiment`): its runs are jobs that
+//! local worker processes, or `cellc worker`s on other machines, train. An interrupted study
+//! resumes where it stopped, and a finished run is never trained again: the study is named after
+//! what defines its runs.
 
 pub mod plan;
 pub mod report;
 
-use std::collections::VecDeque;
-use std::sync::Mutex;
-use std::time::Instant;
+use std::collections::HashMap;
 
-use crate::store::{RunRecord, Store};
+use serde::{Deserialize, Serialize};
+
+use crate::experiment::{Coordinator, JobResult, JobSpec, Round};
+use crate::store::{CandidateRow, ExperimentStore, JobRow, RoundRow, now_ms};
 use crate::tasks::TaskKind;
+use crate::train::TrainConfig;
 use crate::train::grid::{self, Setting};
-use crate::train::{Hooks, Run, RunEnd, Stop, TrainConfig};
 use crate::workspace::CellSource;
 use plan::Profile;
 
-/// The study's name in the store.
+/// One finished run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunRecord {
+    /// What defines the run, hashed: the same key is the same computation.
+    pub key: String,
+    /// The study it belongs to (`paper`, or a search's name).
+    pub study: String,
+    pub cell: String,
+    pub cell_source: String,
+    pub task: String,
+    /// Which hyperparameter setting of the (cell, task) pair.
+    pub setting: u32,
+    pub seed: u64,
+    /// The training configuration, JSON.
+    pub config: String,
+    /// The headline metric's name (`accuracy`, `NLL`, ...).
+    pub metric: String,
+    pub valid: f64,
+    pub test: f64,
+    /// Validation metric after each evaluation, JSON `[[step, value], ...]`.
+    pub curve: String,
+    pub steps: u64,
+    pub seconds: f64,
+    /// How the run ended, `train::RunEnd` as text: `ok`, or `diverged at step N` (valid and test
+    /// are then the worst value).
+    pub outcome: String,
+}
+
+/// The experiment kind of a study in the store, and what records call it.
+pub const KIND: &str = "study";
 pub const STUDY: &str = "paper";
 
 /// What one study covers.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Study {
     pub cells: Vec<CellSource>,
     pub tasks: Vec<TaskKind>,
@@ -29,8 +64,9 @@ pub struct Study {
     /// Seed of the settings' draws and the first training seed.
     pub seed: u64,
     /// The data directory (`--data`; tasks find their data in it by [`TaskKind::locate_data`]).
+    /// Not part of what defines the runs.
+    #[serde(default)]
     pub data: Option<std::path::PathBuf>,
-    pub workers: usize,
 }
 
 /// One training run to do.
@@ -44,17 +80,17 @@ pub struct Job {
     pub steps: u64,
 }
 
-/// What the caller hears while the study runs.
-pub enum Progress<'a> {
-    /// A phase starts: how many runs it has and how many the store already holds.
-    Phase { phase: u8, runs: usize, stored: usize },
-    /// A run finished (or was found in the store).
-    Finished { record: &'a RunRecord, done: usize, of: usize },
-}
-
 impl Study {
     fn pairs(&self) -> usize {
         self.cells.len() * self.tasks.len()
+    }
+
+    /// The study's name in the store: `paper-` and a hash of what defines its runs.
+    pub fn name(&self) -> String {
+        let mut definition = self.clone();
+        definition.data = None;
+        let json = serde_json::to_string(&definition).unwrap_or_default();
+        format!("{STUDY}-{}", crate::store::key(&[KIND, &json]))
     }
 
     fn job(&self, cell: usize, task: TaskKind, setting_index: usize, seed: u64) -> Job {
@@ -95,136 +131,173 @@ impl Study {
         jobs
     }
 
-    /// The store key of a job: cell source, task, setting, seed, steps and model size (not
-    /// where the data is).
-    pub fn key(&self, job: &Job) -> String {
-        let config_json = serde_json::to_string(&self.config(job, None)).unwrap_or_default();
-        let cell = &self.cells[job.cell];
-        crate::store::key(&[STUDY, &cell.name, &cell.text, job.task.name(), &config_json])
-    }
-
-    /// A job's training configuration, its task's data at `data`.
-    fn config(&self, job: &Job, data: Option<std::path::PathBuf>) -> TrainConfig {
+    /// A job's training configuration (its task's data found under the study's directory).
+    pub fn config(&self, job: &Job) -> Result<TrainConfig, String> {
+        let data = job.task.locate_data(self.data.as_deref())?;
         let mut c = grid::config(job.task, job.setting, self.profile.hidden, job.steps, job.seed, data);
         if job.task == TaskKind::Ptb {
             c.task.eval_tokens = self.profile.ptb_eval_words;
         }
-        c
+        Ok(c)
     }
 
-    /// Runs both phases, skipping runs the store holds. Returns every record of the study.
-    pub fn run(
-        &self,
-        store: &Mutex<Store>,
-        observe: &(dyn Fn(Progress<'_>) + Sync),
-        stop: &(dyn Fn() -> bool + Sync),
-    ) -> Result<Vec<RunRecord>, String> {
-        let phase1 = self.phase1();
-        self.execute(1, &phase1, store, observe, stop)?;
-        let records = lock(store).study(STUDY)?;
-        let phase2 = self.phase2(&records);
-        self.execute(2, &phase2, store, observe, stop)?;
-        lock(store).study(STUDY)
+    fn spec(&self, job: &Job) -> Result<JobSpec, String> {
+        Ok(JobSpec {
+            cell: self.cells[job.cell].clone(),
+            config: self.config(job)?,
+            setting: Some(job.setting),
+            stop_below: vec![],
+        })
     }
 
-    fn execute(
-        &self,
-        phase: u8,
-        jobs: &[Job],
-        store: &Mutex<Store>,
-        observe: &(dyn Fn(Progress<'_>) + Sync),
-        stop: &(dyn Fn() -> bool + Sync),
-    ) -> Result<(), String> {
-        let mut todo = VecDeque::new();
-        let mut stored = 0;
-        for job in jobs {
-            let key = self.key(job);
-            if lock(store).get(&key)?.is_some() {
-                stored += 1;
-            } else {
-                todo.push_back((key, job.clone()));
-            }
+    /// Creates the study in the store, or finds it (its runs are reused), and sets it running.
+    pub fn open(&self, store: &mut dyn ExperimentStore) -> Result<String, String> {
+        let name = self.name();
+        if store.experiment(&name)?.is_none() {
+            let json = serde_json::to_string(self).map_err(|e| e.to_string())?;
+            store.create_experiment(&name, KIND, &json)?;
+        } else if store.experiment(&name)?.is_some_and(|e| e.state != "done") {
+            store.set_experiment_state(&name, "running")?;
         }
-        observe(Progress::Phase { phase, runs: jobs.len(), stored });
-        let queue = Mutex::new(todo);
-        let done = Mutex::new(stored);
-        let failure: Mutex<Option<String>> = Mutex::new(None);
-        std::thread::scope(|scope| {
-            for _ in 0..self.workers.max(1) {
-                scope.spawn(|| {
-                    loop {
-                        if stop() || lock(&failure).is_some() {
-                            return;
-                        }
-                        let Some((key, job)) = lock(&queue).pop_front() else { return };
-                        let record = match self.train(&key, &job, stop) {
-                            Ok(Some(r)) => r,
-                            Ok(None) => return, // interrupted: not stored, redone next time
-                            Err(e) => {
-                                *lock(&failure) = Some(e);
-                                return;
-                            }
-                        };
-                        if let Err(e) = lock(store).put(&record) {
-                            *lock(&failure) = Some(format!("cannot store a run: {e}"));
-                            return;
-                        }
-                        let n = {
-                            let mut d = lock(&done);
-                            *d += 1;
-                            *d
-                        };
-                        observe(Progress::Finished { record: &record, done: n, of: jobs.len() });
-                    }
-                });
-            }
-        });
-        match failure.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            Some(e) => Err(e),
-            None if stop() => Err("interrupted; finished runs are stored, run the same command to continue".into()),
-            None => Ok(()),
-        }
-    }
-
-    /// Trains one job; `None` when stopped before the end.
-    fn train(&self, key: &str, job: &Job, stop: &(dyn Fn() -> bool + Sync)) -> Result<Option<RunRecord>, String> {
-        let source = &self.cells[job.cell];
-        let cell = source.checked()?;
-        let config = self.config(job, job.task.locate_data(self.data.as_deref())?);
-        let started = Instant::now();
-        let mut run = Run::start(&cell, config.clone())?;
-        let result = run.train(Hooks { cancel: Some(&stop), ..Hooks::default() })?;
-        let kind = job.task;
-        let curve: Vec<(u64, f64)> = run.state.history.iter().map(|r| (r.step, r.valid.scored(kind))).collect();
-        let (valid, test, outcome, steps) = match result {
-            Ok(o) if o.stop == Stop::Interrupted => return Ok(None),
-            Ok(o) => (o.valid.scored(kind), o.test.scored(kind), RunEnd::Ok, o.steps),
-            Err(d) => {
-                let worst = if kind.scored_by_accuracy() { 0.0 } else { report::DIVERGED_NLL };
-                (worst, worst, RunEnd::Diverged { step: d.step }, d.step)
-            }
-        };
-        Ok(Some(RunRecord {
-            key: key.to_string(),
-            study: STUDY.into(),
-            cell: source.name.clone(),
-            cell_source: source.text.clone(),
-            task: kind.name().into(),
-            setting: job.setting_index as u32,
-            seed: job.seed,
-            config: serde_json::to_string(&config).unwrap_or_default(),
-            metric: kind.scored_name().into(),
-            valid,
-            test,
-            curve: serde_json::to_string(&curve).unwrap_or_default(),
-            steps,
-            seconds: started.elapsed().as_secs_f64(),
-            outcome: outcome.to_string(),
-        }))
+        Ok(name)
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    // A worker that panicked has already failed the study; the data is still consistent.
-    m.lock().unwrap_or_else(|p| p.into_inner())
+/// A study as the store holds it: its runs as records.
+pub struct View {
+    pub name: String,
+    pub study: Study,
+    pub state: String,
+    pub jobs: Vec<JobRow>,
+    pub rounds: usize,
+    /// The finished runs.
+    pub records: Vec<RunRecord>,
+}
+
+impl View {
+    pub fn load(store: &mut dyn ExperimentStore, name: &str) -> Result<View, String> {
+        let row = store.experiment(name)?.ok_or_else(|| format!("the store has no study `{name}`"))?;
+        let study: Study =
+            serde_json::from_str(&row.config).map_err(|e| format!("study `{name}` has a bad config: {e}"))?;
+        let jobs = store.jobs(name)?;
+        let mut records = vec![];
+        for j in jobs.iter().filter(|j| j.result.is_some()) {
+            records.push(record(&study, j)?);
+        }
+        Ok(View { name: name.to_string(), study, state: row.state, rounds: store.rounds(name)?.len(), jobs, records })
+    }
+}
+
+/// A finished job as the report's record.
+fn record(study: &Study, j: &JobRow) -> Result<RunRecord, String> {
+    let bad = |what: &str, e: serde_json::Error| format!("job {} has a bad {what}: {e}", j.id);
+    let spec: JobSpec = serde_json::from_str(&j.spec).map_err(|e| bad("spec", e))?;
+    let r: JobResult = serde_json::from_str(j.result.as_deref().unwrap_or("")).map_err(|e| bad("result", e))?;
+    let kind = spec.config.task.kind;
+    let cell = &study.cells[(j.candidate - 1) as usize];
+    Ok(RunRecord {
+        key: j.id.to_string(),
+        study: STUDY.into(),
+        cell: cell.name.clone(),
+        cell_source: cell.text.clone(),
+        task: kind.name().into(),
+        setting: j.setting as u32,
+        seed: spec.config.seed,
+        config: serde_json::to_string(&spec.config).unwrap_or_default(),
+        metric: kind.scored_name().into(),
+        valid: r.valid,
+        test: r.test,
+        curve: serde_json::to_string(&r.curve).unwrap_or_default(),
+        steps: r.steps,
+        seconds: r.seconds,
+        outcome: r.outcome.to_string(),
+    })
+}
+
+/// The study as an experiment: round 0 is phase 1, round 1 phase 2, then it is done.
+pub struct StudyCoordinator {
+    pub name: String,
+}
+
+impl Coordinator for StudyCoordinator {
+    type View = View;
+
+    fn load(&mut self, store: &mut dyn ExperimentStore) -> Result<View, String> {
+        View::load(store, &self.name)
+    }
+
+    fn jobs<'v>(&self, view: &'v View) -> &'v [JobRow] {
+        &view.jobs
+    }
+
+    fn is_done(&self, view: &View) -> bool {
+        view.state == "done"
+    }
+
+    fn rounds(&self, view: &View) -> usize {
+        view.rounds
+    }
+
+    fn plan(&mut self, view: &View, round: i64, first_job: i64) -> Result<Round, String> {
+        let study = &view.study;
+        let (jobs, stage) = match round {
+            0 => (study.phase1(), "phase1"),
+            1 => (study.phase2(&view.records), "phase2"),
+            _ => (vec![], "done"),
+        };
+        let candidates = if round == 0 {
+            let row = |(i, c): (usize, &CellSource)| CandidateRow {
+                id: i as i64 + 1,
+                hash: format!("cell{i}"),
+                name: c.name.clone(),
+                parent: None,
+                mutation: String::new(),
+                source: c.text.clone(),
+                round,
+            };
+            study.cells.iter().enumerate().map(row).collect()
+        } else {
+            vec![]
+        };
+        let mut rows = vec![];
+        for job in &jobs {
+            let id = first_job + rows.len() as i64;
+            let spec = study.spec(job)?;
+            let setting = job.setting_index as i64;
+            rows.push(crate::experiment::queued_job(
+                id,
+                &view.name,
+                job.cell as i64 + 1,
+                stage,
+                setting,
+                round,
+                &spec,
+            )?);
+        }
+        let row = RoundRow { round, generated: rows.len() as i64, rejected: 0, duplicates: 0, planned_ms: now_ms() };
+        Ok(Round { row, candidates, jobs: rows })
+    }
+}
+
+/// Per phase: runs planned and runs finished.
+pub fn phase_counts(view: &View) -> HashMap<&str, (usize, usize)> {
+    let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
+    for j in &view.jobs {
+        let c = counts.entry(j.stage.as_str()).or_default();
+        c.0 += 1;
+        c.1 += usize::from(j.result.is_some());
+    }
+    counts
+}
+
+/// Coordinates study `name` until it is done or `stop` says so.
+pub fn drive(
+    store: &mut dyn ExperimentStore,
+    name: &str,
+    poll: std::time::Duration,
+    stop: &dyn Fn() -> bool,
+    observe: &mut dyn FnMut(&View),
+) -> Result<crate::experiment::Ended, String> {
+    let mut c = StudyCoordinator { name: name.to_string() };
+    crate::experiment::drive(store, name, &mut c, None, poll, stop, observe)
 }

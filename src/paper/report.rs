@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::store::RunRecord;
+use super::RunRecord;
 use crate::tasks::TaskKind;
 
 /// The value stored for a diverged run on an NLL task (accuracy tasks store 0).
@@ -373,6 +373,7 @@ pub fn figure(t: &Table, title: &str) -> crate::plot::Figure {
                         low: s.mean - hw,
                         high: s.mean + hw,
                         reference: paper_value(cell, task),
+                        points: vec![],
                     })
                 })
                 .collect(),

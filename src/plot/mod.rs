@@ -1,8 +1,9 @@
-//! Line charts of training curves and bar charts with intervals, drawn once through a small [`Canvas`] trait and rendered as
+//! Line charts of training curves, bar charts with intervals (and family trees and piano rolls), drawn once through a small [`Canvas`] trait and rendered as
 //! SVG (text) or PNG (our rasteriser, an 8x8 bitmap font and the `png` encoder): no system fonts
 //! or plotting stack needed, and the same figure looks the same in both.
 
 mod raster;
+pub mod roll;
 mod svg;
 pub mod tree;
 
@@ -28,8 +29,9 @@ pub struct Panel {
     pub bars: Vec<Bar>,
 }
 
-/// One bar: a value with an interval [low, high] drawn as a whisker, and an optional reference
-/// value drawn as a black tick (a published number to compare with).
+/// One bar: a value with an interval [low, high] drawn as a whisker, an optional reference
+/// value drawn as a black tick (a published number to compare with), and the values it
+/// summarises (one per seed) drawn as small crosses beside it.
 #[derive(Clone, Debug)]
 pub struct Bar {
     pub label: String,
@@ -37,6 +39,7 @@ pub struct Bar {
     pub low: f64,
     pub high: f64,
     pub reference: Option<f64>,
+    pub points: Vec<f64>,
 }
 
 /// Panels stacked top to bottom under a title.
@@ -180,7 +183,10 @@ fn draw_bars(panel: &Panel, c: &mut dyn Canvas, top: f64) {
     let grey = (200, 200, 200);
     let (x0, x1) = (MARGIN.0, WIDTH - MARGIN.1);
     let (y0, y1) = (top + MARGIN.2, top + PANEL_HEIGHT - MARGIN.3);
-    let values = panel.bars.iter().flat_map(|b| [b.value, b.low, b.high].into_iter().chain(b.reference));
+    let values = panel
+        .bars
+        .iter()
+        .flat_map(|b| [b.value, b.low, b.high].into_iter().chain(b.reference).chain(b.points.iter().copied()));
     let (mut lo, mut hi) = (f64::MAX, f64::MIN);
     for v in values.filter(|v| v.is_finite()) {
         lo = lo.min(v);
@@ -198,6 +204,9 @@ fn draw_bars(panel: &Panel, c: &mut dyn Canvas, top: f64) {
         c.text((x0 - 6.0, sy(t) + 4.0), &label(t), 11.0, Anchor::End, black);
     }
     c.polyline(&[(x0, y0), (x0, y1), (x1, y1)], black, 1.0);
+    if floor < 0.0 && ceil > 0.0 {
+        c.line((x0, sy(0.0)), (x1, sy(0.0)), black, 1.0);
+    }
     c.text((x0, y0 - 8.0), &panel.title, 13.0, Anchor::Start, black);
     c.text((12.0, y0 - 8.0), &panel.y_label, 11.0, Anchor::Start, black);
     let slot = (x1 - x0) / panel.bars.len() as f64;
@@ -221,6 +230,11 @@ fn draw_bars(panel: &Panel, c: &mut dyn Canvas, top: f64) {
         }
         if let Some(r) = b.reference.filter(|r| r.is_finite()) {
             c.line((xc - half - 4.0, sy(r)), (xc + half + 4.0, sy(r)), black, 3.0);
+        }
+        for &p in b.points.iter().filter(|p| p.is_finite()) {
+            let (px, py) = (xc + half + 10.0, sy(p));
+            c.line((px - 3.0, py - 3.0), (px + 3.0, py + 3.0), black, 1.0);
+            c.line((px - 3.0, py + 3.0), (px + 3.0, py - 3.0), black, 1.0);
         }
         c.text((xc, y1 + 16.0), &b.label, 10.0, Anchor::Middle, black);
     }

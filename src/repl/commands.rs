@@ -25,6 +25,7 @@ pub const COMMANDS: &[(&str, &str, &str)] = &[
     ("eval", "", "one step: the value of every equation for x and the states"),
     ("step", "", "one step, then keep the new states as the given ones"),
     ("train", "TASK [STEPS]", "train briefly (H=64, default 300 steps); Ctrl-C stops early"),
+    ("sample", "[PRIME]", "generate from the model :train made (arith: the answer to PRIME, like 12+345=)"),
     ("values", "", "H, D, the seed and the values given with let"),
     ("drop", "NAME", "remove the equation or init of NAME (`h'`: a next state; a state goes with its equation)"),
     ("save", "FILE", "write the current cell (and the session cells it derives from)"),
@@ -71,6 +72,7 @@ pub fn run(s: &mut Session, line: &str, host: &mut dyn Host) -> Reply {
         "drop" => drop(s, arg),
         "save" => save(s, arg),
         "train" => train(s, arg, host),
+        "sample" => super::sample::sample(s, arg),
         // The draft as written, errors and all: what the diagnostics' line numbers refer to.
         "show" => match &s.draft {
             Some(d) => Reply::ok(print::cell(d).trim_end()),
@@ -363,7 +365,10 @@ fn train(s: &mut Session, arg: &str, host: &mut dyn Host) -> Reply {
         Err(e) => return Reply::err(format!("error: {e}")),
     };
     match run_training(&cell, config, host) {
-        Ok(text) => Reply::ok(text),
+        Ok((text, model)) => {
+            s.trained = Some(model);
+            Reply::ok(text)
+        }
         Err(e) => Reply::err(format!("error: {e}")),
     }
 }
@@ -379,7 +384,11 @@ fn train_config(task: &str, steps: u64, seed: u64, threads: usize) -> Result<Tra
     Ok(c)
 }
 
-fn run_training(cell: &Cell, config: TrainConfig, host: &mut dyn Host) -> Result<String, String> {
+fn run_training(
+    cell: &Cell,
+    config: TrainConfig,
+    host: &mut dyn Host,
+) -> Result<(String, super::sample::TrainedModel), String> {
     let mut run = Run::start(cell, config)?;
     let kind = run.task.kind();
     let metric = kind.metric();
@@ -405,8 +414,11 @@ fn run_training(cell: &Cell, config: TrainConfig, host: &mut dyn Host) -> Result
         Stop::Interrupted => format!("interrupted after {} steps", outcome.steps),
         _ => format!("{} steps", outcome.steps),
     };
-    Ok(format!(
+    let text = format!(
         "{} on {kind}: {how}; best valid {metric} {:.4} (step {}), test {metric} {:.4}",
         cell.name, outcome.valid.metric, outcome.best_step, outcome.test.metric
-    ))
+    );
+    let model =
+        super::sample::TrainedModel { cell: cell.clone(), config: run.state.config.clone(), params: outcome.best };
+    Ok((text, model))
 }

@@ -110,7 +110,7 @@ mod tests {
         assert_eq!(c("h' = sig").1, ["sigm", "sigmoid"]);
         assert_eq!(c("h' = W_").1, ["W_xz"]);
         assert_eq!(c("let s").1, ["seed"]);
-        assert_eq!(c("cell mine = gr").1, ["gru"]);
+        assert_eq!(c("cell mine = gr").1, ["gru", "gru_torch"]);
         assert_eq!(c("h' = ").1, Vec::<String>::new());
     }
 }

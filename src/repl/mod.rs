@@ -9,6 +9,7 @@
 mod commands;
 pub mod complete;
 mod draft;
+mod sample;
 pub mod values;
 
 use crate::check::Cell;
@@ -75,6 +76,8 @@ pub struct Session {
     style: RenderStyle,
     /// Threads for `:train` (tests pin 1 so numbers do not depend on the machine).
     pub threads: usize,
+    /// The model the last `:train` made (its best parameters), for `:sample`.
+    trained: Option<sample::TrainedModel>,
 }
 
 impl Session {
@@ -87,6 +90,7 @@ impl Session {
             values: Values::default(),
             style,
             threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            trained: None,
         }
     }
 

@@ -23,6 +23,7 @@ pub mod softmax;
 pub mod softmax_avx2;
 mod stacks;
 mod steps;
+pub mod stream;
 
 pub use pool::{par_chunks_mut, parallel};
 
@@ -346,6 +347,12 @@ impl Buffers {
     pub fn initial_state_mut(&mut self, e: &Engine, s: usize) -> &mut [f32] {
         let r = self.rows(0, 1);
         &mut self.data[e.schedule.state_bufs[s]][r]
+    }
+
+    /// The initial value of state `s`, [B, H].
+    pub fn initial_state(&self, e: &Engine, s: usize) -> &[f32] {
+        let r = self.rows(0, 1);
+        &self.data[e.schedule.state_bufs[s]][r]
     }
 
     /// State `s` after every step, [T, B, H].

@@ -9,28 +9,15 @@
 //! search has seen are skipped and counted). Round 0 also adds the seed cells as baselines.
 
 use super::candidate::{self, Candidate};
-use super::spec::JobSpec;
 use super::view::{BASELINE, Status, View};
+use crate::experiment::{JobSpec, Round};
 use crate::rng::Rng;
-use crate::store::{CandidateRow, JobRow, JobState, RoundRow, now_ms};
+use crate::store::{CandidateRow, JobRow, RoundRow, now_ms};
 use crate::tasks::TaskKind;
 use crate::train::grid::{self, Setting};
 
 /// How many mutants one free slot may draw before the round gives up on it.
 const MAX_DRAWS: usize = 200;
-
-/// A planned round: what to add to the store.
-pub struct Round {
-    pub row: RoundRow,
-    pub candidates: Vec<CandidateRow>,
-    pub jobs: Vec<JobRow>,
-}
-
-impl Round {
-    pub fn is_empty(&self) -> bool {
-        self.jobs.is_empty()
-    }
-}
 
 /// Plans round `round`. `grow` false: only take the candidates in progress through their stages
 /// (the round or candidate limit was reached). `first_job` is the id the first new job gets.
@@ -221,8 +208,8 @@ impl Planner<'_> {
             let setting = if i == 0 {
                 self.parent_of(id)
                     .and_then(|p| self.view.best(p, task.name()))
-                    .and_then(|(j, _)| self.view.spec(j).ok())
-                    .map_or(grid::setting(task, 0, 0, 1), |s| s.setting)
+                    .and_then(|(j, _)| self.view.spec(j).ok()?.setting)
+                    .unwrap_or_else(|| grid::setting(task, 0, 0, 1))
             } else {
                 grid::setting(task, i as usize, c.seed ^ (id as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15), 1)
             };
@@ -249,25 +236,11 @@ impl Planner<'_> {
         let spec = JobSpec {
             cell: crate::workspace::CellSource { file: format!("{name}.cell"), name, text },
             config,
-            setting,
+            setting: Some(setting),
             stop_below,
         };
-        self.jobs.push(JobRow {
-            id: self.next_job,
-            search: self.view.name.clone(),
-            candidate: id,
-            task: task.name().to_string(),
-            stage: stage.to_string(),
-            setting: index,
-            spec: serde_json::to_string(&spec).map_err(|e| e.to_string())?,
-            round: self.round,
-            state: JobState::Queued,
-            worker: None,
-            lease_until_ms: 0,
-            attempts: 0,
-            result: None,
-            finished_ms: None,
-        });
+        let job = crate::experiment::queued_job(self.next_job, &self.view.name, id, stage, index, self.round, &spec)?;
+        self.jobs.push(job);
         self.next_job += 1;
         Ok(())
     }

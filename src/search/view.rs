@@ -5,8 +5,8 @@
 use std::collections::HashMap;
 
 use super::config::SearchConfig;
-use super::spec::{JobResult, JobSpec};
-use crate::store::{CandidateRow, JobRow, JobState, RoundRow, SearchStore};
+use crate::experiment::{JobResult, JobSpec};
+use crate::store::{CandidateRow, ExperimentStore, JobRow, JobState, RoundRow};
 
 /// Where a candidate is in the pipeline.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -45,8 +45,8 @@ pub struct View {
 pub const BASELINE: i64 = 1;
 
 impl View {
-    pub fn load(store: &mut dyn SearchStore, name: &str) -> Result<View, String> {
-        let search = store.search(name)?.ok_or_else(|| format!("the store has no search named `{name}`"))?;
+    pub fn load(store: &mut dyn ExperimentStore, name: &str) -> Result<View, String> {
+        let search = store.experiment(name)?.ok_or_else(|| format!("the store has no search named `{name}`"))?;
         let config: SearchConfig =
             serde_json::from_str(&search.config).map_err(|e| format!("search `{name}` has a bad config: {e}"))?;
         let jobs = store.jobs(name)?;

@@ -1,11 +1,12 @@
-//! The search store as one trait, so the coordinator, the workers and the reports never know
-//! which database they talk to: SQLite (one file, embedded, the default) or, for searches across
-//! machines, PostgreSQL. Both keep the same tables and the same lease protocol.
+//! The experiments' store as one trait, so coordinators, workers and reports never know which
+//! database they talk to: SQLite (one file, embedded, the default) or, for experiments across
+//! machines, PostgreSQL. Both keep the same tables and the same lease protocol. (The tables keep
+//! their first names: an experiment is a row of `searches`.)
 
-use super::{CandidateRow, JobRow, RoundRow, SearchRow, WorkerRow};
+use super::{CandidateRow, ExperimentRow, JobRow, RoundRow, WorkerRow};
 
-/// What the architecture search needs from its store.
-pub trait SearchStore {
+/// What an experiment (a search, a study, a comparison) and its workers need from the store.
+pub trait ExperimentStore {
     /// Where the store is, for messages (never a password).
     fn describe(&self) -> String;
     /// The schema version the store is at (the number of migrations applied).
@@ -13,21 +14,21 @@ pub trait SearchStore {
     /// The store's clock, in milliseconds since the Unix epoch. Leases and heartbeats use it, so
     /// workers on machines whose clocks disagree still agree on when a lease has run out.
     fn now_ms(&mut self) -> Result<i64, String>;
-    /// Makes this connection the only coordinator of the search until it closes; an error when
-    /// another process coordinates it already.
-    fn lock_search(&mut self, name: &str) -> Result<(), String>;
-    /// Creates a search; an existing one of the same name is an error.
-    fn create_search(&mut self, name: &str, config: &str) -> Result<(), String>;
-    fn search(&mut self, name: &str) -> Result<Option<SearchRow>, String>;
-    /// The searches' names, oldest first.
-    fn searches(&mut self) -> Result<Vec<String>, String>;
-    /// Whether any search is still running.
+    /// Makes this connection the only coordinator of the experiment until it closes; an error
+    /// when another process coordinates it already.
+    fn lock_experiment(&mut self, name: &str) -> Result<(), String>;
+    /// Creates an experiment of `kind`; an existing one of the same name is an error.
+    fn create_experiment(&mut self, name: &str, kind: &str, config: &str) -> Result<(), String>;
+    fn experiment(&mut self, name: &str) -> Result<Option<ExperimentRow>, String>;
+    /// The experiments' names, oldest first.
+    fn experiments(&mut self) -> Result<Vec<String>, String>;
+    /// Whether any experiment is still running.
     fn any_running(&mut self) -> Result<bool, String>;
-    fn set_search_state(&mut self, name: &str, state: &str) -> Result<(), String>;
+    fn set_experiment_state(&mut self, name: &str, state: &str) -> Result<(), String>;
     fn rounds(&mut self, search: &str) -> Result<Vec<RoundRow>, String>;
     fn candidates(&mut self, search: &str) -> Result<Vec<CandidateRow>, String>;
     fn jobs(&mut self, search: &str) -> Result<Vec<JobRow>, String>;
-    /// One job by id (any search).
+    /// One job by id (any experiment).
     fn job(&mut self, id: i64) -> Result<Option<JobRow>, String>;
     /// The largest job id (0 when there is none).
     fn max_job_id(&mut self) -> Result<i64, String>;

@@ -1,7 +1,6 @@
-//! The results store, in SQLite (WAL mode): every finished `cellc paper` run keyed by what defines
-//! it (cell source, task, settings, seed), so an interrupted study resumes and never trains a
-//! finished run again; and the architecture search's candidates and job queue (`search.rs`),
-//! which can live in PostgreSQL instead (`postgres`) for searches across machines.
+//! The results store, in SQLite (WAL mode): the experiments (searches, comparisons, the paper's
+//! study), their candidates and the job queue their runs go through (`search.rs`), which can live
+//! in PostgreSQL instead (`postgres`) for experiments across machines.
 //! The schema is versioned: each migration runs once, in order, and a store written by a newer
 //! cellc is refused.
 
@@ -9,21 +8,25 @@ mod backend;
 pub mod postgres;
 mod search;
 
-pub use backend::SearchStore;
-pub use search::{CandidateRow, JobRow, JobState, RoundRow, SearchRow, WorkerRow, now_ms};
+pub use backend::ExperimentStore;
+pub use search::{CandidateRow, ExperimentRow, JobRow, JobState, RoundRow, WorkerRow, now_ms};
 
 use std::path::Path;
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
+use rusqlite::Connection;
 
 /// Schema version, kept in `PRAGMA user_version`: the number of migrations applied.
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The migrations, oldest first; migration `i` takes the schema from version `i` to `i + 1`.
 /// Never edit one that has shipped: add a new one.
-const MIGRATIONS: [&str; 2] = [PAPER_RUNS, SEARCH];
+const MIGRATIONS: [&str; 3] = [PAPER_RUNS, SEARCH, EXPERIMENT_KINDS];
+
+/// Migration 3: the search tables hold every kind of experiment (search, study, compare). The
+/// `runs` table of migration 1 (a study's runs before the study used the job queue) is no longer
+/// read; it stays because shipped migrations never change.
+const EXPERIMENT_KINDS: &str = "ALTER TABLE searches ADD COLUMN kind TEXT NOT NULL DEFAULT 'search';";
 
 const PAPER_RUNS: &str = "
 CREATE TABLE IF NOT EXISTS runs (
@@ -135,39 +138,11 @@ pub fn version_gate(found: i64, access: Access, store: &str) -> Result<bool, Str
 }
 
 /// Opens the search store `store` names: a `postgres://` URL or an SQLite file.
-pub fn open_search_store(store: &str, access: Access) -> Result<Box<dyn SearchStore>, String> {
+pub fn open_search_store(store: &str, access: Access) -> Result<Box<dyn ExperimentStore>, String> {
     if postgres::is_url(store) {
         return Ok(Box::new(postgres::PgStore::open(store, access)?));
     }
     Ok(Box::new(Store::open_with(Path::new(store), access)?))
-}
-
-/// One finished run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct RunRecord {
-    /// What defines the run, hashed: the same key is the same computation.
-    pub key: String,
-    /// The study it belongs to (`paper`, or a search's name).
-    pub study: String,
-    pub cell: String,
-    pub cell_source: String,
-    pub task: String,
-    /// Which hyperparameter setting of the (cell, task) pair.
-    pub setting: u32,
-    pub seed: u64,
-    /// The training configuration, JSON.
-    pub config: String,
-    /// The headline metric's name (`accuracy`, `NLL`, ...).
-    pub metric: String,
-    pub valid: f64,
-    pub test: f64,
-    /// Validation metric after each evaluation, JSON `[[step, value], ...]`.
-    pub curve: String,
-    pub steps: u64,
-    pub seconds: f64,
-    /// How the run ended, `train::RunEnd` as text: `ok`, or `diverged at step N` (valid and test
-    /// are then the worst value).
-    pub outcome: String,
 }
 
 /// An open store.
@@ -229,78 +204,6 @@ impl Store {
         self.conn.pragma_update(None, "user_version", SCHEMA_VERSION).map_err(sql)?;
         Ok(())
     }
-
-    /// The finished run with this key, if any.
-    pub fn get(&self, key: &str) -> Result<Option<RunRecord>, String> {
-        self.conn
-            .query_row(&format!("SELECT {COLUMNS} FROM runs WHERE key = ?1"), [key], row)
-            .optional()
-            .map_err(|e| e.to_string())
-    }
-
-    /// Records a finished run (a second record with the same key is ignored: it is the same run).
-    pub fn put(&self, r: &RunRecord) -> Result<(), String> {
-        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        self.conn
-            .execute(
-                "INSERT OR IGNORE INTO runs (key, study, cell, cell_source, task, setting, seed, config, metric,
-                 valid, test, curve, steps, seconds, outcome, finished_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
-                params![
-                    r.key,
-                    r.study,
-                    r.cell,
-                    r.cell_source,
-                    r.task,
-                    r.setting,
-                    r.seed as i64,
-                    r.config,
-                    r.metric,
-                    r.valid,
-                    r.test,
-                    r.curve,
-                    r.steps as i64,
-                    r.seconds,
-                    r.outcome,
-                    now as i64
-                ],
-            )
-            .map(|_| ())
-            .map_err(|e| e.to_string())
-    }
-
-    /// Every run of a study, in the order they finished.
-    pub fn study(&self, study: &str) -> Result<Vec<RunRecord>, String> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {COLUMNS} FROM runs WHERE study = ?1 ORDER BY id"))
-            .map_err(|e| e.to_string())?;
-        let rows = stmt.query_map([study], row).map_err(|e| e.to_string())?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| e.to_string())
-    }
-}
-
-const COLUMNS: &str =
-    "key, study, cell, cell_source, task, setting, seed, config, metric, valid, test, curve, steps, seconds, outcome";
-
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
-    Ok(RunRecord {
-        key: r.get(0)?,
-        study: r.get(1)?,
-        cell: r.get(2)?,
-        cell_source: r.get(3)?,
-        task: r.get(4)?,
-        setting: r.get(5)?,
-        seed: r.get::<_, i64>(6)? as u64,
-        config: r.get(7)?,
-        metric: r.get(8)?,
-        valid: r.get(9)?,
-        test: r.get(10)?,
-        curve: r.get(11)?,
-        steps: r.get::<_, i64>(12)? as u64,
-        seconds: r.get(13)?,
-        outcome: r.get(14)?,
-    })
 }
 
 /// A stable key for a run: FNV-1a over the parts, as 16 hex digits (the same on every machine).
@@ -318,38 +221,6 @@ pub fn key(parts: &[&str]) -> String {
 mod tests {
     use super::*;
 
-    fn record(key: &str) -> RunRecord {
-        RunRecord {
-            key: key.into(),
-            study: "paper".into(),
-            cell: "gru".into(),
-            cell_source: "cell gru {}".into(),
-            task: "arith".into(),
-            setting: 0,
-            seed: 1,
-            config: "{}".into(),
-            metric: "accuracy".into(),
-            valid: 0.5,
-            test: 0.4,
-            curve: "[]".into(),
-            steps: 10,
-            seconds: 1.0,
-            outcome: "ok".into(),
-        }
-    }
-
-    #[test]
-    fn runs_round_trip_and_a_key_is_stored_once() {
-        let s = Store::memory().unwrap();
-        assert_eq!(s.get("a").unwrap(), None);
-        s.put(&record("a")).unwrap();
-        s.put(&RunRecord { valid: 0.9, ..record("a") }).unwrap();
-        assert_eq!(s.get("a").unwrap(), Some(record("a")));
-        s.put(&record("b")).unwrap();
-        assert_eq!(s.study("paper").unwrap().len(), 2);
-        assert!(s.study("other").unwrap().is_empty());
-    }
-
     #[test]
     fn an_old_store_is_migrated_in_place_and_a_newer_one_refused() {
         let dir = std::env::temp_dir().join(format!("cellc-store-migrate-{}", std::process::id()));
@@ -365,10 +236,11 @@ mod tests {
         // A worker (same version only) does not migrate it: it says what to do.
         let err = Store::open_with(&path, Access::SameVersion).err().unwrap();
         assert!(err.contains("version 1") && err.contains("--resume"), "{err}");
-        Store::open(&path).unwrap().put(&record("old")).unwrap();
+        let old: i64 =
+            Connection::open(&path).unwrap().query_row("SELECT COUNT(*) FROM runs", [], |r| r.get(0)).unwrap();
+        assert_eq!(old, 0);
         let mut s = Store::open(&path).unwrap();
-        assert_eq!(s.get("old").unwrap(), Some(record("old")));
-        s.create_search("s", "{}").unwrap(); // the search tables exist now
+        s.create_experiment("s", "search", "{}").unwrap(); // the experiment tables exist now
         let version: i64 = s.conn.query_row("PRAGMA user_version", [], |r| r.get(0)).unwrap();
         assert_eq!(version, SCHEMA_VERSION);
         s.conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();

@@ -9,13 +9,15 @@
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use super::{SearchStore, Store};
+use super::{ExperimentStore, Store};
 
-/// One search.
+/// One experiment: a search, a study or a comparison.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct SearchRow {
+pub struct ExperimentRow {
     pub name: String,
-    /// The search's options (JSON), fixed at creation so a resumed search plans the same way.
+    /// `search`, `study` or `compare`.
+    pub kind: String,
+    /// Its options (JSON), fixed at creation so a resumed experiment plans the same way.
     pub config: String,
     /// `running` or `done`.
     pub state: String,
@@ -152,7 +154,7 @@ fn err(e: rusqlite::Error) -> String {
     e.to_string()
 }
 
-impl SearchStore for Store {
+impl ExperimentStore for Store {
     fn describe(&self) -> String {
         self.path.clone()
     }
@@ -166,43 +168,49 @@ impl SearchStore for Store {
     }
 
     /// One file on one machine: the coordinator's processes are the only writers that plan.
-    fn lock_search(&mut self, _name: &str) -> Result<(), String> {
+    fn lock_experiment(&mut self, _name: &str) -> Result<(), String> {
         Ok(())
     }
 
-    /// Creates a search; an existing one of the same name is an error (resume it instead).
-    fn create_search(&mut self, name: &str, config: &str) -> Result<(), String> {
+    /// Creates an experiment; an existing one of the same name is an error (resume it instead).
+    fn create_experiment(&mut self, name: &str, kind: &str, config: &str) -> Result<(), String> {
         self.conn
             .execute(
-                "INSERT INTO searches (name, config, state, created_ms) VALUES (?1, ?2, 'running', ?3)",
-                params![name, config, now_ms()],
+                "INSERT INTO searches (name, kind, config, state, created_ms) VALUES (?1, ?2, ?3, 'running', ?4)",
+                params![name, kind, config, now_ms()],
             )
             .map(|_| ())
             .map_err(|e| match e {
                 rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                    format!("the store already has a search named `{name}` (use --resume, or another --name)")
+                    format!("the store already has an experiment named `{name}` (use --resume, or another --name)")
                 }
                 e => e.to_string(),
             })
     }
 
-    fn search(&mut self, name: &str) -> Result<Option<SearchRow>, String> {
+    fn experiment(&mut self, name: &str) -> Result<Option<ExperimentRow>, String> {
         self.conn
-            .query_row("SELECT name, config, state, created_ms FROM searches WHERE name = ?1", [name], |r| {
-                Ok(SearchRow { name: r.get(0)?, config: r.get(1)?, state: r.get(2)?, created_ms: r.get(3)? })
+            .query_row("SELECT name, kind, config, state, created_ms FROM searches WHERE name = ?1", [name], |r| {
+                Ok(ExperimentRow {
+                    name: r.get(0)?,
+                    kind: r.get(1)?,
+                    config: r.get(2)?,
+                    state: r.get(3)?,
+                    created_ms: r.get(4)?,
+                })
             })
             .optional()
             .map_err(err)
     }
 
-    /// The names of the store's searches, oldest first.
-    fn searches(&mut self) -> Result<Vec<String>, String> {
+    /// The names of the store's experiments, oldest first.
+    fn experiments(&mut self) -> Result<Vec<String>, String> {
         let mut stmt = self.conn.prepare("SELECT name FROM searches ORDER BY created_ms").map_err(err)?;
         let rows = stmt.query_map([], |r| r.get(0)).map_err(err)?;
         rows.collect::<Result<_, _>>().map_err(err)
     }
 
-    /// Whether any search is still running (workers wait for work while one is).
+    /// Whether any experiment is still running (workers wait for work while one is).
     fn any_running(&mut self) -> Result<bool, String> {
         self.conn
             .query_row("SELECT count(*) FROM searches WHERE state = 'running'", [], |r| r.get::<_, i64>(0))
@@ -210,7 +218,7 @@ impl SearchStore for Store {
             .map_err(err)
     }
 
-    fn set_search_state(&mut self, name: &str, state: &str) -> Result<(), String> {
+    fn set_experiment_state(&mut self, name: &str, state: &str) -> Result<(), String> {
         self.conn
             .execute("UPDATE searches SET state = ?2 WHERE name = ?1", params![name, state])
             .map(|_| ())
@@ -459,8 +467,8 @@ mod tests {
     #[test]
     fn jobs_are_claimed_once_leases_expire_and_late_results_are_dropped() {
         let mut s = Store::memory().unwrap();
-        s.create_search("s", "{}").unwrap();
-        assert!(s.create_search("s", "{}").unwrap_err().contains("--resume"));
+        s.create_experiment("s", "search", "{}").unwrap();
+        assert!(s.create_experiment("s", "search", "{}").unwrap_err().contains("--resume"));
         let cand = CandidateRow {
             id: 1,
             hash: "h".into(),
@@ -491,7 +499,7 @@ mod tests {
     #[test]
     fn jobs_of_dead_workers_go_back_to_the_queue() {
         let mut s = Store::memory().unwrap();
-        s.create_search("s", "{}").unwrap();
+        s.create_experiment("s", "search", "{}").unwrap();
         s.commit_round("s", &round(0), &[], &[job_row(1, 0)]).unwrap();
         s.claim("dead", 60_000).unwrap().unwrap();
         assert_eq!(s.requeue_dead(&|w| w == "dead").unwrap(), 1);

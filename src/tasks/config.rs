@@ -192,6 +192,49 @@ impl Task {
         }
     }
 
+    /// `text` as the task's symbols (what a prime for generation is read as): characters for the
+    /// generated tasks and text, whitespace-separated words for PTB (an unknown word is `<unk>`).
+    pub fn encode(&self, text: &str) -> Result<Vec<u32>, String> {
+        let byte = |alphabet: &[u8], c: char| {
+            alphabet.iter().position(|&a| char::from(a) == c).map(|i| i as u32).ok_or_else(|| {
+                let shown: String = alphabet.iter().map(|&a| char::from(a)).filter(|c| !c.is_whitespace()).collect();
+                format!("`{c}` is not a symbol of {} (its symbols: {shown})", self.name())
+            })
+        };
+        match self {
+            Task::Arith(_) => text.chars().map(|c| byte(arith::ALPHABET, c)).collect(),
+            Task::Xml(_) => text.chars().map(|c| byte(xml::ALPHABET, c)).collect(),
+            Task::Memorize(_) => text.chars().map(|c| byte(memorize::ALPHABET, c)).collect(),
+            Task::Corpus(c) if c.unit == corpus::Unit::Words => {
+                let find = |w: &str| c.corpus.vocab.iter().position(|v| v == w).map(|i| i as u32);
+                text.split_whitespace()
+                    .map(|w| find(w).or_else(|| find("<unk>")).ok_or_else(|| format!("`{w}` is not in the vocabulary")))
+                    .collect()
+            }
+            Task::Corpus(c) => text
+                .chars()
+                .map(|ch| {
+                    let s = ch.to_string();
+                    c.corpus
+                        .vocab
+                        .iter()
+                        .position(|v| *v == s)
+                        .map(|i| i as u32)
+                        .ok_or_else(|| format!("`{ch}` is not in the text's characters"))
+                })
+                .collect(),
+            Task::Music(_) => Err("music is primed with silence, not text".into()),
+        }
+    }
+
+    /// The symbol that ends an example (arith's answer ends with `.`), where there is one.
+    pub fn end_symbol(&self) -> Option<u32> {
+        match self {
+            Task::Arith(_) => arith::ALPHABET.iter().position(|&a| a == b'.').map(|i| i as u32),
+            _ => None,
+        }
+    }
+
     /// Symbols, the padding symbol of the generated tasks included.
     pub fn vocab(&self) -> usize {
         match self {

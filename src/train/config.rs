@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::lm::LmShape;
 use super::optim::OptimizerKind;
+use super::schedule::Schedule;
 use crate::tasks::{Task, TaskConfig, corpus};
 
 /// When to stop.
@@ -26,7 +27,11 @@ pub struct TrainConfig {
     /// Stream tasks: steps per batch (truncated BPTT length).
     pub bptt: usize,
     pub optimizer: OptimizerKind,
+    /// The base learning rate.
     pub lr: f64,
+    /// How the rate moves over the run (absent in configs saved before schedules: plateau).
+    #[serde(default, skip_serializing_if = "Schedule::is_plateau")]
+    pub schedule: Schedule,
     /// Largest global gradient norm (0: no clipping).
     pub clip: f64,
     pub init_scale: f64,
@@ -76,6 +81,7 @@ impl TrainConfig {
             bptt,
             optimizer: OptimizerKind::Adam,
             lr: 3e-3,
+            schedule: Schedule::Plateau,
             clip: 5.0,
             init_scale: 1.0,
             init_uniform: None,
@@ -111,10 +117,24 @@ impl TrainConfig {
             (self.decay_patience >= 1, "--decay-patience must be at least 1"),
             (self.threads >= 1, "--threads must be at least 1"),
             (self.budget.is_valid(), "the budget (--steps, --epochs, --time) must be positive"),
+            (self.schedule_is_valid(), "--warmup and --floor must be fractions in [0, 1]"),
+            (
+                self.schedule.is_plateau() || self.decay_epoch.is_none(),
+                "--decay-epoch is a schedule of its own: use it with --schedule plateau",
+            ),
         ];
         match checks.iter().find(|(ok, _)| !ok) {
             Some((_, msg)) => Err(msg.to_string()),
             None => Ok(()),
+        }
+    }
+
+    fn schedule_is_valid(&self) -> bool {
+        match self.schedule {
+            Schedule::Linear { warmup, floor } | Schedule::Cosine { warmup, floor } => {
+                (0.0..=1.0).contains(&warmup) && (0.0..=1.0).contains(&floor)
+            }
+            Schedule::Constant | Schedule::Plateau => true,
         }
     }
 

@@ -121,6 +121,9 @@ impl<'e> Trainer<'e> {
     /// or infinity ends the run with its origin named.
     fn step(&mut self, state: &mut RunState, hooks: &mut Hooks<'_>) -> Result<Option<Diverged>, String> {
         let config = &self.config;
+        if !config.schedule.is_plateau() {
+            state.lr = config.lr * config.schedule.factor(state.step, self.planned_steps(state));
+        }
         let batch = state.train.next(self.shape.batch, config.bptt);
         self.runner.set_steps(batch.steps)?;
         self.last_stream = batch.stream;
@@ -222,7 +225,8 @@ impl<'e> Trainer<'e> {
         } else {
             state.since_best += 1;
             state.since_decay += 1;
-            if config.decay < 1.0 && config.decay_epoch.is_none() && state.since_decay >= config.decay_patience {
+            let plateau = config.schedule.is_plateau() && config.decay_epoch.is_none();
+            if plateau && config.decay < 1.0 && state.since_decay >= config.decay_patience {
                 state.lr *= config.decay;
                 state.since_decay = 0;
             }
@@ -266,6 +270,20 @@ impl<'e> Trainer<'e> {
             stop,
             best,
         })
+    }
+
+    /// The run's length in steps for the schedule: the step budget, or the steps so far over the
+    /// fraction of an epoch or time budget they used (an estimate that follows the step rate).
+    fn planned_steps(&self, state: &RunState) -> f64 {
+        if let Budget::Steps(n) = self.config.budget {
+            return n as f64;
+        }
+        let done = self.progress(state);
+        if state.step == 0 || done <= 0.0 {
+            // Before the first step there is no rate yet: a provisional length.
+            return 1000.0;
+        }
+        (state.step as f64 / done).max(state.step as f64 + 1.0)
     }
 
     /// The fraction of the budget used.

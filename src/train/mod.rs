@@ -14,9 +14,12 @@ pub mod model;
 pub mod optim;
 mod output;
 pub mod run;
+pub mod sample;
+pub mod schedule;
 pub mod state;
 
 pub use config::{Budget, TrainConfig};
 pub use fit::Hooks;
 pub use run::Run;
+pub use schedule::Schedule;
 pub use state::{Diverged, EvalRecord, Event, Outcome, RunEnd, RunState, Stop, Trained};

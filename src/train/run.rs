@@ -79,3 +79,64 @@ pub fn test_saved(cell: &Cell, dir: &Path, threads: usize) -> Result<Tested, Str
     let (test, long_test) = evaluate::test(&mut runner, &model.params, &config, &task, &sets)?;
     Ok(Tested { task, best_step: model.best_step, test, long_test })
 }
+
+/// The mean loss of the best model saved in `dir` on one batch of the user's, from zero states:
+/// `inputs` and `targets` [T, B] symbols (as F32 numbers), or for music [T, B, 88] notes (0 or 1);
+/// `weights` [T, B] optional (rows of weight 0 do not count). What an exported model's loss
+/// is checked against.
+pub fn loss_on_batch(cell: &Cell, dir: &Path, mut batch: crate::tensors::TensorSet, what: &str) -> Result<f64, String> {
+    let (_, config) = checkpoint::peek(dir)?;
+    let task = config.task.build()?;
+    let (engine, _) = compile(cell)?;
+    let model = checkpoint::load_model(dir, &engine, &task)?;
+    let music = matches!(task, Task::Music(_));
+    let labels: &[&str] = if music { &["T", "B", "V"] } else { &["T", "B"] };
+    let inputs = batch.take_rank("inputs", labels, what)?;
+    let (t, b) = (inputs.shape()[0], inputs.shape()[1]);
+    let targets = if music {
+        batch.take("targets", &[t, b, task.vocab()], &["T", "B", "V"], what)?
+    } else {
+        batch.take("targets", &[t, b], &["T", "B"], what)?
+    };
+    let weights = match batch.tensors.contains_key("weights") {
+        true => Some(batch.take("weights", &[t, b], &["T", "B"], what)?.iter().copied().collect::<Vec<f32>>()),
+        false => None,
+    };
+    batch.expect_empty(what, "the batch is `inputs`, `targets` and optionally `weights`")?;
+    let shape = crate::train::lm::LmShape {
+        vocab: task.vocab(),
+        hidden: config.hidden,
+        layers: config.layers,
+        batch: b,
+        steps: t,
+    };
+    let mut runner = LmRunner::new(&engine, shape, 1)?;
+    let symbols = |a: &ndarray::ArrayD<f32>| -> Result<Vec<u32>, String> {
+        a.iter()
+            .map(|&v| {
+                let ok = v >= 0.0 && v.fract() == 0.0 && (v as usize) < task.vocab();
+                if ok {
+                    Ok(v as u32)
+                } else {
+                    Err(format!("{what}: {v} is not a symbol of {} (0..{})", task.name(), task.vocab()))
+                }
+            })
+            .collect()
+    };
+    if music {
+        let sets = |a: &ndarray::ArrayD<f32>| {
+            let mut s = crate::tasks::Sets::default();
+            for row in a.as_slice().unwrap_or(&[]).chunks(task.vocab()) {
+                let on: Vec<u8> = row.iter().enumerate().filter(|(_, v)| **v > 0.5).map(|(i, _)| i as u8).collect();
+                s.push(&on);
+            }
+            s
+        };
+        if inputs.shape() != [t, b, task.vocab()] {
+            return Err(format!("{what}: music `inputs` is [T, B, {}]", task.vocab()));
+        }
+        let frames = crate::tasks::Frames { input: sets(&inputs), target: sets(&targets) };
+        return Ok(runner.evaluate_frames(&model.params, &frames, weights.as_deref(), false));
+    }
+    Ok(runner.evaluate(&model.params, &symbols(&inputs)?, &symbols(&targets)?, weights.as_deref(), false))
+}

@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part of this module
 
 pub mod pg_server;
+pub mod python;
 pub mod reference;
 pub mod small_search;
 

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::ffi::OsStr;
 use std::process::{Command, Output};
 
-use cellc::store::SearchStore;
+use cellc::store::ExperimentStore;
 
 pub fn cellc() -> Command {
     super::cellc_cmd()
@@ -57,7 +57,7 @@ pub fn run_ok(mut cmd: Command) -> Output {
 pub type Results = BTreeMap<i64, (String, String, i64, String)>;
 
 /// The results of the search named `search` in `store`; every job must be done.
-pub fn results(store: &mut dyn SearchStore) -> Results {
+pub fn results(store: &mut dyn ExperimentStore) -> Results {
     let hashes: BTreeMap<i64, String> =
         store.candidates("search").unwrap().into_iter().map(|c| (c.id, c.hash)).collect();
     store

@@ -13,7 +13,9 @@ use postgres::Client;
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 
-use super::{Access, CandidateRow, JobRow, RoundRow, SCHEMA_VERSION, SearchRow, SearchStore, WorkerRow, version_gate};
+use super::{
+    Access, CandidateRow, ExperimentRow, ExperimentStore, JobRow, RoundRow, SCHEMA_VERSION, WorkerRow, version_gate,
+};
 
 /// The server's clock in milliseconds since the Unix epoch.
 const NOW: &str = "(extract(epoch from clock_timestamp()) * 1000)::bigint";
@@ -128,7 +130,7 @@ fn search_lock_key(name: &str) -> i64 {
     h as i64
 }
 
-impl SearchStore for PgStore {
+impl ExperimentStore for PgStore {
     fn describe(&self) -> String {
         self.describe.clone()
     }
@@ -143,7 +145,7 @@ impl SearchStore for PgStore {
 
     /// A session advisory lock: the server drops it when the coordinator's connection ends, so a
     /// killed coordinator never leaves its search locked.
-    fn lock_search(&mut self, name: &str) -> Result<(), String> {
+    fn lock_experiment(&mut self, name: &str) -> Result<(), String> {
         let got: bool = self
             .client
             .query_one("SELECT pg_try_advisory_lock($1)", &[&search_lock_key(name)])
@@ -160,35 +162,38 @@ impl SearchStore for PgStore {
         }
     }
 
-    fn create_search(&mut self, name: &str, config: &str) -> Result<(), String> {
-        let sql = format!("INSERT INTO searches (name, config, state, created_ms) VALUES ($1, $2, 'running', {NOW})");
-        match self.client.execute(&sql, &[&name, &config]) {
+    fn create_experiment(&mut self, name: &str, kind: &str, config: &str) -> Result<(), String> {
+        let sql = format!(
+            "INSERT INTO searches (name, kind, config, state, created_ms) VALUES ($1, $2, $3, 'running', {NOW})"
+        );
+        match self.client.execute(&sql, &[&name, &kind, &config]) {
             Ok(_) => Ok(()),
             Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                Err(format!("the store already has a search named `{name}` (use --resume, or another --name)"))
+                Err(format!("the store already has an experiment named `{name}` (use --resume, or another --name)"))
             }
             Err(e) => Err(err(e)),
         }
     }
 
-    fn search(&mut self, name: &str) -> Result<Option<SearchRow>, String> {
+    fn experiment(&mut self, name: &str) -> Result<Option<ExperimentRow>, String> {
         let row = self
             .client
-            .query_opt("SELECT name, config, state, created_ms FROM searches WHERE name = $1", &[&name])
+            .query_opt("SELECT name, kind, config, state, created_ms FROM searches WHERE name = $1", &[&name])
             .map_err(err)?;
         row.map(|r| {
-            Ok(SearchRow {
+            Ok(ExperimentRow {
                 name: r.try_get(0)?,
-                config: r.try_get(1)?,
-                state: r.try_get(2)?,
-                created_ms: r.try_get(3)?,
+                kind: r.try_get(1)?,
+                config: r.try_get(2)?,
+                state: r.try_get(3)?,
+                created_ms: r.try_get(4)?,
             })
         })
         .transpose()
         .map_err(err)
     }
 
-    fn searches(&mut self) -> Result<Vec<String>, String> {
+    fn experiments(&mut self) -> Result<Vec<String>, String> {
         let rows = self.client.query("SELECT name FROM searches ORDER BY created_ms, name", &[]).map_err(err)?;
         rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>().map_err(err)
     }
@@ -202,7 +207,7 @@ impl SearchStore for PgStore {
         Ok(n > 0)
     }
 
-    fn set_search_state(&mut self, name: &str, state: &str) -> Result<(), String> {
+    fn set_experiment_state(&mut self, name: &str, state: &str) -> Result<(), String> {
         self.client.execute("UPDATE searches SET state = $2 WHERE name = $1", &[&name, &state]).map(|_| ()).map_err(err)
     }
 

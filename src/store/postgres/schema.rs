@@ -3,7 +3,9 @@
 //! the one-row table `cellc_schema`.
 
 /// The migrations, oldest first; never edit one that has shipped.
-pub const MIGRATIONS: [&str; super::super::SCHEMA_VERSION as usize] = [PAPER_RUNS, SEARCH];
+pub const MIGRATIONS: [&str; super::super::SCHEMA_VERSION as usize] = [PAPER_RUNS, SEARCH, EXPERIMENT_KINDS];
+
+const EXPERIMENT_KINDS: &str = "ALTER TABLE searches ADD COLUMN kind TEXT NOT NULL DEFAULT 'search';";
 
 /// Serialises migrations of one database across processes and machines (an advisory lock key:
 /// "cellc" in ASCII).

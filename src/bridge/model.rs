@@ -1,0 +1,76 @@
+//! The language model around an exported cell, for `cellc export --checkpoint DIR`: the
+//! embedding [V, H], the stacked layers of the cell, the output layer (a softmax over V symbols,
+//! or for music 88 independent sigmoids), the loss `cellc test` reports, and a loader for the
+//! checkpoint's `model.safetensors` (tensors `embed`, `layer<l>.<param>`, `out.W`, `out.b`).
+
+use super::python::class_name;
+use crate::check::Cell;
+
+/// What the exported model needs to know about the trained one.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ModelInfo {
+    pub vocab: usize,
+    pub hidden: usize,
+    pub layers: usize,
+    /// Music: rows are sets of notes in, 88 sigmoids out.
+    pub music: bool,
+    /// The task, for the docstring.
+    pub task: String,
+}
+
+/// The PyTorch model, appended to the cell's module.
+pub fn pytorch(cell: &Cell, m: &ModelInfo) -> String {
+    let class = class_name(cell);
+    let mut s = format!(
+        "\n\nVOCAB, HIDDEN, LAYERS, MUSIC = {}, {}, {}, {}\n\n\n",
+        m.vocab,
+        m.hidden,
+        m.layers,
+        if m.music { "True" } else { "False" }
+    );
+    s.push_str(&format!(
+        "class Model(nn.Module):\n    \"\"\"The model `cellc run` trained on {}: an embedding of the input {} to H, {} stacked\n    `{}` layer(s), and {}.\"\"\"\n\n",
+        m.task,
+        if m.music { "notes (a frame's embedding is the sum of its notes' rows)" } else { "symbols" },
+        m.layers,
+        cell.name,
+        if m.music { "88 independent sigmoids (one per piano key)" } else { "a softmax over the next symbol" }
+    ));
+    s.push_str(&format!(
+        "    def __init__(self):\n        super().__init__()\n        self.embed = nn.Parameter(torch.zeros(VOCAB, HIDDEN))\n        self.layers = nn.ModuleList([{class}Layer(HIDDEN, HIDDEN) for _ in range(LAYERS)])\n        self.out_W = nn.Parameter(torch.zeros(VOCAB, HIDDEN))\n        self.out_b = nn.Parameter(torch.zeros(VOCAB))\n\n"
+    ));
+    s.push_str(
+        "    def forward(self, inputs, states=None):\n        \"\"\"inputs: symbols [T, B] (int64), or for music multi-hot frames [T, B, 88] (float).\n        Returns the logits [T, B, V] and every layer's final states.\"\"\"\n        x = inputs @ self.embed if MUSIC else self.embed[inputs]\n        finals = []\n        for i, layer in enumerate(self.layers):\n            x, final = layer(x, None if states is None else states[i])\n            finals.append(final)\n        return x @ self.out_W.T + self.out_b, finals\n\n",
+    );
+    s.push_str(
+        "    def loss(self, inputs, targets, weights=None):\n        \"\"\"The mean loss over the rows of weight 1 (every row without `weights` [T, B]): cross-entropy\n        per symbol, or for music the 88 keys' log-losses summed per frame; `cellc test` reports it.\"\"\"\n        logits, _ = self(inputs)\n        if MUSIC:\n            rows = F.binary_cross_entropy_with_logits(logits, targets, reduction=\"none\").sum(-1)\n        else:\n            rows = F.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1), reduction=\"none\")\n            rows = rows.reshape(targets.shape)\n        if weights is None:\n            return rows.mean()\n        return (rows * weights).sum() / weights.sum()\n\n\n",
+    );
+    s.push_str(
+        "def load(path=\"model.safetensors\", dtype=torch.float32):\n    \"\"\"The trained model from a checkpoint's `model.safetensors`.\"\"\"\n    from safetensors.torch import load_file\n\n    tensors = load_file(path)\n    model = Model().to(dtype)\n    with torch.no_grad():\n        model.embed.copy_(tensors.pop(\"embed\"))\n        model.out_W.copy_(tensors.pop(\"out.W\"))\n        model.out_b.copy_(tensors.pop(\"out.b\"))\n        for l, layer in enumerate(model.layers):\n            for name, p in layer.cell.named_parameters():\n                p.copy_(tensors.pop(f\"layer{l}.{name}\"))\n    if tensors:\n        raise ValueError(f\"{path}: tensors this model does not have: {sorted(tensors)}\")\n    return model\n",
+    );
+    s
+}
+
+/// The JAX model, appended to the cell's module.
+pub fn jax(cell: &Cell, m: &ModelInfo) -> String {
+    let mut s = format!(
+        "\n\nVOCAB, HIDDEN, LAYERS, MUSIC = {}, {}, {}, {}\n\n\n",
+        m.vocab,
+        m.hidden,
+        m.layers,
+        if m.music { "True" } else { "False" }
+    );
+    s.push_str(&format!(
+        "def model_apply(model, inputs, states=None):\n    \"\"\"The model `cellc run` trained on {} ({} stacked `{}` layer(s)): inputs are symbols [T, B]\n    (ints) or music frames [T, B, 88] (floats); returns the logits [T, B, V] and every layer's\n    final states. `model` is what `load` returns.\"\"\"\n    x = inputs @ model[\"embed\"] if MUSIC else model[\"embed\"][inputs]\n    finals = []\n    for l in range(LAYERS):\n        x, final = apply(model[\"layers\"][l], x, None if states is None else states[l])\n        finals.append(final)\n    return x @ model[\"out.W\"].T + model[\"out.b\"], finals\n\n\n",
+        m.task,
+        m.layers,
+        cell.name
+    ));
+    s.push_str(
+        "def model_loss(model, inputs, targets, weights=None):\n    \"\"\"The mean loss over the rows of weight 1, as `cellc test` reports it.\"\"\"\n    logits, _ = model_apply(model, inputs)\n    if MUSIC:\n        rows = (jnp.maximum(logits, 0) - logits * targets + jnp.log1p(jnp.exp(-jnp.abs(logits)))).sum(-1)\n    else:\n        logp = jax.nn.log_softmax(logits, axis=-1)\n        rows = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]\n    if weights is None:\n        return rows.mean()\n    return (rows * weights).sum() / weights.sum()\n\n\n",
+    );
+    s.push_str(
+        "def load(path=\"model.safetensors\", dtype=jnp.float32):\n    \"\"\"The trained model from a checkpoint's `model.safetensors`, as nested dicts.\"\"\"\n    from safetensors.numpy import load_file\n\n    t = {k: jnp.asarray(v, dtype) for k, v in load_file(path).items()}\n    layers = [{p: t.pop(f\"layer{l}.{p}\") for p in PARAMS} for l in range(LAYERS)]\n    model = {\"embed\": t.pop(\"embed\"), \"out.W\": t.pop(\"out.W\"), \"out.b\": t.pop(\"out.b\"), \"layers\": layers}\n    if t:\n        raise ValueError(f\"{path}: tensors this model does not have: {sorted(t)}\")\n    return model\n",
+    );
+    s
+}
