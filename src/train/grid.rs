@@ -38,7 +38,7 @@ pub fn setting(task: TaskKind, i: usize, seed: u64, max_layers: usize) -> Settin
         init_scale: *rng.pick(&INIT_SCALES),
         lr_factor: *rng.pick(&lrs),
         clip: *rng.pick(&CLIPS),
-        layers: rng.range(1, max_layers + 1),
+        layers: rng.range(1, max_layers), // inclusive: 1..=max_layers
     }
 }
 
@@ -81,5 +81,15 @@ mod tests {
             "settings differ (for this seed)"
         );
         assert_eq!(setting(TaskKind::Xml, 0, 3, 4).lr_factor, 1.0);
+    }
+
+    #[test]
+    fn layers_stay_within_max_layers_and_reach_it() {
+        for max_layers in 1..=3 {
+            let drawn: Vec<usize> =
+                (1..200).map(|i| setting(TaskKind::Ptb, i, 11, max_layers).layers).collect();
+            assert!(drawn.iter().all(|&l| (1..=max_layers).contains(&l)), "max {max_layers}: {drawn:?}");
+            assert!(drawn.contains(&max_layers), "max {max_layers} is never drawn");
+        }
     }
 }
