@@ -249,6 +249,10 @@ fn sampling_is_deterministic_for_a_seed_and_its_midi_holds_the_notes() {
     let text = trained(&dir, "gru", "arith", &[]);
     let sample = |seed: &str| ok(&["sample", path(&text), "--prime", "12+345=", "--seed", seed, "--json"]);
     assert_eq!(sample("3"), sample("3"), "the same seed gives the same sample");
+    let xml = trained(&dir, "gru", "xml", &[]);
+    let unprimed: Value = serde_json::from_str(&ok(&["sample", path(&xml), "--length", "30", "--json"])).unwrap();
+    assert_eq!(unprimed["prime"], "<", "XML without a prime starts a tag: {unprimed}");
+    assert!(!unprimed["sample"].as_str().unwrap().is_empty(), "{unprimed}");
     let data = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/data");
     let music = trained(&dir, "gru", "music:jsb", &["--data", data]);
     let mid = dir.join("piece.mid");

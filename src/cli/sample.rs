@@ -31,7 +31,8 @@ pub struct Args {
     /// Seed of the draws: the same seed gives the same sample.
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// What to start from: characters for text and arith (`--prime "12+345="`), words for PTB.
+    /// What to start from: characters for text, XML and arith (`--prime "12+345="`), words for
+    /// PTB. Without it: a new sentence (PTB), a new line (text), `<` (XML); arith needs one.
     /// Music starts from silence.
     #[arg(long)]
     prime: Option<String>,
@@ -54,12 +55,20 @@ pub fn run(_ui: &Ui, a: Args) -> Outcome {
     let model = checkpoint::load_model(&a.dir, &engine, &task)?;
     let mut g = Generator::new(&engine, &model.params, config.model_shape(&task))?;
     let kind = task.kind();
-    let prime: Vec<Input> = match (&a.prime, kind) {
+    // Without a prime, start where the training data starts a unit: a sentence, a line, a tag.
+    let start = match (&a.prime, kind) {
         (Some(_), TaskKind::Music(_)) => return Err("music is generated from silence; drop --prime".into()),
-        (Some(text), _) => task.encode(text)?.into_iter().map(Input::Symbol).collect(),
-        (None, TaskKind::Music(_)) => vec![],
+        (Some(text), _) => Some(text.clone()),
+        (None, TaskKind::Music(_)) => None,
         (None, TaskKind::Arith) => return Err("give arith a problem to answer: --prime \"12+345=\"".into()),
-        (None, _) => return Err("give a prime to start from: --prime TEXT".into()),
+        (None, TaskKind::Ptb) => Some("<eos>".to_string()),
+        (None, TaskKind::Text) => Some("\n".to_string()),
+        (None, TaskKind::Xml) => Some("<".to_string()),
+        (None, TaskKind::Memorize) => return Err("give a prime to start from: --prime TEXT".into()),
+    };
+    let prime: Vec<Input> = match &start {
+        Some(text) => task.encode(text)?.into_iter().map(Input::Symbol).collect(),
+        None => vec![],
     };
     let o = Options { length: a.length, temperature: a.temperature, top_k: a.top_k, seed: a.seed };
     let out = generate(&mut g, &task, &prime, &o)?;
@@ -70,17 +79,16 @@ pub fn run(_ui: &Ui, a: Args) -> Outcome {
     if a.json {
         println!(
             "{}",
-            json!({"cell": source.name, "task": kind.name(), "prime": a.prime, "sample": text, "seed": a.seed})
+            json!({"cell": source.name, "task": kind.name(), "prime": start, "sample": text, "seed": a.seed})
         );
     } else {
-        println!(
-            "{}{text}",
-            a.prime.as_deref().map_or(String::new(), |p| if kind == TaskKind::Ptb {
-                format!("{p} ")
-            } else {
-                p.to_string()
-            })
-        );
+        let shown = match (start.as_deref(), kind) {
+            (Some("<eos>"), TaskKind::Ptb) if a.prime.is_none() => String::new(),
+            (Some(p), TaskKind::Ptb) => format!("{p} "),
+            (Some(p), _) => p.to_string(),
+            (None, _) => String::new(),
+        };
+        println!("{shown}{text}");
     }
     Ok(ExitCode::SUCCESS)
 }
