@@ -42,13 +42,20 @@ pub struct Args {
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
+    /// Where the model's data is now, if not where it was trained (PTB and text need their
+    /// vocabulary from it).
+    #[command(flatten)]
+    data: super::args::DataArg,
 }
 
 pub fn run(_ui: &Ui, a: Args) -> Outcome {
     if !(a.temperature >= 0.0 && a.temperature.is_finite()) {
         return Err("--temperature must be 0 or positive".into());
     }
-    let (source, config) = checkpoint::peek(&a.dir)?;
+    let (source, mut config) = checkpoint::peek(&a.dir)?;
+    if a.data.data.is_some() {
+        config.task.data = config.task.kind.locate_data(a.data.data.as_deref())?;
+    }
     let cell = source.checked()?;
     let task = config.task.build()?;
     let engine = Engine::compile(&cell).map_err(|e| format!("cannot compile `{}`: {e}", cell.name))?;
