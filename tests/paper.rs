@@ -28,7 +28,15 @@ fn study() -> Study {
         cells: vec![source("gru"), source("tanh_rnn")],
         tasks: vec![TaskKind::Memorize],
         // The smallest budget: every run gets the minimum of 20 steps.
-        profile: Profile { cpu_seconds: 1.0, settings: 2, seeds: 2, hidden: 16, max_layers: 2, ptb_eval_words: None },
+        profile: Profile {
+            cpu_seconds: 1.0,
+            settings: 2,
+            seeds: 2,
+            selection_seeds: 2,
+            hidden: 16,
+            max_layers: 2,
+            ptb_eval_words: None,
+        },
         seed: 1,
         data: None,
     }
@@ -71,14 +79,16 @@ fn a_study_trains_both_phases_once_and_resumes_after_an_interruption() {
     let never = || false;
     let trained = AtomicUsize::new(0);
 
-    // Uninterrupted: 2 cells x (2 settings + 1 more seed of the best) = 6 runs.
+    // Uninterrupted: 2 cells x (2 settings x 2 selection seeds + 2 evaluation seeds) = 12 runs.
     let full = dir.join("full.sqlite");
     assert!(drive(&full, &never, &trained));
     let first = records(&full);
-    assert_eq!(first.len(), 6);
-    assert_eq!(trained.load(Ordering::SeqCst), 6);
+    assert_eq!(first.len(), 12);
+    assert_eq!(trained.load(Ordering::SeqCst), 12);
     let seeds: Vec<u64> = first.iter().map(|r| r.seed).collect();
-    assert_eq!(seeds.iter().filter(|&&s| s == 2).count(), 2, "one extra seed per cell");
+    for (seed, runs) in [(1, 4), (2, 4), (3, 2), (4, 2)] {
+        assert_eq!(seeds.iter().filter(|&&s| s == seed).count(), runs, "seed {seed}: selection 1-2, evaluation 3-4");
+    }
     assert!(first.iter().all(|r| r.outcome == "ok" && r.steps == 20), "{first:?}");
 
     // Again on the same store: nothing is trained.
@@ -94,9 +104,9 @@ fn a_study_trains_both_phases_once_and_resumes_after_an_interruption() {
     let stop_after_one = || trained.load(Ordering::SeqCst) >= 1;
     assert!(!drive(&part, &stop_after_one, &trained), "interrupted");
     let kept = records(&part).len();
-    assert!((1..6).contains(&kept), "{kept} runs kept");
+    assert!((1..12).contains(&kept), "{kept} runs kept");
     assert!(drive(&part, &never, &trained));
-    assert_eq!(trained.load(Ordering::SeqCst), 6, "no run finished twice");
+    assert_eq!(trained.load(Ordering::SeqCst), 12, "no run finished twice");
     assert_eq!(values(&records(&part)), values(&first), "an interruption does not change numbers");
 }
 
@@ -107,14 +117,15 @@ fn the_report_has_the_table_scores_claims_and_charts() {
     assert!(drive(&path, &|| false, &AtomicUsize::new(0)));
     let records = records(&path);
     let cells = vec!["gru".to_string(), "tanh_rnn".to_string()];
-    let table = report::Table::build(&records, &cells, &[TaskKind::Memorize], 1);
+    let table = report::Table::build(&records, &cells, &[TaskKind::Memorize], &study().profile.seed_plan(1));
     assert_eq!(table.score("gru"), Some(1.0));
-    assert!(table.get("tanh_rnn", TaskKind::Memorize).unwrap().seeds == 2);
+    let e = table.entry("tanh_rnn", TaskKind::Memorize).unwrap();
+    assert_eq!(e.by_seed.keys().copied().collect::<Vec<_>>(), vec![3, 4], "only the evaluation seeds");
     let md = report::markdown(&table, "# test");
-    assert!(md.contains("| gru |") && md.contains("## The paper's claims"), "{md}");
+    assert!(md.contains("| gru |") && md.contains("## The paper's claims, tested"), "{md}");
     assert!(md.contains("not tested"), "claims about absent cells are marked: {md}");
     let csv = report::csv(&records);
-    assert_eq!(csv.lines().count(), 7);
+    assert_eq!(csv.lines().count(), 13);
     let svg = cellc::plot::to_svg(&report::figure(&table, "t"));
     assert!(svg.starts_with("<svg") && svg.contains("tanh_rnn"));
 }
@@ -131,13 +142,17 @@ fn the_command_writes_the_report_and_rejects_bad_flags() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no task `nope`"));
     let o = run(&["--seeds", "0"]);
     assert_eq!(o.status.code(), Some(1));
+    let o = run(&["--settings", "3", "--selection-seeds", "1"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("at least 2"));
 
     let dir = out.to_str().unwrap();
     let args = ["--tasks", "arith", "--budget", "1s", "--settings", "1", "--seeds", "2", "--hidden", "8", "--out", dir];
     let o = run(&args);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
-    assert!(table.contains("| mut1 |") && table.contains("(0.921)"), "the paper's numbers beside ours:\n{table}");
+    assert!(table.contains("| mut1 |") && table.contains("The paper's numbers, for reference"), "{table}");
+    assert!(table.contains("| MUT1 beats the GRU | arith |"), "the claims are tested:\n{table}");
     for f in ["runs.csv", "charts.svg", "charts.png", "store.sqlite"] {
         assert!(out.join(f).exists(), "{f}");
     }

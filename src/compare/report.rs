@@ -40,7 +40,7 @@ pub fn table(view: &View, a: &Analysis) -> String {
             s,
             "  {name} - {first}: {} (paired, p = {}): {verdict}",
             interval(d.summary.mean, d.summary.half_width),
-            p_value(d.summary.p_value)
+            crate::experiment::stats::show_p(d.summary.p_value)
         );
     }
     s
@@ -50,15 +50,6 @@ fn interval(mean: f64, half: f64) -> String {
     if half.is_finite() { format!("{mean:.4} ± {half:.4}") } else { format!("{mean:.4}") }
 }
 
-fn p_value(p: f64) -> String {
-    if !p.is_finite() {
-        "-".into()
-    } else if p < 1e-4 {
-        format!("{p:.1e}")
-    } else {
-        format!("{p:.4}")
-    }
-}
 
 /// The JSON document `--json` prints.
 pub fn json(view: &View, a: &Analysis, plan: &super::Seeds) -> Value {

@@ -70,6 +70,17 @@ impl Summary {
     }
 }
 
+/// A p-value for a table: `-` when undefined, scientific below 1e-4.
+pub fn show_p(p: f64) -> String {
+    if !p.is_finite() {
+        "-".into()
+    } else if p < 1e-4 {
+        format!("{p:.1e}")
+    } else {
+        format!("{p:.4}")
+    }
+}
+
 /// The paired differences `b[i] - a[i]` (same seeds).
 pub fn paired(a: &[f64], b: &[f64]) -> Vec<f64> {
     a.iter().zip(b).map(|(x, y)| y - x).collect()

@@ -1,13 +1,15 @@
-//! `cellc paper`: the paper's Table 1 reproduced by one command. Every cell is trained on every
-//! task with a few settings from the paper's grid (phase 1, seed 1); the best setting by
-//! validation is trained again with more seeds (phase 2) so the report can show which
-//! differences are real.
+//! `cellc paper`: the paper's Table 1 reproduced by one command. With several settings from the
+//! paper's grid, every cell is trained on every task with each of them on the selection seeds
+//! (round 0), and the best by mean validation is trained on the evaluation seeds (round 1); with
+//! one setting, round 0 trains the evaluation seeds directly. Only evaluation seeds are
+//! reported, and every cell shares them, so the report's differences are paired.
 //!
 //! The study is an experiment on the shared job queue (`experiment`): its runs are jobs that
 //! local worker processes, or `cellc worker`s on other machines, train. An interrupted study
 //! resumes where it stopped, and a finished run is never trained again: the study is named after
 //! what defines its runs.
 
+pub mod claims;
 pub mod plan;
 pub mod report;
 
@@ -104,27 +106,32 @@ impl Study {
         }
     }
 
-    /// Phase 1: every setting of every (cell, task) pair with the first seed.
-    pub fn phase1(&self) -> Vec<Job> {
+    /// Round 0 with a setting search: every setting of every (cell, task) pair on the selection
+    /// seeds.
+    pub fn selection_jobs(&self) -> Vec<Job> {
         let mut jobs = vec![];
         for &task in &self.tasks {
             for i in 0..self.profile.settings {
-                for c in 0..self.cells.len() {
-                    jobs.push(self.job(c, task, i, self.seed));
+                for &seed in &self.profile.seed_plan(self.seed).selection {
+                    for c in 0..self.cells.len() {
+                        jobs.push(self.job(c, task, i, seed));
+                    }
                 }
             }
         }
         jobs
     }
 
-    /// Phase 2: the best setting of each pair (by phase 1's validation) with the other seeds.
-    pub fn phase2(&self, records: &[RunRecord]) -> Vec<Job> {
+    /// The reported runs: the chosen setting of each pair (by the selection runs' mean
+    /// validation; the defaults when there is nothing to choose) on the evaluation seeds.
+    pub fn evaluation_jobs(&self, records: &[RunRecord]) -> Vec<Job> {
+        let plan = self.profile.seed_plan(self.seed);
         let mut jobs = vec![];
         for &task in &self.tasks {
             for (c, cell) in self.cells.iter().enumerate() {
-                let Some(best) = report::best_setting(records, &cell.name, task, self.seed) else { continue };
-                for k in 1..self.profile.seeds as u64 {
-                    jobs.push(self.job(c, task, best as usize, self.seed + k));
+                let Some(best) = report::best_setting(records, &cell.name, task, &plan.selection) else { continue };
+                for &seed in &plan.evaluation {
+                    jobs.push(self.job(c, task, best as usize, seed));
                 }
             }
         }
@@ -214,7 +221,8 @@ fn record(study: &Study, j: &JobRow) -> Result<RunRecord, String> {
     })
 }
 
-/// The study as an experiment: round 0 is phase 1, round 1 phase 2, then it is done.
+/// The study as an experiment: round 0 selects settings (or evaluates, with one setting), round
+/// 1 evaluates the chosen ones, then it is done.
 pub struct StudyCoordinator {
     pub name: String,
 }
@@ -240,9 +248,11 @@ impl Coordinator for StudyCoordinator {
 
     fn plan(&mut self, view: &View, round: i64, first_job: i64) -> Result<Round, String> {
         let study = &view.study;
+        let selects = study.profile.selects();
         let (jobs, stage) = match round {
-            0 => (study.phase1(), "phase1"),
-            1 => (study.phase2(&view.records), "phase2"),
+            0 if selects => (study.selection_jobs(), "selection"),
+            0 => (study.evaluation_jobs(&view.records), "evaluation"),
+            1 if selects => (study.evaluation_jobs(&view.records), "evaluation"),
             _ => (vec![], "done"),
         };
         let candidates = if round == 0 {
@@ -279,8 +289,8 @@ impl Coordinator for StudyCoordinator {
     }
 }
 
-/// Per phase: runs planned and runs finished.
-pub fn phase_counts(view: &View) -> HashMap<&str, (usize, usize)> {
+/// Per stage (selection, evaluation): runs planned and runs finished.
+pub fn stage_counts(view: &View) -> HashMap<&str, (usize, usize)> {
     let mut counts: HashMap<&str, (usize, usize)> = HashMap::new();
     for j in &view.jobs {
         let c = counts.entry(j.stage.as_str()).or_default();
