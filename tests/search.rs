@@ -181,6 +181,51 @@ fn the_report_writes_the_leaderboard_cells_and_plots() {
 }
 
 #[test]
+fn the_confirmation_stage_retrains_the_best_cells_beside_the_gru_on_fresh_paired_seeds() {
+    let dir = support::scratch("confirm");
+    let store = dir.join("s.sqlite");
+    let out = dir.join("report");
+    let small: Vec<&str> = support::small_search::SMALL.iter().copied().take_while(|a| *a != "--confirm").collect();
+    let mut cmd = cellc();
+    cmd.arg("search").args(small).arg("--store").arg(&store).args(["--workers", "2", "--confirm", "2"]);
+    cmd.args(["--confirm-seeds", "4", "--json", "--out"]).arg(&out);
+    let o = run_ok(cmd);
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let confirmed = summary["confirmed"].as_array().unwrap_or_else(|| panic!("no confirmation: {summary}"));
+    assert_eq!(confirmed.len(), 2, "{summary}");
+    for c in confirmed {
+        let ratios = c["ratios"].as_array().unwrap();
+        assert_eq!(ratios.len(), 2, "one ratio per task: {c}");
+        let (low, high, beats) = (c["low"].as_f64().unwrap(), c["high"].as_f64().unwrap(), c["beats_gru"].as_bool());
+        assert!(low <= c["score"].as_f64().unwrap() && c["score"].as_f64().unwrap() <= high, "{c}");
+        assert_eq!(beats, Some(low > 1.0), "beats the GRU exactly when the interval is above 1: {c}");
+        for (_, r) in ratios.iter().map(|r| (r[0].clone(), r[1].clone())) {
+            let n = r["n"].as_u64().unwrap();
+            assert!((3..=4).contains(&n), "3 to 4 seeds: {r}");
+        }
+    }
+    // The comparisons are experiments of their own, with seeds the search never used.
+    let mut s = Store::open(&store).unwrap();
+    let experiments = s.experiments().unwrap();
+    assert_eq!(experiments.iter().filter(|e| e.starts_with("compare-")).count(), 2, "{experiments:?}");
+    for e in experiments.iter().filter(|e| e.starts_with("compare-")) {
+        for j in s.jobs(e).unwrap() {
+            let spec: serde_json::Value = serde_json::from_str(&j.spec).unwrap();
+            assert!(spec["config"]["seed"].as_u64().unwrap() >= 1000, "fresh seeds: {spec}");
+        }
+    }
+    let report = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(report.contains("## Confirmation against the GRU") && report.contains("| verdict |"), "{report}");
+    // Asked again, nothing is trained: the same answer from the store.
+    let before: usize = experiments.iter().map(|e| s.jobs(e).unwrap().len()).sum();
+    let again: serde_json::Value =
+        serde_json::from_slice(&run_ok(search(&store, 2, &["--resume", "--json"])).stdout).unwrap();
+    let after: usize = s.experiments().unwrap().iter().map(|e| s.jobs(e).unwrap().len()).sum();
+    assert_eq!(before, after, "no new runs");
+    assert_eq!(again["confirmed"], summary["confirmed"]);
+}
+
+#[test]
 fn bad_input_gets_a_one_line_error() {
     let dir = support::scratch("bad");
     let store = dir.join("s.sqlite");

@@ -205,7 +205,21 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("paper", &["workspace", "data", "tasks", "train", "plot", "store", "experiment"]),
     (
         "search",
-        &["io", "rng", "syntax", "check", "stdlib", "workspace", "ir", "tasks", "train", "plot", "store", "experiment"],
+        &[
+            "io",
+            "rng",
+            "syntax",
+            "check",
+            "stdlib",
+            "workspace",
+            "ir",
+            "tasks",
+            "train",
+            "plot",
+            "store",
+            "experiment",
+            "compare",
+        ],
     ),
     ("bridge", &["syntax", "check", "workspace", "tensors"]),
     (

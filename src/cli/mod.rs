@@ -23,6 +23,7 @@ mod repl;
 mod run;
 mod sample;
 mod search;
+mod search_confirm;
 mod search_status;
 mod train_args;
 mod ui;

@@ -27,8 +27,8 @@ pub struct Args {
     #[arg(value_name = "CELL")]
     cells: Vec<String>,
     /// CPU time for the whole study (for example 30m, 2h); split evenly over its runs, as training
-    /// steps measured on a 2-core EPYC. Default 75m: one hour of wall time on 2 cores is the
-    /// target, evaluation included (the README gives the measured time).
+    /// steps measured on a 2-core EPYC, evaluation included. Default 80m: about 40 minutes of
+    /// wall time on 2 cores (the README gives the measured time).
     #[arg(long, value_name = "TIME")]
     budget: Option<String>,
     /// A 5-minute study: 10 CPU-minutes, H = 32, the default setting, 3 seeds.
@@ -165,7 +165,10 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
         study.cells.len(),
         study.tasks.len(),
         if p.selects() {
-            format!("{} settings x {} selection seeds + {} seeds of the chosen one", p.settings, p.selection_seeds, p.seeds)
+            format!(
+                "{} settings x {} selection seeds + {} seeds of the chosen one",
+                p.settings, p.selection_seeds, p.seeds
+            )
         } else {
             format!("{} seeds", p.seeds)
         },

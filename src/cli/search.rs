@@ -138,6 +138,14 @@ struct StartArgs {
     /// Seconds a worker holds a run without renewing its lease.
     #[arg(long, default_value_t = 60.0)]
     lease: f64,
+    /// When the search stops (done or --time): train this many of its best cells again beside
+    /// the GRU on fresh paired seeds, on every task of the score, until each difference is
+    /// decided (0: skip). Only a confirmed interval above 1 counts as beating the GRU.
+    #[arg(long, default_value_t = 5)]
+    confirm: usize,
+    /// The most seeds a confirmation adds per cell before calling it inconclusive (at least 3).
+    #[arg(long, default_value_t = 10)]
+    confirm_seeds: usize,
     /// Write the report (as `cellc search report --out`) here when the search stops.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -286,6 +294,8 @@ fn config(ui: &Ui, a: &StartArgs) -> Result<SearchConfig, Failure> {
         max_candidates: a.candidates,
         seeds,
         data,
+        confirm_top: a.confirm,
+        confirm_seeds: a.confirm_seeds,
     })
 }
 
@@ -331,8 +341,8 @@ fn start(ui: &Ui, a: &StartArgs) -> Outcome {
     if workers == 0 {
         eprintln!("this process only plans: start `cellc worker --store {}` where runs should train", store.describe());
     }
-    let ended = drive(&mut *store, a, deadline, workers, &view)?;
-    let view = View::load(&mut *store, &a.name)?;
+    let mut ended = drive(&mut *store, a, deadline, workers, &view)?;
+    let mut view = View::load(&mut *store, &a.name)?;
     match ended {
         Ended::Done => eprintln!("search `{}` is done", a.name),
         Ended::TimeUp => eprintln!("time is up; `cellc search --resume --name {}` continues", a.name),
@@ -341,8 +351,20 @@ fn start(ui: &Ui, a: &StartArgs) -> Outcome {
             a.name
         ),
     }
+    if ended != Ended::Interrupted && view.config.confirm_top > 0 {
+        ended = match super::search_confirm::run(&mut *store, &a.store, &view, workers, a.lease)? {
+            Ended::Interrupted => {
+                eprintln!("confirmation interrupted; `cellc search --resume --name {}` continues it", a.name);
+                Ended::Interrupted
+            }
+            _ => ended,
+        };
+        view = View::load(&mut *store, &a.name)?;
+    }
+    let confirmed = super::search_confirm::confirmed(&mut *store, &view)?;
+    let confirmed_ref = confirmed.as_ref().map(|(c, t)| (c.as_slice(), *t));
     if let Some(out) = &a.out {
-        report::write(&view, out, 10)?;
+        report::write(&view, out, 10, confirmed_ref)?;
         eprintln!("wrote the report to {}", out.display());
     }
     if a.json {
@@ -352,10 +374,11 @@ fn start(ui: &Ui, a: &StartArgs) -> Outcome {
             "counts": view.counts(),
             "throughput": report::throughput(&view),
             "leaderboard": report::leaderboard(&view).into_iter().take(10).collect::<Vec<_>>(),
+            "confirmed": confirmed_ref.map(|c| c.0),
         });
         println!("{summary}");
     } else {
-        print!("{}", report::markdown(&view, 10));
+        print!("{}", report::markdown(&view, 10, confirmed_ref.map(|c| c.0)));
     }
     Ok(if ended == Ended::Interrupted { ExitCode::from(130) } else { ExitCode::SUCCESS })
 }
@@ -425,12 +448,14 @@ fn drive(
 fn report_cmd(a: &ReportArgs) -> Outcome {
     let mut store = open_existing(&a.store)?;
     let view = View::load(&mut *store, &a.name)?;
-    report::write(&view, &a.out, a.top)?;
+    let confirmed = super::search_confirm::confirmed(&mut *store, &view)?;
+    let confirmed_ref = confirmed.as_ref().map(|(c, t)| (c.as_slice(), *t));
+    report::write(&view, &a.out, a.top, confirmed_ref)?;
     if a.json {
         let text = std::fs::read_to_string(a.out.join("leaderboard.json")).map_err(|e| e.to_string())?;
         println!("{text}");
     } else {
-        print!("{}", report::markdown(&view, a.top));
+        print!("{}", report::markdown(&view, a.top, confirmed_ref.map(|c| c.0)));
         println!(
             "\nwrote {}/: report.md, leaderboard.json, the top cells (.cell), score.svg/png, family.svg/png",
             a.out.display()

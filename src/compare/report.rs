@@ -50,7 +50,6 @@ fn interval(mean: f64, half: f64) -> String {
     if half.is_finite() { format!("{mean:.4} ± {half:.4}") } else { format!("{mean:.4}") }
 }
 
-
 /// The JSON document `--json` prints.
 pub fn json(view: &View, a: &Analysis, plan: &super::Seeds) -> Value {
     let kind = view.kind();

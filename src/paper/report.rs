@@ -190,7 +190,8 @@ pub fn markdown(t: &Table, header: &str) -> String {
         "Jozefowicz et al. trained every cell to convergence with a large hyperparameter search; a budgeted study \
          is not comparable column by column, so only the orderings above are tested against the paper.\n"
     );
-    let paper_tasks: Vec<TaskKind> = t.tasks.iter().copied().filter(|&k| t.cells.iter().any(|c| paper_value(c, k).is_some())).collect();
+    let paper_tasks: Vec<TaskKind> =
+        t.tasks.iter().copied().filter(|&k| t.cells.iter().any(|c| paper_value(c, k).is_some())).collect();
     let _ = write!(s, "| cell |");
     for task in &paper_tasks {
         let _ = write!(s, " {task} |");
@@ -318,7 +319,8 @@ pub(crate) mod tests {
     #[test]
     fn the_report_keeps_the_papers_numbers_apart() {
         let seeds = SeedPlan { selection: vec![], evaluation: vec![1, 2] };
-        let r: Vec<RunRecord> = (1..=2).flat_map(|s| [rec("gru", "arith", 0, s, 0.5, 0.5), rec("lstm", "arith", 0, s, 0.4, 0.4)]).collect();
+        let r: Vec<RunRecord> =
+            (1..=2).flat_map(|s| [rec("gru", "arith", 0, s, 0.5, 0.5), rec("lstm", "arith", 0, s, 0.4, 0.4)]).collect();
         let t = Table::build(&r, &["gru".into(), "lstm".into()], &[TaskKind::Arith], &seeds);
         let md = markdown(&t, "#");
         let ours = md.split("## The paper's claims").next().unwrap();

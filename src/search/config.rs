@@ -45,6 +45,21 @@ pub struct SearchConfig {
     /// The data directory (`--data`; tasks find their data in it by [`TaskKind::locate_data`]).
     #[serde(default)]
     pub data: Option<std::path::PathBuf>,
+    /// The confirmation stage: this many of the best cells found, trained again beside the GRU
+    /// on fresh paired seeds (0: none).
+    #[serde(default = "default_confirm_top")]
+    pub confirm_top: usize,
+    /// The most seeds a confirmation adds before it calls a difference inconclusive.
+    #[serde(default = "default_confirm_seeds")]
+    pub confirm_seeds: usize,
+}
+
+fn default_confirm_top() -> usize {
+    5
+}
+
+fn default_confirm_seeds() -> usize {
+    10
 }
 
 /// The paper's tasks: the columns of its Table 1.

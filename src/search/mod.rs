@@ -14,6 +14,7 @@
 pub mod candidate;
 pub mod canon;
 pub mod config;
+pub mod confirm;
 pub mod edit;
 pub mod mutate;
 pub mod plan;

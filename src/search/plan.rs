@@ -279,6 +279,8 @@ mod tests {
                 })
                 .collect(),
             data: None,
+            confirm_top: 5,
+            confirm_seeds: 10,
         }
     }
 

@@ -1,11 +1,13 @@
-//! `cellc search report`: the leaderboard, where the time went, the best cells as `.cell` files,
-//! and two plots: the best score over time and the family tree of the best cells.
+//! `cellc search report`: the leaderboard, where the time went, the confirmation of the best
+//! cells against the GRU, the best cells as `.cell` files, and two plots: the best score over
+//! time (with the confirmed intervals) and the family tree of the best cells.
 
 use std::fmt::Write as _;
 use std::path::Path;
 
 use serde::Serialize;
 
+use super::confirm::Confirmed;
 use super::view::{BASELINE, Counts, Status, View};
 use crate::plot::tree::{Tree, TreeNode};
 use crate::plot::{COLORS, Figure, Panel, Series};
@@ -117,8 +119,8 @@ fn opt(v: Option<f64>, digits: usize) -> String {
     v.map_or("-".into(), |v| format!("{v:.digits$}"))
 }
 
-/// The report as Markdown: counts, throughput, and the top `top` cells.
-pub fn markdown(view: &View, top: usize) -> String {
+/// The report as Markdown: counts, throughput, the top `top` cells, and the confirmation.
+pub fn markdown(view: &View, top: usize, confirmed: Option<&[Confirmed]>) -> String {
     let counts: Counts = view.counts();
     let t = throughput(view);
     let entries = leaderboard(view);
@@ -183,7 +185,12 @@ pub fn markdown(view: &View, top: usize) -> String {
     }
     let best = entries.iter().find(|e| e.id != BASELINE);
     if let Some(b) = best {
-        let _ = writeln!(s, "- Best cell: `{}` with score {:.3} (the GRU scores 1 by definition).", b.name, b.score);
+        let _ = writeln!(
+            s,
+            "- Best cell in the search: `{}` with score {:.3} (the best of its runs' validation results, so biased \
+             upwards; the GRU scores 1 by definition). Whether it beats the GRU is the confirmation's answer below.",
+            b.name, b.score
+        );
     }
     let _ = writeln!(
         s,
@@ -207,40 +214,132 @@ pub fn markdown(view: &View, top: usize) -> String {
         );
     }
     let _ = writeln!(s, "\nPer task: accuracy relative to the GRU's best (the best validation accuracy itself).");
+    confirmation_markdown(&mut s, view, confirmed);
     s
 }
 
-/// Best score so far against hours since the search began, and the scores of every candidate.
-pub fn score_figure(view: &View) -> Figure {
-    let mut done: Vec<(f64, f64)> = leaderboard(view)
-        .iter()
-        .filter(|e| e.id != BASELINE)
-        .filter_map(|e| {
-            let last = view.jobs_of(e.id).filter_map(|j| j.finished_ms).max()?;
-            Some(((last - view.created_ms) as f64 / 3.6e6, e.score))
-        })
-        .collect();
-    done.sort_by(|a, b| a.0.total_cmp(&b.0));
-    let mut best = vec![];
-    let mut so_far = f64::NEG_INFINITY;
-    for &(t, s) in &done {
-        so_far = so_far.max(s);
-        best.push((t, so_far));
+/// What a confirmed interval says of a cell against the GRU.
+pub fn verdict(c: &Confirmed) -> &'static str {
+    if c.beats_gru {
+        "beats the GRU"
+    } else if c.high < 1.0 {
+        "worse than the GRU"
+    } else {
+        "inconclusive"
     }
-    let gru_line = match (done.first(), done.last()) {
-        (Some(a), Some(b)) => vec![(a.0, 1.0), (b.0, 1.0)],
-        _ => vec![],
+}
+
+fn confirmation_markdown(s: &mut String, view: &View, confirmed: Option<&[Confirmed]>) {
+    let _ = writeln!(s, "\n## Confirmation against the GRU\n");
+    let Some(confirmed) = confirmed.filter(|c| !c.is_empty()) else {
+        let _ = writeln!(
+            s,
+            "Not confirmed yet (`cellc search --resume` runs the confirmation when the search stops): no cell is \
+             claimed to beat the GRU."
+        );
+        return;
     };
+    let plan = super::confirm::plan(view);
+    let _ = writeln!(
+        s,
+        "The best {} cells trained again beside the GRU on fresh seeds ({} and up, shared by every cell: paired), the \
+         default setting, one comparison per task, seeds added from {} to at most {} until every difference is \
+         decided (each look's level {:.2}%, so at most 5% error per difference). Per task: the mean over seeds of \
+         the cell's test accuracy over the GRU's, with its interval; score: the minimum over tasks, its interval \
+         [min of the lows, min of the highs]. A cell **beats the GRU** only when every task's interval lies above 1.\n",
+        confirmed.len(),
+        super::confirm::FIRST_SEED,
+        plan.min_seeds,
+        plan.max_seeds,
+        100.0 * plan.level()
+    );
+    let _ = writeln!(
+        s,
+        "| cell | confirmed score | interval | {} | verdict |",
+        view.config.tasks.iter().map(|t| t.name()).collect::<Vec<_>>().join(" | ")
+    );
+    let _ = writeln!(s, "|---|---|---|{}---|", "---|".repeat(view.config.tasks.len()));
+    for c in confirmed {
+        let per_task: Vec<String> = c
+            .ratios
+            .iter()
+            .map(|(_, r)| format!("{:.3} [{:.3}, {:.3}] ({} seeds)", r.mean, r.low(), r.high(), r.n))
+            .collect();
+        let _ = writeln!(
+            s,
+            "| {} | {:.3} | [{:.3}, {:.3}] | {} | {} |",
+            c.name,
+            c.score,
+            c.low,
+            c.high,
+            per_task.join(" | "),
+            verdict(c)
+        );
+    }
+    let beating = confirmed.iter().filter(|c| c.beats_gru).count();
+    let widest = confirmed.iter().map(|c| c.high).fold(f64::NEG_INFINITY, f64::max);
+    let _ = if beating == 0 {
+        writeln!(
+            s,
+            "\nNo cell is confirmed to beat the GRU; the highest upper end of a confirmed score's interval is {widest:.3}."
+        )
+    } else {
+        writeln!(s, "\n{beating} cell{} confirmed to beat the GRU.", if beating == 1 { " is" } else { "s are" })
+    };
+}
+
+/// The best mutant's score as it stood after each finished run, in hours since the search began.
+pub fn score_history(view: &View) -> Vec<(f64, f64)> {
+    let mut times: Vec<i64> =
+        view.jobs.iter().filter(|j| view.results.contains_key(&j.id)).filter_map(|j| j.finished_ms).collect();
+    times.sort_unstable();
+    times.dedup();
+    let mutants: Vec<i64> = view.candidates.iter().filter(|c| c.parent.is_some()).map(|c| c.id).collect();
+    let mut out: Vec<(f64, f64)> = vec![];
+    for t in times {
+        let Some(best) = mutants.iter().filter_map(|&id| view.score_until(id, t)).reduce(f64::max) else { continue };
+        let hours = (t - view.created_ms) as f64 / 3.6e6;
+        match out.last() {
+            Some(&(_, b)) if b == best => {}
+            // A step: the old best holds until the moment the new one appears.
+            Some(&(_, b)) => out.extend([(hours, b), (hours, best)]),
+            None => out.push((hours, best)),
+        }
+    }
+    if let (Some(&(_, b)), Some(last)) = (out.last(), view.jobs.iter().filter_map(|j| j.finished_ms).max()) {
+        out.push(((last - view.created_ms) as f64 / 3.6e6, b));
+    }
+    out
+}
+
+/// The best mutant's search score as it stood over time (best-of-runs validation, unconfirmed),
+/// and, at the time the confirmation finished, each confirmed cell's score interval as a vertical
+/// bar.
+pub fn score_figure(view: &View, confirmed: Option<(&[Confirmed], f64)>) -> Figure {
+    let best = score_history(view);
+    let end = confirmed.map_or(best.last().map_or(0.0, |b| b.0), |(c, t)| t * (1.0 + 0.01 * c.len() as f64));
+    let mut series = vec![
+        Series { label: "best search score (unconfirmed)".into(), points: best, color: COLORS[0] },
+        Series { label: "GRU = 1".into(), points: vec![(0.0, 1.0), (end, 1.0)], color: COLORS[1] },
+    ];
+    if let Some((cells, hours)) = confirmed {
+        for (i, c) in cells.iter().enumerate() {
+            // Side by side, a little apart, so that overlapping intervals stay visible.
+            let x = hours * (1.0 + 0.01 * i as f64);
+            series.push(Series {
+                label: format!("confirmed {}", c.name),
+                points: vec![(x, c.low), (x, c.high)],
+                color: COLORS[(2 + i) % COLORS.len()],
+            });
+        }
+    }
     Figure {
         title: format!("Search `{}`: GRU-relative score (min over {})", view.name, TaskKind::names(&view.config.tasks)),
         panels: vec![Panel {
-            title: "best score so far".into(),
+            title: "best score over time; confirmed intervals at the end".into(),
             x_label: "hours since the search began".into(),
             y_label: "score".into(),
-            series: vec![
-                Series { label: "best mutant so far".into(), points: best, color: COLORS[0] },
-                Series { label: "GRU = 1".into(), points: gru_line, color: COLORS[1] },
-            ],
+            series,
             bars: vec![],
         }],
     }
@@ -283,7 +382,13 @@ pub fn family_tree(view: &View, n: usize) -> Tree {
 }
 
 /// Writes `report.md`, `leaderboard.json`, the top cells as `.cell` files and the plots to `dir`.
-pub fn write(view: &View, dir: &Path, top: usize) -> Result<Vec<std::path::PathBuf>, String> {
+/// `confirmed`: the confirmation's results and when it finished (hours since the search began).
+pub fn write(
+    view: &View,
+    dir: &Path,
+    top: usize,
+    confirmed: Option<(&[Confirmed], f64)>,
+) -> Result<Vec<std::path::PathBuf>, String> {
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let mut written = vec![];
     let mut put = |name: &str, bytes: &[u8]| -> Result<(), String> {
@@ -292,12 +397,13 @@ pub fn write(view: &View, dir: &Path, top: usize) -> Result<Vec<std::path::PathB
         written.push(path);
         Ok(())
     };
-    put("report.md", markdown(view, top).as_bytes())?;
+    put("report.md", markdown(view, top, confirmed.map(|c| c.0)).as_bytes())?;
     let json = serde_json::json!({
         "search": view.name,
         "counts": view.counts(),
         "throughput": throughput(view),
         "leaderboard": leaderboard(view),
+        "confirmed": confirmed.map(|c| c.0),
     });
     put("leaderboard.json", serde_json::to_string_pretty(&json).unwrap_or_default().as_bytes())?;
     for (rank, e) in leaderboard(view).iter().take(top).enumerate() {
@@ -314,7 +420,7 @@ pub fn write(view: &View, dir: &Path, top: usize) -> Result<Vec<std::path::PathB
     }
     for ext in ["svg", "png"] {
         let path = dir.join(format!("score.{ext}"));
-        crate::plot::write(&score_figure(view), &path)?;
+        crate::plot::write(&score_figure(view, confirmed), &path)?;
         written.push(path);
         let path = dir.join(format!("family.{ext}"));
         crate::plot::tree::write_tree(&family_tree(view, 5), &path)?;

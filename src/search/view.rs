@@ -119,6 +119,21 @@ impl View {
             .try_fold(f64::INFINITY, |m, r| r.map(|r| m.min(r)))
     }
 
+    /// The candidate's score as it stood at `until_ms` (store clock): only runs finished by then
+    /// count. `None` before it had a run on every task.
+    pub fn score_until(&self, candidate: i64, until_ms: i64) -> Option<f64> {
+        let best = |id: i64, task: &str| {
+            self.jobs_of(id)
+                .filter(|j| j.task == task && j.stage != "filter" && j.finished_ms.is_some_and(|f| f <= until_ms))
+                .filter_map(|j| self.results.get(&j.id).map(|r| r.valid))
+                .reduce(f64::max)
+        };
+        self.config.tasks.iter().try_fold(f64::INFINITY, |m, t| {
+            let (mine, base) = (best(candidate, t.name())?, best(BASELINE, t.name())?);
+            Some(m.min(if base > 0.0 { mine / base } else { 0.0 }))
+        })
+    }
+
     pub fn status(&self, candidate: i64) -> Status {
         let jobs: Vec<&JobRow> = self.jobs_of(candidate).collect();
         if jobs.iter().any(|j| j.state != JobState::Done) {

@@ -86,8 +86,7 @@ mod tests {
     #[test]
     fn layers_stay_within_max_layers_and_reach_it() {
         for max_layers in 1..=3 {
-            let drawn: Vec<usize> =
-                (1..200).map(|i| setting(TaskKind::Ptb, i, 11, max_layers).layers).collect();
+            let drawn: Vec<usize> = (1..200).map(|i| setting(TaskKind::Ptb, i, 11, max_layers).layers).collect();
             assert!(drawn.iter().all(|&l| (1..=max_layers).contains(&l)), "max {max_layers}: {drawn:?}");
             assert!(drawn.contains(&max_layers), "max {max_layers} is never drawn");
         }

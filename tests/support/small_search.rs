@@ -11,7 +11,8 @@ pub fn cellc() -> Command {
     super::cellc_cmd()
 }
 
-/// Tiny models and runs, a lenient filter so mutants get through to the tasks, early stopping on.
+/// Tiny models and runs, a lenient filter so mutants get through to the tasks, early stopping on,
+/// no confirmation stage (tests/search.rs tests it on its own).
 pub const SMALL: &[&str] = &[
     "--tasks",
     "arith,xml",
@@ -35,6 +36,8 @@ pub const SMALL: &[&str] = &[
     "2",
     "--seed",
     "7",
+    "--confirm",
+    "0",
 ];
 
 /// `cellc search` with the small options on `store` (a path or a URL) and `workers` workers.
