@@ -18,16 +18,21 @@ pub struct ModelInfo {
     pub task: String,
 }
 
-/// The PyTorch model, appended to the cell's module.
-pub fn pytorch(cell: &Cell, m: &ModelInfo) -> String {
-    let class = class_name(cell);
-    let mut s = format!(
+/// The model's sizes as Python constants, first in either framework's model code.
+fn constants(m: &ModelInfo) -> String {
+    format!(
         "\n\nVOCAB, HIDDEN, LAYERS, MUSIC = {}, {}, {}, {}\n\n\n",
         m.vocab,
         m.hidden,
         m.layers,
         if m.music { "True" } else { "False" }
-    );
+    )
+}
+
+/// The PyTorch model, appended to the cell's module.
+pub fn pytorch(cell: &Cell, m: &ModelInfo) -> String {
+    let class = class_name(cell);
+    let mut s = constants(m);
     s.push_str(&format!(
         "class Model(nn.Module):\n    \"\"\"The model `cellc run` trained on {}: an embedding of the input {} to H, {} stacked\n    `{}` layer(s), and {}.\"\"\"\n\n",
         m.task,
@@ -53,13 +58,7 @@ pub fn pytorch(cell: &Cell, m: &ModelInfo) -> String {
 
 /// The JAX model, appended to the cell's module.
 pub fn jax(cell: &Cell, m: &ModelInfo) -> String {
-    let mut s = format!(
-        "\n\nVOCAB, HIDDEN, LAYERS, MUSIC = {}, {}, {}, {}\n\n\n",
-        m.vocab,
-        m.hidden,
-        m.layers,
-        if m.music { "True" } else { "False" }
-    );
+    let mut s = constants(m);
     s.push_str(&format!(
         "def model_apply(model, inputs, states=None):\n    \"\"\"The model `cellc run` trained on {} ({} stacked `{}` layer(s)): inputs are symbols [T, B]\n    (ints) or music frames [T, B, 88] (floats); returns the logits [T, B, V] and every layer's\n    final states. `model` is what `load` returns.\"\"\"\n    x = inputs @ model[\"embed\"] if MUSIC else model[\"embed\"][inputs]\n    finals = []\n    for l in range(LAYERS):\n        x, final = apply(model[\"layers\"][l], x, None if states is None else states[l])\n        finals.append(final)\n    return x @ model[\"out.W\"].T + model[\"out.b\"], finals\n\n\n",
         m.task,

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::experiment::stats::{self, Sequential, Summary};
 use crate::experiment::{Coordinator, JobResult, JobSpec, Round};
-use crate::store::{CandidateRow, ExperimentStore, JobRow, RoundRow, now_ms};
+use crate::store::{ExperimentStore, JobRow, RoundRow, now_ms};
 use crate::tasks::TaskKind;
 use crate::train::TrainConfig;
 use crate::workspace::CellSource;
@@ -252,20 +252,7 @@ impl Coordinator for Compare {
         };
         let mut row = RoundRow { round, generated: 0, rejected: 0, duplicates: 0, planned_ms: now_ms() };
         let candidates = if have == 0 && view.rounds == 0 {
-            view.config
-                .cells
-                .iter()
-                .enumerate()
-                .map(|(i, c)| CandidateRow {
-                    id: i as i64 + 1,
-                    hash: format!("cell{i}"),
-                    name: c.name.clone(),
-                    parent: None,
-                    mutation: String::new(),
-                    source: c.text.clone(),
-                    round,
-                })
-                .collect()
+            crate::experiment::cell_candidates(&view.config.cells, round)
         } else {
             vec![]
         };

@@ -99,6 +99,24 @@ pub fn drive<C: Coordinator>(
     }
 }
 
+/// The candidate rows of an experiment over fixed cells (a study, a comparison): cell `i` is
+/// candidate `i + 1`, its jobs point at it.
+pub fn cell_candidates(cells: &[crate::workspace::CellSource], round: i64) -> Vec<CandidateRow> {
+    cells
+        .iter()
+        .enumerate()
+        .map(|(i, c)| CandidateRow {
+            id: i as i64 + 1,
+            hash: format!("cell{i}"),
+            name: c.name.clone(),
+            parent: None,
+            mutation: String::new(),
+            source: c.text.clone(),
+            round,
+        })
+        .collect()
+}
+
 /// A job row for `spec`, queued.
 #[allow(clippy::too_many_arguments)]
 pub fn queued_job(

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 
 use crate::experiment::{Coordinator, JobResult, JobSpec, Round};
-use crate::store::{CandidateRow, ExperimentStore, JobRow, RoundRow, now_ms};
+use crate::store::{ExperimentStore, JobRow, RoundRow, now_ms};
 use crate::tasks::TaskKind;
 use crate::train::TrainConfig;
 use crate::train::grid::{self, Setting};
@@ -255,20 +255,7 @@ impl Coordinator for StudyCoordinator {
             1 if selects => (study.evaluation_jobs(&view.records), "evaluation"),
             _ => (vec![], "done"),
         };
-        let candidates = if round == 0 {
-            let row = |(i, c): (usize, &CellSource)| CandidateRow {
-                id: i as i64 + 1,
-                hash: format!("cell{i}"),
-                name: c.name.clone(),
-                parent: None,
-                mutation: String::new(),
-                source: c.text.clone(),
-                round,
-            };
-            study.cells.iter().enumerate().map(row).collect()
-        } else {
-            vec![]
-        };
+        let candidates = if round == 0 { crate::experiment::cell_candidates(&study.cells, round) } else { vec![] };
         let mut rows = vec![];
         for job in &jobs {
             let id = first_job + rows.len() as i64;
