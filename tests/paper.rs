@@ -1,4 +1,4 @@
-//! `cellc paper`'s study on the job queue: both phases, the store, resuming after an
+//! `cellc paper`'s study on the job queue: the selection and evaluation rounds, the store, resuming after an
 //! interruption without training a finished run again, and the same numbers on every run.
 
 mod support;
@@ -74,7 +74,7 @@ fn records(path: &Path) -> Vec<RunRecord> {
 }
 
 #[test]
-fn a_study_trains_both_phases_once_and_resumes_after_an_interruption() {
+fn a_study_trains_both_rounds_once_and_resumes_after_an_interruption() {
     let dir = support::scratch("paper-study");
     let never = || false;
     let trained = AtomicUsize::new(0);
