@@ -36,6 +36,8 @@ fn study() -> Study {
             hidden: 16,
             max_layers: 2,
             ptb_eval_words: None,
+            run_steps: vec![],
+            curve_points: Some(4),
         },
         seed: 1,
         data: None,
@@ -146,6 +148,22 @@ fn the_command_writes_the_report_and_rejects_bad_flags() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("at least 2"));
 
+    let o = run(&["--cells", "lstm,nope"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("`nope` is not one of the paper's cells"));
+    let o = run(&["--full", "--budget", "1h"]);
+    assert_eq!(o.status.code(), Some(2), "--full fixes the budget");
+    let o = run(&["--full", "--estimate"]);
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success() && text.contains("250 runs") && text.contains("16 machines"), "{text}");
+    let o = run(&["--full", "--cells", "lstm,gru", "--tasks", "arith", "--estimate", "--json"]);
+    let cost: serde_json::Value = serde_json::from_slice(&o.stdout).expect("--estimate --json prints JSON");
+    assert_eq!(cost["runs"], 10, "2 cells x 1 task x 5 seeds");
+    let one = cost["wall_seconds_by_machines"]["1"].as_f64().unwrap();
+    let four = cost["wall_seconds_by_machines"]["4"].as_f64().unwrap();
+    assert!(four < one && one <= cost["cpu_seconds"].as_f64().unwrap(), "{cost}");
+    assert!(!out.exists(), "an estimate trains nothing and writes nothing");
+
     let dir = out.to_str().unwrap();
     let args = ["--tasks", "arith", "--budget", "1s", "--settings", "1", "--seeds", "2", "--hidden", "8", "--out", dir];
     let o = run(&args);
@@ -153,7 +171,9 @@ fn the_command_writes_the_report_and_rejects_bad_flags() {
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
     assert!(table.contains("| mut1 |") && table.contains("The paper's numbers, for reference"), "{table}");
     assert!(table.contains("| MUT1 beats the GRU | arith |"), "the claims are tested:\n{table}");
-    for f in ["runs.csv", "charts.svg", "charts.png", "store.sqlite"] {
+    assert!(table.contains("## Cost") && table.contains("16 machines"), "{table}");
+    assert!(table.contains("## Learning curves: where the orderings settle"), "{table}");
+    for f in ["runs.csv", "charts.svg", "charts.png", "curves.svg", "curves.png", "store.sqlite"] {
         assert!(out.join(f).exists(), "{f}");
     }
     // A second run finds every run in the store.

@@ -15,7 +15,7 @@ use super::ui::Ui;
 use super::workers::LocalWorkers;
 use crate::experiment::Ended;
 use crate::paper::RunRecord;
-use crate::paper::plan::{PAPER_CELLS, Profile};
+use crate::paper::plan::{MACHINES, PAPER_CELLS, Profile, WORKERS_PER_MACHINE, wall_seconds};
 use crate::paper::{self, STUDY, Study, report};
 use crate::store::{Access, ExperimentStore, open_search_store};
 use crate::tasks::TaskKind;
@@ -32,8 +32,23 @@ pub struct Args {
     #[arg(long, value_name = "TIME")]
     budget: Option<String>,
     /// A 5-minute study: 10 CPU-minutes, H = 32, the default setting, 3 seeds.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "full")]
     quick: bool,
+    /// The budget at which the paper's orderings on arith and XML stop reversing (measured; see
+    /// the README): fixed steps per run (arith 40,000, XML 20,000, PTB 5,300, music 10,000), 5
+    /// seeds, H = 64, a learning curve of 20 validations per run. About 10.5 CPU-hours for the ten
+    /// cells: run it on several machines with `--workers 0` and `cellc worker`s on a shared store.
+    #[arg(long, conflicts_with = "budget")]
+    full: bool,
+    /// Print what the study would cost (runs, CPU-hours, wall time on 1, 4 and 16 machines of 2
+    /// cores) from the measured throughputs, and train nothing.
+    #[arg(long)]
+    estimate: bool,
+    /// Comma-separated cells of the paper to train (default: all ten: tanh_rnn, lstm, lstm_f,
+    /// lstm_i, lstm_o, lstm_b, gru, mut1, mut2, mut3); claims about cells left out are "not
+    /// tested".
+    #[arg(long = "cells", value_delimiter = ',', value_name = "CELLS")]
+    paper_cells: Option<Vec<String>>,
     /// Comma-separated tasks (default: arith,xml,ptb,music:nottingham,music:piano-midi).
     #[arg(long, value_delimiter = ',')]
     tasks: Option<Vec<String>>,
@@ -77,7 +92,13 @@ pub struct Args {
 }
 
 fn profile(args: &Args) -> Result<Profile, String> {
-    let mut p = if args.quick { Profile::quick() } else { Profile::default_profile() };
+    let mut p = if args.quick {
+        Profile::quick()
+    } else if args.full {
+        Profile::full()
+    } else {
+        Profile::default_profile()
+    };
     if let Some(b) = &args.budget {
         p.cpu_seconds = parse_duration("--budget", b)?;
     }
@@ -103,9 +124,23 @@ fn profile(args: &Args) -> Result<Profile, String> {
 }
 
 fn cells(args: &Args, ui: &Ui) -> Result<Vec<CellSource>, Failure> {
+    let paper: Vec<String> = match &args.paper_cells {
+        None => PAPER_CELLS.iter().map(|s| s.to_string()).collect(),
+        Some(names) => {
+            let names: Vec<String> = names.iter().map(|n| n.trim().to_string()).collect();
+            if let Some(bad) = names.iter().find(|n| !PAPER_CELLS.contains(&n.as_str())) {
+                return Err(format!(
+                    "--cells: `{bad}` is not one of the paper's cells ({}); put other cells after the flags",
+                    PAPER_CELLS.join(", ")
+                )
+                .into());
+            }
+            names
+        }
+    };
     let mut ws = Workspace::new();
     let mut out = vec![];
-    for name in PAPER_CELLS.iter().map(|s| s.to_string()).chain(args.cells.iter().cloned()) {
+    for name in paper.into_iter().chain(args.cells.iter().cloned()) {
         let (cell, source) = input::load_cell_source(&mut ws, &name, ui)?;
         if out.iter().any(|c: &CellSource| c.name == cell.name) {
             continue;
@@ -152,6 +187,10 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
         return Err("--lease must be at least 1 second".into());
     }
     let study = Study { cells: cells(&args, ui)?, tasks, profile, seed: args.seed, data: args.data.data.clone() };
+    if args.estimate {
+        print_cost(&study.estimated_runs(), "estimated from the measured throughputs", args.json);
+        return Ok(ExitCode::SUCCESS);
+    }
     std::fs::create_dir_all(&args.out).map_err(|e| format!("cannot create {}: {e}", args.out.display()))?;
     let store_url = args.store.clone().unwrap_or_else(|| args.out.join("store.sqlite").display().to_string());
     let mut store = open_search_store(&store_url, Access::Migrate)?;
@@ -242,11 +281,11 @@ fn write_report(args: &Args, study: &Study, records: &[RunRecord], profile: &Pro
     let table = report::Table::build(records, &cell_names, &study.tasks, &profile.seed_plan(args.seed));
     let command = std::iter::once("cellc".to_string()).chain(std::env::args().skip(1)).collect::<Vec<_>>().join(" ");
     let header = format!(
-        "# Reproducing Jozefowicz et al. (2015), Table 1\n\n`{command}` (cellc {}), {}; budget {:.0} CPU-minutes, H = {}, \
+        "# Reproducing Jozefowicz et al. (2015), Table 1\n\n`{command}` (cellc {}), {}; {}, H = {}, \
          {}; machine: {}.",
         env!("CARGO_PKG_VERSION"),
         today(),
-        profile.cpu_seconds / 60.0,
+        budget_text(study),
         profile.hidden,
         if profile.selects() {
             format!(
@@ -259,7 +298,14 @@ fn write_report(args: &Args, study: &Study, records: &[RunRecord], profile: &Pro
         },
         machine()
     );
-    let md = report::markdown(&table, &header);
+    let settled = paper::curves::settling(records, &table);
+    let run_seconds: Vec<f64> = records.iter().map(|r| r.seconds).collect();
+    let cost = format!(
+        "## Cost\n\n{}. The wall times for more machines replay the measured run times through the job queue \
+         (each worker takes the next run when it is free).\n",
+        cost_text(&run_seconds, "measured: the sum of the run times, 1 thread each")
+    );
+    let md = format!("{}\n{}\n{cost}", report::markdown(&table, &header), paper::curves::markdown(&settled));
     let write = |name: &str, bytes: &[u8]| {
         let p = args.out.join(name);
         crate::io::write_atomic(&p, bytes).map_err(|e| format!("cannot write {}: {e}", p.display()))
@@ -269,9 +315,12 @@ fn write_report(args: &Args, study: &Study, records: &[RunRecord], profile: &Pro
     let fig = report::figure(&table, "cellc paper: each cell's evaluation seeds, mean and 95% interval");
     crate::plot::write(&fig, &args.out.join("charts.svg"))?;
     crate::plot::write(&fig, &args.out.join("charts.png"))?;
+    let curves = paper::curves::figure(records, &table, "cellc paper: learning curves (thin: each seed; thick: mean)");
+    crate::plot::write(&curves, &args.out.join("curves.svg"))?;
+    crate::plot::write(&curves, &args.out.join("curves.png"))?;
     if !args.json {
         print!("{md}");
-        println!("\nwrote {}/table.md, runs.csv, charts.svg, charts.png", args.out.display());
+        println!("\nwrote {}/table.md, runs.csv, charts.svg, charts.png, curves.svg, curves.png", args.out.display());
         return Ok(());
     }
     let cells: Vec<_> = cell_names
@@ -298,8 +347,59 @@ fn write_report(args: &Args, study: &Study, records: &[RunRecord], profile: &Pro
                 "difference": c.difference, "verdict": c.verdict.word()})
         })
         .collect();
-    println!("{}", json!({"study": STUDY, "cells": cells, "claims": claims, "runs": records.len(), "out": args.out}));
+    println!(
+        "{}",
+        json!({"study": STUDY, "cells": cells, "claims": claims, "runs": records.len(), "cost": cost_json(&run_seconds),
+            "out": args.out})
+    );
     Ok(())
+}
+
+/// A study's cost, on stdout: runs, CPU-hours and wall time on [`MACHINES`] machines.
+fn print_cost(run_seconds: &[f64], how: &str, json: bool) {
+    if json {
+        println!("{}", cost_json(run_seconds));
+    } else {
+        println!("{}", cost_text(run_seconds, how));
+    }
+}
+
+fn wall_by_machines(run_seconds: &[f64]) -> Vec<(usize, f64)> {
+    MACHINES.iter().map(|&m| (m, wall_seconds(run_seconds, m * WORKERS_PER_MACHINE))).collect()
+}
+
+fn cost_json(run_seconds: &[f64]) -> serde_json::Value {
+    let wall: serde_json::Map<String, serde_json::Value> =
+        wall_by_machines(run_seconds).into_iter().map(|(m, w)| (m.to_string(), json!(w))).collect();
+    json!({"runs": run_seconds.len(), "cpu_seconds": run_seconds.iter().sum::<f64>(),
+        "workers_per_machine": WORKERS_PER_MACHINE, "wall_seconds_by_machines": wall})
+}
+
+fn cost_text(run_seconds: &[f64], how: &str) -> String {
+    let hours = |s: f64| format!("{:.2} h", s / 3600.0);
+    let wall = wall_by_machines(run_seconds)
+        .into_iter()
+        .map(|(m, w)| format!("{m} machine{} {}", if m == 1 { "" } else { "s" }, hours(w)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "{} runs, {:.2} CPU-hours ({how}); wall time with {WORKERS_PER_MACHINE} workers per machine: {wall}",
+        run_seconds.len(),
+        run_seconds.iter().sum::<f64>() / 3600.0
+    )
+}
+
+/// The budget as the report states it: CPU time shared out, or fixed steps per run.
+fn budget_text(study: &Study) -> String {
+    let p = &study.profile;
+    let pairs = study.cells.len() * study.tasks.len();
+    let fixed = study.tasks.iter().all(|t| p.run_steps.iter().any(|(k, _)| k == t));
+    let steps = study.tasks.iter().map(|&t| format!("{t} {}", p.steps(t, pairs))).collect::<Vec<_>>().join(", ");
+    if fixed {
+        format!("steps per run: {steps}")
+    } else {
+        format!("budget {:.0} CPU-minutes (steps per run: {steps})", p.cpu_seconds / 60.0)
+    }
 }
 
 /// Today's date (UTC) as YYYY-MM-DD, from the system clock.

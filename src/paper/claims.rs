@@ -2,6 +2,8 @@
 //! difference over the evaluation seeds the cells share: confirmed, contradicted or inconclusive
 //! by where its 95% interval lies, never by comparing means.
 
+use std::collections::BTreeMap;
+
 use super::report::Table;
 use crate::experiment::stats::{Summary, paired};
 use crate::tasks::TaskKind;
@@ -43,7 +45,7 @@ impl Verdict {
 
 /// The paper's orderings (its Table 1 and text), on the tasks where it reports them: arith and
 /// XML (on language modelling the paper itself finds them weaker or reversed).
-const ORDERINGS: [(&str, &str, &str); 6] = [
+pub(super) const ORDERINGS: [(&str, &str, &str); 6] = [
     ("The forget gate matters: LSTM beats LSTM-f", "lstm", "lstm_f"),
     ("LSTM-f is the worst ablation: LSTM-i beats LSTM-f", "lstm_i", "lstm_f"),
     ("LSTM-f is the worst ablation: LSTM-o beats LSTM-f", "lstm_o", "lstm_f"),
@@ -52,7 +54,7 @@ const ORDERINGS: [(&str, &str, &str); 6] = [
     ("MUT1 beats the GRU", "mut1", "gru"),
 ];
 
-const TASKS: [TaskKind; 2] = [TaskKind::Arith, TaskKind::Xml];
+pub(super) const TASKS: [TaskKind; 2] = [TaskKind::Arith, TaskKind::Xml];
 
 /// Every ordering on every task the paper reports it for, tested on the table.
 pub fn claims(t: &Table) -> Vec<Claim> {
@@ -77,13 +79,18 @@ pub fn claims(t: &Table) -> Vec<Claim> {
 /// `better - worse` on the seeds both have, positive when `better` is better; 95% interval.
 pub fn paired_difference(t: &Table, better: &str, worse: &str, task: TaskKind) -> Option<Summary> {
     let (b, w) = (t.entry(better, task)?, t.entry(worse, task)?);
-    let seeds: Vec<u64> = b.by_seed.keys().filter(|s| w.by_seed.contains_key(s)).copied().collect();
+    paired_between(&b.by_seed, &w.by_seed, task)
+}
+
+/// `better - worse` over the seeds both have (values by seed), positive when `better` is better.
+pub fn paired_between(better: &BTreeMap<u64, f64>, worse: &BTreeMap<u64, f64>, task: TaskKind) -> Option<Summary> {
+    let seeds: Vec<u64> = better.keys().filter(|s| worse.contains_key(s)).copied().collect();
     if seeds.is_empty() {
         return None;
     }
     let sign = if task.higher_is_better() { 1.0 } else { -1.0 };
-    let worse_values: Vec<f64> = seeds.iter().map(|s| sign * w.by_seed[s]).collect();
-    let better_values: Vec<f64> = seeds.iter().map(|s| sign * b.by_seed[s]).collect();
+    let worse_values: Vec<f64> = seeds.iter().map(|s| sign * worse[s]).collect();
+    let better_values: Vec<f64> = seeds.iter().map(|s| sign * better[s]).collect();
     Some(Summary::of(&paired(&worse_values, &better_values), 0.95))
 }
 

@@ -10,6 +10,7 @@
 //! what defines its runs.
 
 pub mod claims;
+pub mod curves;
 pub mod plan;
 pub mod report;
 
@@ -106,6 +107,20 @@ impl Study {
         }
     }
 
+    /// The estimated CPU seconds of every run the study plans, in queue order (selection, then
+    /// evaluation; task by task), from the measured throughputs.
+    pub fn estimated_runs(&self) -> Vec<f64> {
+        let p = &self.profile;
+        let selection = if p.selects() { p.settings * p.selection_seeds } else { 0 };
+        let mut out = vec![];
+        for per_pair in [selection, p.seeds] {
+            for &task in &self.tasks {
+                out.extend(std::iter::repeat_n(p.run_cpu_seconds(task, self.pairs()), per_pair * self.cells.len()));
+            }
+        }
+        out
+    }
+
     /// Round 0 with a setting search: every setting of every (cell, task) pair on the selection
     /// seeds.
     pub fn selection_jobs(&self) -> Vec<Job> {
@@ -142,6 +157,9 @@ impl Study {
     pub fn config(&self, job: &Job) -> Result<TrainConfig, String> {
         let data = job.task.locate_data(self.data.as_deref())?;
         let mut c = grid::config(job.task, job.setting, self.profile.hidden, job.steps, job.seed, data);
+        if let Some(points) = self.profile.curve_points {
+            c.eval_every = (job.steps / points.max(1)).max(1);
+        }
         if job.task == TaskKind::Ptb {
             c.task.eval_tokens = self.profile.ptb_eval_words;
         }

@@ -165,16 +165,26 @@ pub fn draw(fig: &Figure, c: &mut dyn Canvas) {
             s.points.iter().filter(|p| p.0.is_finite() && p.1.is_finite()).map(|&(x, y)| (sx(x), sy(y))).collect()
         };
         // The legend goes top right, unless curves end up there (a rising accuracy): then bottom right.
-        let n = panel.series.len() as f64;
+        // Unlabelled series (one seed's curve beside the labelled mean) are thin, pale and not in it.
+        let n = panel.series.iter().filter(|s| !s.label.is_empty()).count() as f64;
         let crowded = panel.series.iter().flat_map(finite).any(|(x, y)| x > x1 - 170.0 && y < y0 + 12.0 + 16.0 * n);
         let legend_top = if crowded { y1 - 10.0 - 16.0 * (n - 1.0) } else { y0 + 6.0 };
-        for (k, s) in panel.series.iter().enumerate() {
+        for s in panel.series.iter().filter(|s| s.label.is_empty()) {
+            c.polyline(&finite(s), pale(s.color), 1.0);
+        }
+        for (k, s) in panel.series.iter().filter(|s| !s.label.is_empty()).enumerate() {
             c.polyline(&finite(s), s.color, 2.0);
             let ly = legend_top + 16.0 * k as f64;
             c.line((x1 - 150.0, ly), (x1 - 130.0, ly), s.color, 2.0);
             c.text((x1 - 124.0, ly + 4.0), &s.label, 11.0, Anchor::Start, black);
         }
     }
+}
+
+/// `color` halfway to white.
+fn pale(color: Rgb) -> Rgb {
+    let half = |v: u8| ((u16::from(v) + 255) / 2) as u8;
+    (half(color.0), half(color.1), half(color.2))
 }
 
 /// A bar chart panel: bars from the axis floor, whiskers for the intervals, reference ticks.
