@@ -39,9 +39,12 @@ impl JobSpec {
 pub struct JobResult {
     /// The compared metric (`TaskKind::scored`: accuracy, or next-word accuracy on ptb, NLL on
     /// music) of the best validation and of the test at that point.
+    #[serde(with = "crate::io::float")]
     pub valid: f64,
+    #[serde(with = "crate::io::float")]
     pub test: f64,
     /// `[step, compared metric on validation]` after each validation.
+    #[serde(with = "crate::io::float_pairs")]
     pub curve: Vec<(u64, f64)>,
     /// Every metric of the best validation and of the test (absent in results recorded before
     /// they were kept, and for runs that did not finish).
@@ -148,4 +151,30 @@ pub fn run(spec: &JobSpec, cancel: &dyn Fn() -> bool) -> Result<Option<JobResult
         eval_seconds: eval,
         seconds: started.elapsed().as_secs_f64(),
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_result_with_an_overflowing_perplexity_reads_back() {
+        // A PTB run stopped early at a loss of 735 nats: its perplexity is exp(735) = inf, which
+        // serde_json alone writes as `null` and then cannot read (this once stopped a search).
+        let bad = Metrics { metric: 735f64.exp(), secondary: Some(0.004), loss: 735.3 };
+        let r = JobResult {
+            valid: 0.004,
+            curve: vec![(100, 0.004)],
+            detail: Some(Detail { valid: bad, test: bad }),
+            outcome: RunEnd::StoppedEarly,
+            ..failed_result()
+        };
+        let json = serde_json::to_string(&r).unwrap();
+        let back: JobResult = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, r);
+        assert_eq!(back.detail.unwrap().valid.metric, f64::INFINITY);
+        let stored_before_the_fix = json.replace("\"inf\"", "null");
+        let old: JobResult = serde_json::from_str(&stored_before_the_fix).unwrap();
+        assert!(old.detail.unwrap().test.metric.is_nan(), "a store written before reads too");
+    }
 }

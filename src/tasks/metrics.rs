@@ -97,11 +97,13 @@ impl Tally {
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Metrics {
     /// The headline metric (accuracy, perplexity, bits per character, NLL per frame).
+    #[serde(with = "crate::io::float")]
     pub metric: f64,
     /// The secondary metric: exact match (sequence tasks), closing-tag accuracy (xml), next-word
     /// or character accuracy (a corpus), frame accuracy (music).
     pub secondary: Option<f64>,
     /// Mean cross-entropy per counted symbol (nats).
+    #[serde(with = "crate::io::float")]
     pub loss: f64,
 }
 

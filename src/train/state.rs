@@ -16,6 +16,7 @@ use crate::tasks::{BatchStream, Metrics, Split, Task};
 pub struct EvalRecord {
     pub step: u64,
     /// Mean training loss since the previous evaluation.
+    #[serde(with = "crate::io::float")]
     pub train_loss: f64,
     pub valid: Metrics,
     pub lr: f64,
