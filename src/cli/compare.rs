@@ -143,7 +143,15 @@ pub fn run(ui: &Ui, a: Args) -> Outcome {
         line.draw(&format!("runs {done}/{}, seeds complete {}", v.jobs.len(), v.complete_seeds()));
     };
     let stop = || interrupt::interrupted() || local.all_gone();
-    let ended = compare::drive(&mut *store, &name, seeds, Duration::from_millis(300), &stop, &mut observe);
+    let ended = compare::drive(
+        &mut *store,
+        &name,
+        seeds,
+        compare::Metric::Headline,
+        Duration::from_millis(300),
+        &stop,
+        &mut observe,
+    );
     line.clear();
     let crashed = !interrupt::interrupted() && local.all_gone();
     drop(local);

@@ -18,7 +18,10 @@ pub fn load(store: &mut dyn ExperimentStore, view: &View) -> Result<Vec<compare:
     let mut out = vec![];
     for c in confirm::comparisons(view)? {
         if store.experiment(&c.name())?.is_some() {
-            out.push(compare::View::load(store, &c.name())?);
+            let mut v = compare::View::load(store, &c.name())?;
+            // The search's score is a ratio of accuracies (next-word accuracy on PTB).
+            v.metric = compare::Metric::Scored;
+            out.push(v);
         }
     }
     Ok(out)
@@ -82,8 +85,15 @@ pub fn run(
                 clock(started.elapsed().as_secs_f64())
             ));
         };
-        let ended =
-            compare::drive(store, &name, confirm::seeds(view), Duration::from_millis(500), &stop, &mut observe)?;
+        let ended = compare::drive(
+            store,
+            &name,
+            confirm::seeds(view),
+            compare::Metric::Scored,
+            Duration::from_millis(500),
+            &stop,
+            &mut observe,
+        )?;
         if !interrupt::interrupted() && local.all_gone() {
             return Err("every worker process exited (their errors are above); run the same command to continue".into());
         }

@@ -95,6 +95,17 @@ pub fn open(store: &mut dyn ExperimentStore, config: &CompareConfig) -> Result<S
     Ok(name)
 }
 
+/// Which test metric a comparison is analysed by. Not part of what defines its runs: the same
+/// runs can be read either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub enum Metric {
+    /// The task's headline metric (perplexity on PTB): what `cellc compare` reports.
+    Headline,
+    /// The metric a study or search scores by (`TaskKind::scored`: next-word accuracy on PTB):
+    /// what a search's confirmation stage, whose score is a ratio of accuracies, needs.
+    Scored,
+}
+
 /// A comparison as the store holds it.
 pub struct View {
     pub name: String,
@@ -103,6 +114,8 @@ pub struct View {
     pub rounds: usize,
     /// Per cell (index), per seed index: the finished run's result.
     pub results: Vec<BTreeMap<usize, JobResult>>,
+    /// The metric [`View::test_values`] and [`View::analyse`] read (the headline unless set).
+    pub metric: Metric,
 }
 
 impl View {
@@ -122,7 +135,14 @@ impl View {
                 }
             }
         }
-        Ok(View { name: name.to_string(), config, rounds: store.rounds(name)?.len(), jobs, results })
+        Ok(View {
+            name: name.to_string(),
+            config,
+            rounds: store.rounds(name)?.len(),
+            jobs,
+            results,
+            metric: Metric::Headline,
+        })
     }
 
     /// Seeds every cell has a result for, from the first, without gaps.
@@ -140,11 +160,32 @@ impl View {
         self.config.config.task.kind
     }
 
-    /// Cell `cell`'s test metric (the task's headline metric) on each of the first `n` seeds; a
-    /// run that diverged or failed counts as the worst value.
+    /// Whether a higher value of the analysed metric is better.
+    pub fn higher_is_better(&self) -> bool {
+        match self.metric {
+            Metric::Headline => self.kind().higher_is_better(),
+            Metric::Scored => self.kind().scored_by_accuracy(),
+        }
+    }
+
+    /// The analysed metric's name.
+    pub fn metric_name(&self) -> &'static str {
+        match self.metric {
+            Metric::Headline => self.kind().metric(),
+            Metric::Scored => self.kind().scored_name(),
+        }
+    }
+
+    /// Cell `cell`'s test metric ([`View::metric`]) on each of the first `n` seeds; a run that
+    /// diverged or failed counts as the worst value.
     pub fn test_values(&self, cell: usize, n: usize) -> Vec<f64> {
-        let worst = if self.kind().higher_is_better() { 0.0 } else { f64::INFINITY };
-        (0..n).map(|s| self.results[cell].get(&s).and_then(|r| r.detail).map_or(worst, |d| d.test.metric)).collect()
+        let worst = if self.higher_is_better() { 0.0 } else { f64::INFINITY };
+        let kind = self.kind();
+        let value = |m: &crate::tasks::Metrics| match self.metric {
+            Metric::Headline => m.metric,
+            Metric::Scored => m.scored(kind),
+        };
+        (0..n).map(|s| self.results[cell].get(&s).and_then(|r| r.detail).map_or(worst, |d| value(&d.test))).collect()
     }
 
     /// The analysis of the first `n` seeds at `seeds`' level.
@@ -153,7 +194,7 @@ impl View {
         let per_cell: Vec<Summary> =
             (0..self.config.cells.len()).map(|c| Summary::of(&self.test_values(c, n), level)).collect();
         let reference = self.test_values(0, n);
-        let higher = self.kind().higher_is_better();
+        let higher = self.higher_is_better();
         let differences = (1..self.config.cells.len())
             .map(|c| {
                 let d = stats::paired(&reference, &self.test_values(c, n));
@@ -217,13 +258,16 @@ pub struct Analysis {
 pub struct Compare {
     pub name: String,
     pub seeds: Seeds,
+    pub metric: Metric,
 }
 
 impl Coordinator for Compare {
     type View = View;
 
     fn load(&mut self, store: &mut dyn ExperimentStore) -> Result<View, String> {
-        View::load(store, &self.name)
+        let mut view = View::load(store, &self.name)?;
+        view.metric = self.metric;
+        Ok(view)
     }
 
     fn jobs<'v>(&self, view: &'v View) -> &'v [JobRow] {
@@ -294,10 +338,43 @@ pub fn drive(
     store: &mut dyn ExperimentStore,
     name: &str,
     seeds: Seeds,
+    metric: Metric,
     poll: std::time::Duration,
     stop: &dyn Fn() -> bool,
     observe: &mut dyn FnMut(&View),
 ) -> Result<crate::experiment::Ended, String> {
-    let mut compare = Compare { name: name.to_string(), seeds };
+    let mut compare = Compare { name: name.to_string(), seeds, metric };
     crate::experiment::drive(store, name, &mut compare, None, poll, stop, observe)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::experiment::job::{Detail, failed_result};
+    use crate::tasks::{Metrics, TaskConfig};
+
+    #[test]
+    fn a_ptb_comparison_reads_perplexity_or_next_word_accuracy() {
+        let cell = |name: &str| CellSource { name: name.into(), file: String::new(), text: String::new() };
+        let config = CompareConfig {
+            cells: vec![cell("gru"), cell("odd")],
+            config: TrainConfig::short(TaskConfig::new(TaskKind::Ptb), 8, 10, 1),
+            first_seed: 1000,
+        };
+        let result = |perplexity: f64, accuracy: f64| {
+            let m = Metrics { metric: perplexity, secondary: Some(accuracy), loss: perplexity.ln() };
+            JobResult { detail: Some(Detail { valid: m, test: m }), ..failed_result() }
+        };
+        let results = vec![
+            BTreeMap::from([(0, result(300.0, 0.12)), (1, result(310.0, 0.125))]),
+            BTreeMap::from([(0, result(1e149, 0.002)), (1, result(f64::INFINITY, 0.001))]),
+        ];
+        let mut v = View { name: "c".into(), config, jobs: vec![], rounds: 0, results, metric: Metric::Headline };
+        assert_eq!((v.metric_name(), v.higher_is_better()), ("perplexity", false));
+        assert_eq!(v.test_values(1, 2), vec![1e149, f64::INFINITY]);
+        v.metric = Metric::Scored;
+        assert!(v.higher_is_better());
+        assert_eq!(v.test_values(0, 2), vec![0.12, 0.125]);
+        assert_eq!(v.test_values(1, 2), vec![0.002, 0.001], "a search's ratio of accuracies stays finite");
+    }
 }

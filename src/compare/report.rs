@@ -12,8 +12,8 @@ use crate::plot::{Bar, Figure, Panel};
 /// The table: one line per cell, then one per difference, with the verdicts.
 pub fn table(view: &View, a: &Analysis) -> String {
     let kind = view.kind();
-    let metric = kind.metric();
-    let better = if kind.higher_is_better() { "higher" } else { "lower" };
+    let metric = view.metric_name();
+    let better = if view.higher_is_better() { "higher" } else { "lower" };
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -69,8 +69,8 @@ pub fn json(view: &View, a: &Analysis, plan: &super::Seeds) -> Value {
                 "summary": d.summary, "per_seed": d.per_seed, "verdict": d.verdict})
         })
         .collect();
-    json!({"experiment": view.name, "task": kind.name(), "metric": kind.metric(),
-        "higher_is_better": kind.higher_is_better(), "seeds": a.seeds, "level": a.level, "plan": plan,
+    json!({"experiment": view.name, "task": kind.name(), "metric": view.metric_name(),
+        "higher_is_better": view.higher_is_better(), "seeds": a.seeds, "level": a.level, "plan": plan,
         "first_seed": view.config.first_seed, "config": view.config.config,
         "cells": cells, "differences": differences})
 }
@@ -87,7 +87,7 @@ pub fn figure(view: &View, a: &Analysis) -> Figure {
         points,
     };
     let cells = Panel {
-        title: format!("test {} per cell: mean, {:.1}% interval, each seed", kind.metric(), 100.0 * a.level),
+        title: format!("test {} per cell: mean, {:.1}% interval, each seed", view.metric_name(), 100.0 * a.level),
         x_label: String::new(),
         y_label: String::new(),
         series: vec![],

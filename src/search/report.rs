@@ -319,7 +319,7 @@ pub fn score_figure(view: &View, confirmed: Option<(&[Confirmed], f64)>) -> Figu
     let best = score_history(view);
     let end = confirmed.map_or(best.last().map_or(0.0, |b| b.0), |(c, t)| t * (1.0 + 0.01 * c.len() as f64));
     let mut series = vec![
-        Series { label: "best search score (unconfirmed)".into(), points: best, color: COLORS[0] },
+        Series { label: "best, unconfirmed".into(), points: best, color: COLORS[0] },
         Series { label: "GRU = 1".into(), points: vec![(0.0, 1.0), (end, 1.0)], color: COLORS[1] },
     ];
     if let Some((cells, hours)) = confirmed {
