@@ -35,9 +35,10 @@ pub struct Args {
     #[arg(long, conflicts_with = "full")]
     quick: bool,
     /// Runs long enough for the forget-gate ordering to appear (LSTM beats LSTM-f, confirmed on
-    /// arith and XML; the learning curves are in the README): fixed steps per run (arith 40,000, XML 20,000, PTB 5,300, music 10,000), 5
-    /// seeds, H = 64, a learning curve of 20 validations per run. About 10.5 CPU-hours for the ten
-    /// cells: run it on several machines with `--workers 0` and `cellc worker`s on a shared store.
+    /// arith and XML; the learning curves are in the README): fixed steps per run (arith 40,000,
+    /// XML 20,000, PTB 5,300, music 10,000), 5 seeds, H = 64, a learning curve of 20 validations
+    /// per run. About 10.5 CPU-hours for the ten cells (estimated: `--full --estimate`): run it on
+    /// several machines with `--workers 0` and `cellc worker`s on a shared store.
     #[arg(long, conflicts_with = "budget")]
     full: bool,
     /// Print what the study would cost (runs, CPU-hours, wall time on 1, 4 and 16 machines of 2
