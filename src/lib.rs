@@ -25,6 +25,7 @@ pub mod syntax;
 pub mod check;
 pub mod stdlib;
 pub mod workspace;
+pub mod cell_arg;
 pub mod ir;
 pub mod autodiff;
 pub mod init;

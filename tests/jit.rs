@@ -1,7 +1,9 @@
 //! The JIT (f32, fused Cranelift kernels and GEMMs) against the reference interpreter (f64),
 //! forward and backward: every std cell and example at sizes that are not multiples of 4 and at
 //! batch 1, and 1,000 random cells. Also: the same thread count gives the same bits, and the
-//! inline activations against f64 over their whole range.
+//! inline activations against f64 over their whole range. The loss also reads the final states
+//! (their gradients seeded), and every other problem runs its backward pass on fresh buffers from
+//! the exported saved activations, as the PyTorch op does.
 
 mod support;
 
@@ -29,6 +31,10 @@ struct Problem {
     x: Vec<f32>,
     states: Vec<Vec<f32>>,
     dy: Vec<f32>,
+    /// The gradient of each state's final value.
+    d_final: Vec<Vec<f32>>,
+    /// Run the backward pass on fresh buffers from the forward run's exported activations.
+    via_saved: bool,
 }
 
 fn problem(engine: &Engine, sizes: Sizes, seed: u64) -> Problem {
@@ -39,7 +45,8 @@ fn problem(engine: &Engine, sizes: Sizes, seed: u64) -> Problem {
     let x = draw(t * b * d);
     let states = engine.forward.sig.states.iter().map(|_| draw(b * h)).collect();
     let dy = draw(t * b * h);
-    Problem { sizes, weights, x, states, dy }
+    let d_final = engine.forward.sig.states.iter().map(|_| draw(b * h)).collect();
+    Problem { sizes, weights, x, states, dy, d_final, via_saved: seed % 2 == 1 }
 }
 
 fn run_jit(engine: &Engine, p: &Problem, threads: usize) -> Outputs {
@@ -54,7 +61,15 @@ fn run_jit(engine: &Engine, p: &Problem, threads: usize) -> Outputs {
     let n = p.states.len();
     let finals = (0..n).map(|s| to64(bufs.final_state(engine, s))).collect();
     let mut grads: Vec<Vec<f32>> = engine.param_lens(p.sizes).into_iter().map(|n| vec![0.0; n]).collect();
-    engine.backward(&mut bufs, &p.weights, &p.dy, &mut grads, threads);
+    let d_final: Vec<&[f32]> = p.d_final.iter().map(Vec::as_slice).collect();
+    if p.via_saved {
+        let mut saved = vec![f32::NAN; engine.saved_len(p.sizes)];
+        bufs.export_saved(engine, &mut saved).unwrap();
+        bufs = engine.buffers(p.sizes).unwrap();
+        engine.backward_saved(&mut bufs, &p.weights, &saved, &p.dy, &d_final, &mut grads, threads).unwrap();
+    } else {
+        engine.backward_final(&mut bufs, &p.weights, &p.dy, &d_final, &mut grads, threads).unwrap();
+    }
     Outputs {
         y,
         finals,
@@ -82,7 +97,9 @@ fn run_interp(engine: &Engine, p: &Problem) -> Outputs {
     let inputs = SeqInputs { x, states };
     let out = interp::forward(g, &weights, &inputs).unwrap();
     let dy = Array3::from_shape_vec((s.steps, s.batch, s.hidden), to64(&p.dy)).unwrap();
-    let grads = interp::backward(&engine.backward, &weights, &inputs, &out, &dy);
+    let d_final: Vec<Array2<f64>> =
+        p.d_final.iter().map(|d| Array2::from_shape_vec((s.batch, s.hidden), to64(d)).unwrap()).collect();
+    let grads = interp::backward_final(&engine.backward, &weights, &inputs, &out, &dy, &d_final);
     Outputs {
         y: out.y.iter().copied().collect(),
         finals: out.states.iter().map(|a| a.iter().copied().collect()).collect(),

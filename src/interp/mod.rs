@@ -168,11 +168,26 @@ pub fn backward(
     out: &SeqOutputs,
     dy: &Array3<f64>,
 ) -> SeqGrads {
+    let zeros: Vec<Array2<f64>> = inp.states.iter().map(|s| Array2::zeros(s.dim())).collect();
+    backward_final(bwd, weights, inp, out, dy, &zeros)
+}
+
+/// [`backward`] for L = sum(dy * y) + sum over states s of sum(d_final[s] * final value of s):
+/// a loss that also reads the final states (`d_final`: one [B, H] per state).
+pub fn backward_final(
+    bwd: &Backward,
+    weights: &[ArrayD<f64>],
+    inp: &SeqInputs,
+    out: &SeqOutputs,
+    dy: &Array3<f64>,
+    d_final: &[Array2<f64>],
+) -> SeqGrads {
     let g = &bwd.graph;
     let sizes = inp.sizes(g).expect("checked by forward");
     let (t_len, b_len, d) = inp.x.dim();
     let order = g.reachable(&bwd.roots());
-    let mut carry: Vec<Array2<f64>> = inp.states.iter().map(|s| Array2::zeros(s.dim())).collect();
+    assert_eq!(d_final.len(), inp.states.len(), "one final-state gradient per state");
+    let mut carry: Vec<Array2<f64>> = d_final.to_vec();
     let mut gx = Array3::zeros((t_len, b_len, d));
     let mut gp: Vec<ArrayD<f64>> = weights.iter().map(|w| ArrayD::zeros(w.shape())).collect();
     for t in (0..t_len).rev() {

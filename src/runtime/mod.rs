@@ -190,13 +190,84 @@ impl Engine {
         grads: &mut [Vec<f32>],
         threads: usize,
     ) {
-        self.check_weights(bufs, weights);
-        let s = bufs.sizes;
-        assert_eq!(dy.len(), s.steps * s.batch * s.hidden, "dy is [T, B, H]");
-        for (g, p) in grads.iter().zip(&self.forward.sig.params) {
-            assert_eq!(g.len(), p.len(s.hidden, s.input), "gradient size of {}", p.name);
+        if let Err(e) = self.backward_final(bufs, weights, dy, &[], grads, threads) {
+            panic!("{e}");
         }
+    }
+
+    /// The buffers a backward run reads that a forward run writes (x, every state, every
+    /// intermediate value), in schedule order: what a caller must carry from a forward run on one
+    /// [`Buffers`] to a backward run on another (the PyTorch op, whose backward is a separate
+    /// call). Weight stacks are not among them: they are rebuilt from the weights.
+    pub fn saved_buffers(&self) -> impl Iterator<Item = &schedule::Buffer> + '_ {
+        self.schedule
+            .buffers
+            .iter()
+            .filter(|b| is_saved(b))
+    }
+
+    /// The number of values [`Buffers::export_saved`] writes at these sizes.
+    pub fn saved_len(&self, sizes: Sizes) -> usize {
+        self.saved_buffers().map(|b| ctx::buffer_len(b, sizes)).sum()
+    }
+
+    /// [`Engine::backward`] on buffers that did not run the forward pass: `saved` is what
+    /// [`Buffers::export_saved`] wrote after it, `d_final` the gradient of each state's final
+    /// value ([B, H] each; empty: zero), added to dy's.
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_saved(
+        &self,
+        bufs: &mut Buffers,
+        weights: &[Vec<f32>],
+        saved: &[f32],
+        dy: &[f32],
+        d_final: &[&[f32]],
+        grads: &mut [Vec<f32>],
+        threads: usize,
+    ) -> Result<(), String> {
+        self.check_weights(bufs, weights);
+        bufs.import_saved(self, saved)?;
+        let t0 = std::time::Instant::now();
+        stacks::prepare_stacks(self, bufs, weights);
+        bufs.times.weights += t0.elapsed();
+        self.backward_final(bufs, weights, dy, d_final, grads, threads)
+    }
+
+    /// [`Engine::backward`] for the loss sum(dy * y) + sum over states of sum(d_final[s] * final
+    /// value of s): the gradient of a loss that also reads the final states (one [B, H] per
+    /// state, or none).
+    pub fn backward_final(
+        &self,
+        bufs: &mut Buffers,
+        weights: &[Vec<f32>],
+        dy: &[f32],
+        d_final: &[&[f32]],
+        grads: &mut [Vec<f32>],
+        threads: usize,
+    ) -> Result<(), String> {
+        let s = bufs.sizes;
+        let block = s.batch * s.hidden;
+        if !d_final.is_empty() && d_final.len() != self.schedule.state_bufs.len() {
+            return Err(format!("{} final-state gradients for {} states", d_final.len(), self.schedule.state_bufs.len()));
+        }
+        if let Some(d) = d_final.iter().find(|d| d.len() != block) {
+            return Err(format!("a final-state gradient has {} values, expected B*H = {block}", d.len()));
+        }
+        if dy.len() != s.steps * block {
+            return Err(format!("dy has {} values, expected T*B*H = {}", dy.len(), s.steps * block));
+        }
+        for (g, p) in grads.iter().zip(&self.forward.sig.params) {
+            if g.len() != p.len(s.hidden, s.input) {
+                return Err(format!("gradient size of {}: {} values, expected {}", p.name, g.len(), p.len(s.hidden, s.input)));
+            }
+        }
+        self.check_weights(bufs, weights);
         steps::seed_adjoints(self, bufs, dy);
+        for (&buf, d) in self.schedule.adjoint_bufs.iter().zip(d_final) {
+            // Block T holds the adjoint of the state after the last step.
+            let last = &mut bufs.data[buf][s.steps * block..(s.steps + 1) * block];
+            last.iter_mut().zip(d.iter()).for_each(|(a, d)| *a += d);
+        }
         steps::backward(self, bufs, weights, threads);
         let t0 = std::time::Instant::now();
         grads::input_grad(self, bufs, weights, threads);
@@ -204,6 +275,7 @@ impl Engine {
         bufs.times.backward_post += t1 - t0;
         grads::param_grads(self, bufs, weights, grads, threads, None);
         bufs.times.weight_grads += t1.elapsed();
+        Ok(())
     }
 
     /// Whether [`Engine::forward_embedded`] applies: the all-steps forward phase writes only
@@ -278,6 +350,11 @@ impl Engine {
         grads::param_grads(self, bufs, weights, grads, threads, Some(&emb));
         bufs.times.weight_grads += t1.elapsed();
     }
+}
+
+/// Whether a buffer is among the [`Engine::saved_buffers`].
+fn is_saved(b: &schedule::Buffer) -> bool {
+    matches!(b.role, BufferRole::Input | BufferRole::State(_) | BufferRole::Temp)
 }
 
 /// Wall time spent in each phase of the runs on one [`Buffers`], accumulated.
@@ -409,6 +486,41 @@ impl Buffers {
         for &b in &e.schedule.state_bufs {
             self.data[b].copy_within(last.clone(), first.start);
         }
+    }
+
+    /// Writes every buffer of [`Engine::saved_buffers`] (at the current sizes) into `out`, one
+    /// after another: after a forward run, all that a backward run needs besides the weights.
+    pub fn export_saved(&self, e: &Engine, out: &mut [f32]) -> Result<(), String> {
+        let want = e.saved_len(self.sizes);
+        if out.len() != want {
+            return Err(format!("saved activations: {} values given, {want} needed", out.len()));
+        }
+        let mut at = 0;
+        for (i, b) in e.schedule.buffers.iter().enumerate() {
+            if is_saved(b) {
+                let n = ctx::buffer_len(b, self.sizes);
+                out[at..at + n].copy_from_slice(&self.data[i][..n]);
+                at += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what [`Buffers::export_saved`] wrote (at the same sizes) back into these buffers.
+    pub fn import_saved(&mut self, e: &Engine, saved: &[f32]) -> Result<(), String> {
+        let want = e.saved_len(self.sizes);
+        if saved.len() != want {
+            return Err(format!("saved activations: {} values given, {want} needed", saved.len()));
+        }
+        let mut at = 0;
+        for (i, b) in e.schedule.buffers.iter().enumerate() {
+            if is_saved(b) {
+                let n = ctx::buffer_len(b, self.sizes);
+                self.data[i][..n].copy_from_slice(&saved[at..at + n]);
+                at += n;
+            }
+        }
+        Ok(())
     }
 
     /// The gradient of x after a backward run, [T, B, D].
