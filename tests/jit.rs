@@ -276,3 +276,40 @@ fn activations_are_accurate_over_their_whole_range() {
         assert!(worst.0 <= bound.max(1e-12), "{name}: max relative error {:.2e} at x = {}", worst.0, worst.1);
     }
 }
+
+/// What a forward run exports for its backward run depends on its inputs alone, not on what the
+/// buffers held before (the PyTorch op's outputs must be the same on every call).
+#[test]
+fn saved_activations_depend_only_on_the_forward_inputs() {
+    let mut rng = Rng::new(5);
+    let mut cells = cells_under_test();
+    for case in 0..200 {
+        let text = support::random_cell(&mut rng, &format!("random{case}"), support::CellGen::default());
+        cells.push(support::checked_cell(&text));
+    }
+    for cell in cells {
+        let engine = Engine::compile(&cell).unwrap();
+        let h = 6;
+        let d = if engine.forward.sig.d_equals_h { h } else { 4 };
+        let sizes = Sizes { hidden: h, input: d, batch: 3, steps: 4 };
+        let (p, other) = (problem(&engine, sizes, 1), problem(&engine, sizes, 2));
+        let export = |bufs: &mut cellc::runtime::Buffers| {
+            bufs.input_mut(&engine).copy_from_slice(&p.x);
+            for (s, st) in p.states.iter().enumerate() {
+                bufs.initial_state_mut(&engine, s).copy_from_slice(st);
+            }
+            engine.forward(bufs, &p.weights, 1);
+            let mut saved = vec![0.0; engine.saved_len(sizes)];
+            bufs.export_saved(&engine, &mut saved).unwrap();
+            saved
+        };
+        let fresh = export(&mut engine.buffers(sizes).unwrap());
+        // Buffers that ran another problem forward and backward first.
+        let mut used = engine.buffers(sizes).unwrap();
+        used.input_mut(&engine).copy_from_slice(&other.x);
+        engine.forward(&mut used, &other.weights, 1);
+        let mut grads: Vec<Vec<f32>> = engine.param_lens(sizes).into_iter().map(|n| vec![0.0; n]).collect();
+        engine.backward(&mut used, &other.weights, &other.dy, &mut grads, 1);
+        assert_eq!(fresh, export(&mut used), "{}: saved activations depend on earlier runs", cell.name);
+    }
+}

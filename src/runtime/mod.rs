@@ -76,6 +76,8 @@ pub struct Engine {
     /// What the all-steps forward phase writes, when that is temporaries only (see
     /// [`Engine::supports_embedding`]); found once here so runs need not allocate it.
     embed_outputs: Option<Vec<usize>>,
+    /// Per buffer, whether it is among [`Engine::saved_buffers`].
+    saved: Vec<bool>,
 }
 
 /// Most arguments one kernel may take (pointers are passed in a fixed-size array).
@@ -94,8 +96,9 @@ impl Engine {
             return Err(format!("kernel {} has more than {MAX_KERNEL_ARGS} arguments", k.name));
         }
         let kernels = codegen::compile(&backward.graph, &schedule, codegen::Options::default())?;
+        let saved = forward_written(&schedule);
         let mut engine =
-            Engine { forward, backward, schedule, kernels, step_mode: StepMode::Auto, embed_outputs: None };
+            Engine { forward, backward, schedule, kernels, step_mode: StepMode::Auto, embed_outputs: None, saved };
         engine.embed_outputs = steps::pre_outputs(&engine);
         Ok(engine)
     }
@@ -200,10 +203,7 @@ impl Engine {
     /// [`Buffers`] to a backward run on another (the PyTorch op, whose backward is a separate
     /// call). Weight stacks are not among them: they are rebuilt from the weights.
     pub fn saved_buffers(&self) -> impl Iterator<Item = &schedule::Buffer> + '_ {
-        self.schedule
-            .buffers
-            .iter()
-            .filter(|b| is_saved(b))
+        self.schedule.buffers.iter().enumerate().filter(|(i, _)| self.saved[*i]).map(|(_, b)| b)
     }
 
     /// The number of values [`Buffers::export_saved`] writes at these sizes.
@@ -352,9 +352,26 @@ impl Engine {
     }
 }
 
-/// Whether a buffer is among the [`Engine::saved_buffers`].
-fn is_saved(b: &schedule::Buffer) -> bool {
-    matches!(b.role, BufferRole::Input | BufferRole::State(_) | BufferRole::Temp)
+/// Per buffer, whether a forward run writes it: x, the states, and whatever a stage of the
+/// setup or forward phases stores into. Not the backward phases' temporaries, which hold what
+/// the last backward run left (exporting them would make the saved values vary between calls).
+fn forward_written(sch: &Schedule) -> Vec<bool> {
+    let mut written = vec![false; sch.buffers.len()];
+    written[sch.input_buf] = true;
+    for &b in &sch.state_bufs {
+        written[b] = true;
+    }
+    for stage in sch.setup.iter().chain(&sch.forward_pre).chain(&sch.forward_step) {
+        match stage {
+            schedule::Stage::Gemm { out, .. } => written[out.buf] = true,
+            schedule::Stage::Kernel { kernel, args } => {
+                for slot in &args[sch.kernels[*kernel].inputs.len()..] {
+                    written[slot.buf] = true;
+                }
+            }
+        }
+    }
+    written
 }
 
 /// Wall time spent in each phase of the runs on one [`Buffers`], accumulated.
@@ -497,7 +514,7 @@ impl Buffers {
         }
         let mut at = 0;
         for (i, b) in e.schedule.buffers.iter().enumerate() {
-            if is_saved(b) {
+            if e.saved[i] {
                 let n = ctx::buffer_len(b, self.sizes);
                 out[at..at + n].copy_from_slice(&self.data[i][..n]);
                 at += n;
@@ -514,7 +531,7 @@ impl Buffers {
         }
         let mut at = 0;
         for (i, b) in e.schedule.buffers.iter().enumerate() {
-            if is_saved(b) {
+            if e.saved[i] {
                 let n = ctx::buffer_len(b, self.sizes);
                 self.data[i][..n].copy_from_slice(&saved[at..at + n]);
                 at += n;

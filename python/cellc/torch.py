@@ -1,0 +1,323 @@
+"""cellc inside PyTorch: any cell as a ``torch.nn.Module`` running cellc's fused kernels.
+
+    import torch, cellc
+    layer = cellc.torch.CellLayer("mut1", input_size=64, hidden_size=64)
+    y, states = layer(torch.randn(35, 32, 64))       # x [T, B, D] -> y [T, B, H]
+    y.sum().backward()                               # gradients by cellc's symbolic backward
+
+A whole sequence is one call of the custom operator ``cellc::seq`` (forward) and one of
+``cellc::seq_backward`` (its gradient), registered with ``torch.library.custom_op`` with an
+autograd formula and fake (shape-only) implementations, so they run in eager mode and under
+``torch.compile``. float32 runs the JIT's fused kernels; float64 runs cellc's reference
+interpreter (slow, exact: what ``torch.autograd.gradcheck`` checks). Tensors must be on the CPU;
+other layouts are copied to contiguous ones (with a warning).
+"""
+
+import warnings
+
+import torch
+from torch import Tensor, nn
+
+from . import Cell, _native
+
+__all__ = ["CellLayer", "seq", "seq_backward"]
+
+_DTYPES = (torch.float32, torch.float64)
+
+# Compiled cells by key. The operators take the key, a string, so that traced graphs carry no
+# Python objects; a cell is registered (compiled once) when a CellLayer is made.
+_ENGINES = {}
+_CELLS = {}
+
+
+def register(cell):
+    """Compiles ``cell`` once (later calls reuse it) and returns the key the operators take."""
+    cell = Cell(cell)
+    key = cell.key
+    if key not in _ENGINES:
+        _ENGINES[key] = _native.Engine(cell._native)
+        _CELLS[key] = cell
+    return key
+
+
+def _lookup(key):
+    try:
+        return _ENGINES[key], _CELLS[key]
+    except KeyError:
+        raise ValueError(
+            f"no cell is registered under {key!r}: make a CellLayer or call cellc.torch.register(cell) first"
+        ) from None
+
+
+def _threads():
+    return max(1, torch.get_num_threads())
+
+
+def _saved_len(key, dtype, T, B, H, D):
+    """The length of the float32 forward's saved activations; works on symbolic sizes."""
+    if dtype == torch.float64:
+        return 0  # the interpreter's backward runs the forward pass again
+    engine, _ = _lookup(key)
+    rows = {"steps": T * B, "states": (T + 1) * B, "once": 1}
+    total = 0
+    for h, d, r in engine.saved_layout():
+        total = total + (h * H + d * D) * rows[r]
+    return total
+
+
+def _check(key, x, h0, weights):
+    """Validates the operator's arguments; returns (engine, cell, T, B, H, D)."""
+    engine, cell = _lookup(key)
+    for name, t in [("x", x), ("states", h0)] + [(p.name, w) for p, w in zip(cell.params, weights)]:
+        if not isinstance(t, Tensor):
+            raise TypeError(f"cellc: {name} must be a tensor, not {type(t).__name__}")
+        if t.device.type != "cpu":
+            raise ValueError(f"cellc: {name} is on {t.device}; cellc runs on the CPU (move it with .cpu())")
+        if t.dtype != x.dtype or t.dtype not in _DTYPES:
+            raise TypeError(
+                f"cellc: {name} is {t.dtype} but x is {x.dtype}; cellc takes float32 (fused kernels) "
+                f"or float64 (reference interpreter), the same for every tensor"
+            )
+    if x.dim() != 3:
+        raise ValueError(f"cellc: x must be [T, B, D], got shape {tuple(x.shape)}")
+    T, B, D = x.shape
+    S = len(cell.states)
+    if h0.dim() != 3 or h0.shape[0] != S or h0.shape[1] != B:
+        raise ValueError(f"cellc: states must be [{S}, {B}, H] (the cell's states stacked), got {tuple(h0.shape)}")
+    H = h0.shape[2]
+    if T == 0 or B == 0 or D == 0 or H == 0:
+        raise ValueError(f"cellc: sizes T={T}, B={B}, D={D}, H={H} must each be at least 1")
+    if cell.d_equals_h and D != H:
+        raise ValueError(f"cellc: cell `{cell.name}` needs input size D equal to hidden size H (D={D}, H={H})")
+    if len(weights) != len(cell.params):
+        raise ValueError(f"cellc: {len(weights)} weights given, cell `{cell.name}` has {len(cell.params)}")
+    shapes = cell.param_shapes(H, D)
+    for w, p in zip(weights, cell.params):
+        if tuple(w.shape) != shapes[p.name]:
+            raise ValueError(f"cellc: {p.name} has shape {tuple(w.shape)}, expected {shapes[p.name]} (H={H}, D={D})")
+    return engine, cell, T, B, H, D
+
+
+def _ptrs(tensors):
+    return [t.data_ptr() for t in tensors]
+
+
+@torch.library.custom_op("cellc::seq", mutates_args=(), device_types="cpu")
+def seq(key: str, x: Tensor, h0: Tensor, weights: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+    """The cell over a sequence: x [T, B, D] and the initial states [S, B, H] to y [T, B, H]
+    (the emitted state after each step), the final states [S, B, H], and the activations the
+    backward pass reads (float32; empty for float64)."""
+    engine, _, T, B, H, D = _check(key, x, h0, weights)
+    x, h0, weights = x.contiguous(), h0.contiguous(), [w.contiguous() for w in weights]
+    y, h_final = x.new_empty(T, B, H), h0.new_empty(h0.shape)
+    saved = x.new_empty(_saved_len(key, x.dtype, T, B, H, D))
+    dims = (T, B, H, D)
+    if x.dtype == torch.float32:
+        engine.forward(dims, x.data_ptr(), h0.data_ptr(), _ptrs(weights), y.data_ptr(), h_final.data_ptr(),
+                       saved.data_ptr(), _threads())
+    else:
+        engine.forward64(dims, x.data_ptr(), h0.data_ptr(), _ptrs(weights), y.data_ptr(), h_final.data_ptr())
+    return y, h_final, saved
+
+
+@seq.register_fake
+def _seq_fake(key, x, h0, weights):
+    T, B, D = x.shape
+    H = h0.shape[2]
+    return x.new_empty(T, B, H), h0.new_empty(h0.shape), x.new_empty(_saved_len(key, x.dtype, T, B, H, D))
+
+
+@torch.library.custom_op("cellc::seq_backward", mutates_args=(), device_types="cpu")
+def seq_backward(
+    key: str, x: Tensor, h0: Tensor, weights: list[Tensor], saved: Tensor, dy: Tensor, dh_final: Tensor
+) -> tuple[Tensor, Tensor, list[Tensor]]:
+    """The gradients of x, of the initial states and of every weight, for the loss whose
+    gradients with respect to y and to the final states are ``dy`` and ``dh_final``."""
+    engine, _, T, B, H, D = _check(key, x, h0, weights)
+    for name, t, shape in [("dy", dy, (T, B, H)), ("final-state gradient", dh_final, tuple(h0.shape))]:
+        if tuple(t.shape) != shape or t.dtype != x.dtype or t.device.type != "cpu":
+            raise ValueError(f"cellc: {name} must be a CPU {x.dtype} tensor of shape {shape}, got "
+                             f"{t.dtype} {tuple(t.shape)} on {t.device}")
+    if saved.numel() != _saved_len(key, x.dtype, T, B, H, D) or saved.dtype != x.dtype:
+        raise ValueError("cellc: `saved` is not what cellc::seq returned for these sizes")
+    x, h0, saved, dy, dh_final = (t.contiguous() for t in (x, h0, saved, dy, dh_final))
+    weights = [w.contiguous() for w in weights]
+    dx, dh0, dweights = x.new_empty(x.shape), h0.new_empty(h0.shape), [w.new_empty(w.shape) for w in weights]
+    dims = (T, B, H, D)
+    if x.dtype == torch.float32:
+        engine.backward(dims, saved.data_ptr(), _ptrs(weights), dy.data_ptr(), dh_final.data_ptr(),
+                        dx.data_ptr(), dh0.data_ptr(), _ptrs(dweights), _threads())
+    else:
+        engine.backward64(dims, x.data_ptr(), h0.data_ptr(), _ptrs(weights), dy.data_ptr(), dh_final.data_ptr(),
+                          dx.data_ptr(), dh0.data_ptr(), _ptrs(dweights))
+    return dx, dh0, dweights
+
+
+@seq_backward.register_fake
+def _seq_backward_fake(key, x, h0, weights, saved, dy, dh_final):
+    return x.new_empty(x.shape), h0.new_empty(h0.shape), [w.new_empty(w.shape) for w in weights]
+
+
+def _setup_context(ctx, inputs, output):
+    key, x, h0, weights = inputs
+    _, _, saved = output
+    ctx.key = key
+    ctx.mark_non_differentiable(saved)
+    ctx.save_for_backward(x, h0, saved, *weights)
+
+
+def _backward(ctx, dy, dh_final, _dsaved):
+    x, h0, saved, *weights = ctx.saved_tensors
+    T, B, _ = x.shape
+    if dy is None:
+        dy = x.new_zeros(T, B, h0.shape[2])
+    if dh_final is None:
+        dh_final = h0.new_zeros(h0.shape)
+    dx, dh0, dweights = seq_backward(ctx.key, x, h0, weights, saved, dy.contiguous(), dh_final.contiguous())
+    return None, dx, dh0, dweights
+
+
+seq.register_autograd(_backward, setup_context=_setup_context)
+
+
+class _CellParameters(nn.Module):
+    """One layer's parameters, named as in the cell."""
+
+    def __init__(self, cell, input_size, hidden_size, dtype):
+        super().__init__()
+        for name, shape in cell.param_shapes(hidden_size, input_size).items():
+            self.register_parameter(name, nn.Parameter(torch.empty(shape, dtype=dtype)))
+        self.input_size, self.hidden_size = input_size, hidden_size
+
+
+def _convert(t, name, dtype):
+    """A tensor the operator can take without a copy, or a clear error (wrong device or dtype)."""
+    if not isinstance(t, Tensor):
+        raise TypeError(f"cellc: {name} must be a torch.Tensor, not {type(t).__name__}")
+    if t.device.type != "cpu":
+        raise ValueError(f"cellc: {name} is on {t.device}; cellc runs on the CPU (move it with .cpu())")
+    if t.dtype != dtype:
+        raise TypeError(f"cellc: {name} is {t.dtype} but the layer is {dtype} (convert with .to({dtype}))")
+    if not t.is_contiguous():
+        warnings.warn(f"cellc: {name} is not contiguous; copying it (pass contiguous tensors to avoid the copy)",
+                      stacklevel=3)
+        t = t.contiguous()
+    return t
+
+
+class CellLayer(nn.Module):
+    """A (stacked) recurrent layer of ``cell`` on cellc's fused kernels.
+
+    ``CellLayer(cell, input_size, hidden_size, layers=1, init_scale=1.0, dtype=torch.float32)``:
+    ``cell`` is a ``cellc.Cell``, source text, a ``.cell`` path or a standard cell's name.
+    Parameters are ``torch.nn.Parameter``s named as in the cell, layer ``l``'s under
+    ``cells.<l>.<name>``, initialised by the cell's own rules (``reset_parameters``).
+
+    ``forward(x, states=None)``: x [T, B, input_size] to ``(y, states)``: y [T, B, hidden_size]
+    is the last layer's emitted state after every step; ``states`` is a tuple with one tensor per
+    cell state (``cell.states``), each [layers, B, hidden_size], the final values (pass them back
+    in to continue a sequence; ``None`` starts from zeros). ``step(x_t, states)`` runs one step
+    for streaming inference, without gradients.
+    """
+
+    def __init__(self, cell, input_size, hidden_size, layers=1, init_scale=1.0, dtype=torch.float32):
+        super().__init__()
+        self.cell = Cell(cell)
+        if dtype not in _DTYPES:
+            raise TypeError(f"cellc: dtype must be torch.float32 or torch.float64, not {dtype}")
+        for name, v in [("input_size", input_size), ("hidden_size", hidden_size), ("layers", layers)]:
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"cellc: {name} must be a positive int, got {v!r}")
+        if self.cell.d_equals_h and input_size != hidden_size:
+            raise ValueError(
+                f"cellc: cell `{self.cell.name}` needs input_size equal to hidden_size "
+                f"(got {input_size} and {hidden_size})"
+            )
+        self.key = register(self.cell)
+        self.input_size, self.hidden_size, self.layers = input_size, hidden_size, layers
+        self.dtype = dtype
+        self.cells = nn.ModuleList(
+            _CellParameters(self.cell, input_size if l == 0 else hidden_size, hidden_size, dtype)
+            for l in range(layers)
+        )
+        self.reset_parameters(init_scale)
+
+    def reset_parameters(self, init_scale=1.0, seed=None):
+        """The cell's initialisation rules (a parameter without one: uniform in
+        +-init_scale/sqrt(fan-in)), drawn from cellc's generator seeded by ``seed`` (default: a
+        draw from torch's generator, so ``torch.manual_seed`` makes it reproducible)."""
+        if seed is None:
+            seed = int(torch.randint(0, 2**62, (1,)).item())
+        with torch.no_grad():
+            for l, params in enumerate(self.cells):
+                values = self.cell.initialise(self.hidden_size, params.input_size, seed + l, init_scale)
+                for name, p in params.named_parameters():
+                    p.copy_(torch.tensor(values[name], dtype=torch.float64).view(p.shape))
+
+    def _weights(self, l):
+        return [getattr(self.cells[l], p.name) for p in self.cell.params]
+
+    def _initial_states(self, states, batch, like):
+        S, L, H = len(self.cell.states), self.layers, self.hidden_size
+        if states is None:
+            return [like.new_zeros(S, batch, H) for _ in range(L)]
+        states = tuple(states) if isinstance(states, (tuple, list)) else (states,)
+        if len(states) != S:
+            raise ValueError(f"cellc: {S} states expected ({', '.join(self.cell.states)}), got {len(states)}")
+        out = []
+        for name, s in zip(self.cell.states, states):
+            s = _convert(s, f"state {name}", self.dtype)
+            if s.dim() == 2 and L == 1:
+                s = s.unsqueeze(0)
+            if tuple(s.shape) != (L, batch, H):
+                raise ValueError(f"cellc: state {name} must be [{L}, {batch}, {H}], got {tuple(s.shape)}")
+            out.append(s)
+        # Per layer, the cell's states stacked: [S, B, H].
+        return [torch.stack([s[l] for s in out]) for l in range(L)]
+
+    def _check_input(self, x, dims):
+        x = _convert(x, "x", self.dtype)
+        if x.dim() != dims or x.shape[-1] != self.input_size:
+            want = "[T, B, input_size]" if dims == 3 else "[B, input_size]"
+            raise ValueError(f"cellc: x must be {want} with input_size {self.input_size}, got {tuple(x.shape)}")
+        if x.numel() == 0:
+            raise ValueError(f"cellc: x is empty (shape {tuple(x.shape)})")
+        return x
+
+    def forward(self, x, states=None):
+        x = self._check_input(x, 3)
+        h0 = self._initial_states(states, x.shape[1], x)
+        finals = []
+        for l in range(self.layers):
+            x, h_final, _ = seq(self.key, x, h0[l], self._weights(l))
+            finals.append(h_final)
+        per_state = tuple(torch.stack([f[s] for f in finals]) for s in range(len(self.cell.states)))
+        return x, per_state
+
+    @torch.no_grad()
+    def step(self, x_t, states=None):
+        """One step, for streaming: x_t [B, input_size] and the carried states to the emitted
+        state [B, hidden_size] and the new states (as ``forward`` returns them)."""
+        x = self._check_input(x_t, 2).unsqueeze(0)
+        h0 = self._initial_states(states, x.shape[1], x)
+        engine, _ = _lookup(self.key)
+        finals = []
+        for l in range(self.layers):
+            weights = [w.contiguous() for w in self._weights(l)]
+            B, D = x.shape[1], x.shape[2]
+            y, h_final = x.new_empty(1, B, self.hidden_size), h0[l].new_empty(h0[l].shape)
+            dims = (1, B, self.hidden_size, D)
+            if self.dtype == torch.float32:
+                engine.forward(dims, x.data_ptr(), h0[l].data_ptr(), _ptrs(weights), y.data_ptr(),
+                               h_final.data_ptr(), 0, _threads())
+            else:
+                engine.forward64(dims, x.data_ptr(), h0[l].data_ptr(), _ptrs(weights), y.data_ptr(),
+                                 h_final.data_ptr())
+            x = y
+            finals.append(h_final)
+        per_state = tuple(torch.stack([f[s] for f in finals]) for s in range(len(self.cell.states)))
+        return x[0], per_state
+
+    def extra_repr(self):
+        return (f"cell={self.cell.name}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
+                f"layers={self.layers}, dtype={self.dtype}")

@@ -1,0 +1,26 @@
+//! `cellc._native`: the Rust half of the Python package. [`cell::Cell`] checks a cell and
+//! describes it; [`engine::Engine`] runs it over a sequence, forward and backward, on tensor
+//! memory that the Python half (`cellc/torch.py`) validates and hands over as addresses.
+//! Nothing here imports PyTorch: tensors cross as (address, length) pairs.
+
+mod cell;
+mod engine;
+mod memory;
+
+use pyo3::prelude::*;
+
+pyo3::create_exception!(
+    _native,
+    CellError,
+    pyo3::exceptions::PyValueError,
+    "A cell that does not check, or that cannot be found; the message is cellc's report."
+);
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<cell::Cell>()?;
+    m.add_class::<engine::Engine>()?;
+    m.add("CellError", m.py().get_type::<CellError>())?;
+    m.add_function(wrap_pyfunction!(cell::std_names, m)?)?;
+    Ok(())
+}
