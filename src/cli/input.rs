@@ -3,8 +3,8 @@
 
 use super::failure::Failure;
 use super::ui::Ui;
-pub use crate::cell_arg::{Origin, load};
 use crate::cell_arg::{self, LoadError};
+pub use crate::cell_arg::{Origin, load};
 use crate::check::Cell;
 use crate::workspace::{CellSource, Workspace};
 

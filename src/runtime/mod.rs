@@ -248,7 +248,11 @@ impl Engine {
         let s = bufs.sizes;
         let block = s.batch * s.hidden;
         if !d_final.is_empty() && d_final.len() != self.schedule.state_bufs.len() {
-            return Err(format!("{} final-state gradients for {} states", d_final.len(), self.schedule.state_bufs.len()));
+            return Err(format!(
+                "{} final-state gradients for {} states",
+                d_final.len(),
+                self.schedule.state_bufs.len()
+            ));
         }
         if let Some(d) = d_final.iter().find(|d| d.len() != block) {
             return Err(format!("a final-state gradient has {} values, expected B*H = {block}", d.len()));
@@ -258,7 +262,12 @@ impl Engine {
         }
         for (g, p) in grads.iter().zip(&self.forward.sig.params) {
             if g.len() != p.len(s.hidden, s.input) {
-                return Err(format!("gradient size of {}: {} values, expected {}", p.name, g.len(), p.len(s.hidden, s.input)));
+                return Err(format!(
+                    "gradient size of {}: {} values, expected {}",
+                    p.name,
+                    g.len(),
+                    p.len(s.hidden, s.input)
+                ));
             }
         }
         self.check_weights(bufs, weights);
