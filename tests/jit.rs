@@ -2,8 +2,8 @@
 //! forward and backward: every std cell and example at sizes that are not multiples of 4 and at
 //! batch 1, and 1,000 random cells. Also: the same thread count gives the same bits, and the
 //! inline activations against f64 over their whole range. The loss also reads the final states
-//! (their gradients seeded), and every other problem runs its backward pass on fresh buffers from
-//! the exported saved activations, as the PyTorch op does.
+//! (their gradients seeded), and every other problem runs its backward pass on fresh buffers with
+//! the exported saved activations attached, as the PyTorch op does.
 
 mod support;
 
@@ -66,7 +66,11 @@ fn run_jit(engine: &Engine, p: &Problem, threads: usize) -> Outputs {
         let mut saved = vec![f32::NAN; engine.saved_len(p.sizes)];
         bufs.export_saved(engine, &mut saved).unwrap();
         bufs = engine.buffers(p.sizes).unwrap();
-        engine.backward_saved(&mut bufs, &p.weights, &saved, &p.dy, &d_final, &mut grads, threads).unwrap();
+        // SAFETY: `saved` outlives the run and nothing else touches it until `detach`.
+        unsafe { bufs.attach_saved(engine, saved.as_mut_ptr(), saved.len()) }.unwrap();
+        engine.prepare_weights(&mut bufs, &p.weights);
+        engine.backward_final(&mut bufs, &p.weights, &p.dy, &d_final, &mut grads, threads).unwrap();
+        bufs.detach();
     } else {
         engine.backward_final(&mut bufs, &p.weights, &p.dy, &d_final, &mut grads, threads).unwrap();
     }
@@ -310,6 +314,13 @@ fn saved_activations_depend_only_on_the_forward_inputs() {
         engine.forward(&mut used, &other.weights, 1);
         let mut grads: Vec<Vec<f32>> = engine.param_lens(sizes).into_iter().map(|n| vec![0.0; n]).collect();
         engine.backward(&mut used, &other.weights, &other.dy, &mut grads, 1);
-        assert_eq!(fresh, export(&mut used), "{}: saved activations depend on earlier runs", cell.name);
+        let saved = export(&mut used);
+        assert_eq!(fresh, saved, "{}: saved activations depend on earlier runs", cell.name);
+        // A backward run reads the saved activations and never writes them (the PyTorch op
+        // runs it on the op's `saved` output in place, attached).
+        engine.backward(&mut used, &p.weights, &p.dy, &mut grads, 1);
+        let mut after = vec![0.0; saved.len()];
+        used.export_saved(&engine, &mut after).unwrap();
+        assert_eq!(saved, after, "{}: the backward run wrote saved activations", cell.name);
     }
 }

@@ -13,6 +13,8 @@ interpreter (slow, exact: what ``torch.autograd.gradcheck`` checks). Tensors mus
 other layouts are copied to contiguous ones (with a warning).
 """
 
+import glob
+import os
 import warnings
 
 import torch
@@ -20,29 +22,71 @@ from torch import Tensor, nn
 
 from . import Cell, _native
 
-__all__ = ["CellLayer", "seq", "seq_backward"]
+__all__ = ["CellLayer", "register", "seq", "seq_backward", "share_threads"]
 
 _DTYPES = (torch.float32, torch.float64)
 
-# Compiled cells by key. The operators take the key, a string, so that traced graphs carry no
+def share_threads(on=True):
+    """Runs cellc's kernels on PyTorch's OpenMP threads (``on``, the default) or on cellc's own
+    threads. PyTorch's threads spin for milliseconds after each of its parallel operations;
+    cellc's own threads would share the cores with them (measured ~1.5x slower per step on 2
+    cores). Returns whether cellc now runs on PyTorch's threads: False when PyTorch's parallel
+    backend is not GNU OpenMP (its libgomp must be in ``torch/lib``)."""
+    if not on:
+        _native.use_openmp(None)
+        return False
+    if "parallel backend: OpenMP" not in torch.__config__.parallel_info():
+        return False
+    libs = sorted(glob.glob(os.path.join(os.path.dirname(torch.__file__), "lib", "libgomp*.so*")))
+    for path in libs:
+        try:
+            _native.use_openmp(path)
+            return True
+        except OSError:
+            continue
+    return False
+
+
+share_threads(os.environ.get("CELLC_SHARE_THREADS", "1") != "0")
+
+
+class _Entry:
+    """A registered cell: its compiled engine and what the operators check on every call,
+    read from the cell once (calls into the native module cost microseconds each)."""
+
+    def __init__(self, cell):
+        self.cell = cell
+        self.engine = _native.Engine(cell._native)
+        self.name = cell.name
+        self.param_names = [p.name for p in cell.params]
+        # Each parameter's shape as a tuple of "H"/"D".
+        self.param_dims = [tuple(p.shape.strip("[]").split(", ")) for p in cell.params]
+        self.n_states = len(cell.states)
+        self.d_equals_h = cell.d_equals_h
+        self.saved_layout = list(self.engine.saved_layout())
+
+    def shapes(self, H, D):
+        size = {"H": H, "D": D}
+        return [tuple(size[d] for d in dims) for dims in self.param_dims]
+
+
+# Registered cells by key. The operators take the key, a string, so that traced graphs carry no
 # Python objects; a cell is registered (compiled once) when a CellLayer is made.
-_ENGINES = {}
-_CELLS = {}
+_REGISTRY = {}
 
 
 def register(cell):
     """Compiles ``cell`` once (later calls reuse it) and returns the key the operators take."""
     cell = Cell(cell)
     key = cell.key
-    if key not in _ENGINES:
-        _ENGINES[key] = _native.Engine(cell._native)
-        _CELLS[key] = cell
+    if key not in _REGISTRY:
+        _REGISTRY[key] = _Entry(cell)
     return key
 
 
 def _lookup(key):
     try:
-        return _ENGINES[key], _CELLS[key]
+        return _REGISTRY[key]
     except KeyError:
         raise ValueError(
             f"no cell is registered under {key!r}: make a CellLayer or call cellc.torch.register(cell) first"
@@ -57,18 +101,18 @@ def _saved_len(key, dtype, T, B, H, D):
     """The length of the float32 forward's saved activations; works on symbolic sizes."""
     if dtype == torch.float64:
         return 0  # the interpreter's backward runs the forward pass again
-    engine, _ = _lookup(key)
     rows = {"steps": T * B, "states": (T + 1) * B, "once": 1}
     total = 0
-    for h, d, r in engine.saved_layout():
+    for h, d, r in _lookup(key).saved_layout:
         total = total + (h * H + d * D) * rows[r]
     return total
 
 
 def _check(key, x, h0, weights):
-    """Validates the operator's arguments; returns (engine, cell, T, B, H, D)."""
-    engine, cell = _lookup(key)
-    for name, t in [("x", x), ("states", h0)] + [(p.name, w) for p, w in zip(cell.params, weights)]:
+    """Validates the operator's arguments; returns (entry, T, B, H, D)."""
+    entry = _lookup(key)
+    names = entry.param_names
+    for name, t in [("x", x), ("states", h0)] + list(zip(names, weights)):
         if not isinstance(t, Tensor):
             raise TypeError(f"cellc: {name} must be a tensor, not {type(t).__name__}")
         if t.device.type != "cpu":
@@ -81,21 +125,20 @@ def _check(key, x, h0, weights):
     if x.dim() != 3:
         raise ValueError(f"cellc: x must be [T, B, D], got shape {tuple(x.shape)}")
     T, B, D = x.shape
-    S = len(cell.states)
+    S = entry.n_states
     if h0.dim() != 3 or h0.shape[0] != S or h0.shape[1] != B:
         raise ValueError(f"cellc: states must be [{S}, {B}, H] (the cell's states stacked), got {tuple(h0.shape)}")
     H = h0.shape[2]
     if T == 0 or B == 0 or D == 0 or H == 0:
         raise ValueError(f"cellc: sizes T={T}, B={B}, D={D}, H={H} must each be at least 1")
-    if cell.d_equals_h and D != H:
-        raise ValueError(f"cellc: cell `{cell.name}` needs input size D equal to hidden size H (D={D}, H={H})")
-    if len(weights) != len(cell.params):
-        raise ValueError(f"cellc: {len(weights)} weights given, cell `{cell.name}` has {len(cell.params)}")
-    shapes = cell.param_shapes(H, D)
-    for w, p in zip(weights, cell.params):
-        if tuple(w.shape) != shapes[p.name]:
-            raise ValueError(f"cellc: {p.name} has shape {tuple(w.shape)}, expected {shapes[p.name]} (H={H}, D={D})")
-    return engine, cell, T, B, H, D
+    if entry.d_equals_h and D != H:
+        raise ValueError(f"cellc: cell `{entry.name}` needs input size D equal to hidden size H (D={D}, H={H})")
+    if len(weights) != len(names):
+        raise ValueError(f"cellc: {len(weights)} weights given, cell `{entry.name}` has {len(names)}")
+    for w, name, shape in zip(weights, names, entry.shapes(H, D)):
+        if w.shape != shape:
+            raise ValueError(f"cellc: {name} has shape {tuple(w.shape)}, expected {shape} (H={H}, D={D})")
+    return entry, T, B, H, D
 
 
 def _ptrs(tensors):
@@ -107,7 +150,8 @@ def seq(key: str, x: Tensor, h0: Tensor, weights: list[Tensor]) -> tuple[Tensor,
     """The cell over a sequence: x [T, B, D] and the initial states [S, B, H] to y [T, B, H]
     (the emitted state after each step), the final states [S, B, H], and the activations the
     backward pass reads (float32; empty for float64)."""
-    engine, _, T, B, H, D = _check(key, x, h0, weights)
+    entry, T, B, H, D = _check(key, x, h0, weights)
+    engine = entry.engine
     x, h0, weights = x.contiguous(), h0.contiguous(), [w.contiguous() for w in weights]
     y, h_final = x.new_empty(T, B, H), h0.new_empty(h0.shape)
     saved = x.new_empty(_saved_len(key, x.dtype, T, B, H, D))
@@ -133,7 +177,8 @@ def seq_backward(
 ) -> tuple[Tensor, Tensor, list[Tensor]]:
     """The gradients of x, of the initial states and of every weight, for the loss whose
     gradients with respect to y and to the final states are ``dy`` and ``dh_final``."""
-    engine, _, T, B, H, D = _check(key, x, h0, weights)
+    entry, T, B, H, D = _check(key, x, h0, weights)
+    engine = entry.engine
     for name, t, shape in [("dy", dy, (T, B, H)), ("final-state gradient", dh_final, tuple(h0.shape))]:
         if tuple(t.shape) != shape or t.dtype != x.dtype or t.device.type != "cpu":
             raise ValueError(f"cellc: {name} must be a CPU {x.dtype} tensor of shape {shape}, got "
@@ -163,6 +208,9 @@ def _setup_context(ctx, inputs, output):
     _, _, saved = output
     ctx.key = key
     ctx.mark_non_differentiable(saved)
+    # No zero-filled gradients for outputs the loss does not read (saved is large): the
+    # backward below makes the small ones it needs.
+    ctx.set_materialize_grads(False)
     ctx.save_for_backward(x, h0, saved, *weights)
 
 
@@ -300,7 +348,7 @@ class CellLayer(nn.Module):
         state [B, hidden_size] and the new states (as ``forward`` returns them)."""
         x = self._check_input(x_t, 2).unsqueeze(0)
         h0 = self._initial_states(states, x.shape[1], x)
-        engine, _ = _lookup(self.key)
+        engine = _lookup(self.key).engine
         finals = []
         for l in range(self.layers):
             weights = [w.contiguous() for w in self._weights(l)]

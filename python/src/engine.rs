@@ -5,7 +5,8 @@
 //! Layouts (all row-major, contiguous): x [T, B, D]; states stacked [S, B, H]; y [T, B, H];
 //! parameters as the cell declares them ([rows, cols] matrices, as `nn.Linear` stores them).
 //! A float32 forward run also writes `saved`, the activations its backward run reads
-//! ([`cellc::runtime::Engine::saved_buffers`]), so that backward can run on other buffers.
+//! ([`cellc::runtime::Engine::saved_buffers`]): the runtime's buffers for them are the `saved`
+//! tensor's memory itself (attached for the call), so nothing is copied out or back in.
 
 use std::sync::Mutex;
 
@@ -193,6 +194,12 @@ impl Engine {
         let mut slot = self.take(s).map_err(err)?;
         self.read_weights(&mut slot, &weights)?;
         let slot = py.detach(move || -> Result<Slot, String> {
+            if let Some(saved) = saved {
+                // The run's activations go straight into `saved` (no copy afterwards).
+                // SAFETY: `saved` is a fresh tensor of this call, alive until it returns; we
+                // detach before returning.
+                unsafe { slot.bufs.attach_saved(e, saved.as_mut_ptr(), saved.len()) }?;
+            }
             slot.bufs.input_mut(e).copy_from_slice(x);
             for (st, values) in h0.chunks(block).enumerate() {
                 slot.bufs.initial_state_mut(e, st).copy_from_slice(values);
@@ -202,9 +209,7 @@ impl Engine {
             for (st, dst) in h_final.chunks_mut(block).enumerate() {
                 dst.copy_from_slice(slot.bufs.final_state(e, st));
             }
-            if let Some(saved) = saved {
-                slot.bufs.export_saved(e, saved)?;
-            }
+            slot.bufs.detach();
             Ok(slot)
         });
         self.give_back(slot.map_err(err)?);
@@ -232,7 +237,8 @@ impl Engine {
         let e = &self.engine;
         let n_states = e.forward.sig.states.len();
         let block = s.batch * s.hidden;
-        let saved = input::<f32>(saved, e.saved_len(s), "saved")?;
+        // Checked like every address, then used as raw memory: the runtime reads it in place.
+        let saved_len = input::<f32>(saved, e.saved_len(s), "saved")?.len();
         let dy = input::<f32>(dy, s.steps * block, "dy")?;
         let dh_final = input::<f32>(dh_final, n_states * block, "final-state gradients")?;
         let dx = output::<f32>(dx, s.steps * s.batch * s.input, "dx")?;
@@ -251,7 +257,14 @@ impl Engine {
         let slot = py.detach(move || -> Result<Slot, String> {
             let d_final: Vec<&[f32]> = dh_final.chunks(block).collect();
             let Slot { bufs, weights, grads } = &mut slot;
-            e.backward_saved(bufs, weights, saved, dy, &d_final, grads, threads.max(1))?;
+            // SAFETY: `saved` is alive until this call returns and the backward run only reads
+            // it (`backward_final` refuses a cell whose backward pass would write it); we
+            // detach before returning.
+            unsafe { bufs.attach_saved(e, saved as *mut f32, saved_len) }?;
+            e.prepare_weights(bufs, weights);
+            let run = e.backward_final(bufs, weights, dy, &d_final, grads, threads.max(1));
+            bufs.detach();
+            run?;
             dx.copy_from_slice(bufs.input_grad(e));
             for (st, dst) in dh0.chunks_mut(block).enumerate() {
                 dst.copy_from_slice(bufs.initial_state_grad(e, st));

@@ -22,5 +22,21 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<engine::Engine>()?;
     m.add("CellError", m.py().get_type::<CellError>())?;
     m.add_function(wrap_pyfunction!(cell::std_names, m)?)?;
+    m.add_function(wrap_pyfunction!(use_openmp, m)?)?;
+    m.add_function(wrap_pyfunction!(openmp_in_use, m)?)?;
     Ok(())
+}
+
+/// Runs cellc's parallel regions on the GNU OpenMP runtime at `path` (already loaded: PyTorch's),
+/// or on cellc's own threads when `path` is None.
+#[pyfunction]
+#[pyo3(signature = (path))]
+fn use_openmp(path: Option<&str>) -> PyResult<()> {
+    cellc::runtime::openmp::use_library(path).map_err(pyo3::exceptions::PyOSError::new_err)
+}
+
+/// Whether cellc's parallel regions run on an OpenMP runtime.
+#[pyfunction]
+fn openmp_in_use() -> bool {
+    cellc::runtime::openmp::in_use()
 }

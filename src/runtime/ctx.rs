@@ -83,10 +83,13 @@ pub(super) fn stack_shape(sig: &CellSig, st: &WeightStack, s: Sizes) -> (usize, 
 impl<'r> Ctx<'r> {
     pub(super) fn new(e: &'r Engine, bufs: &'r mut Buffers, weights: &[Vec<f32>]) -> Ctx<'r> {
         let sizes = bufs.sizes;
-        for ((b, d), view) in e.schedule.buffers.iter().zip(bufs.data.iter_mut()).zip(bufs.views.iter_mut()) {
+        let own = e.schedule.buffers.iter().zip(bufs.data.iter_mut()).zip(&bufs.external);
+        for (((b, d), &external), view) in own.zip(bufs.views.iter_mut()) {
             *view = match b.role {
                 // Weights are only ever read through these addresses.
                 BufferRole::Param(p) => (weights[p].as_ptr() as usize, weights[p].len()),
+                // Caller memory (`Buffers::attach_saved`).
+                _ if external.0 != 0 => external,
                 _ => (d.as_mut_ptr() as usize, d.len()),
             };
         }

@@ -16,6 +16,7 @@ pub mod denormals;
 pub mod gemm;
 mod grads;
 pub mod inspect;
+pub mod openmp;
 pub mod pool;
 pub mod small_gemm;
 #[cfg(target_arch = "x86_64")]
@@ -78,6 +79,9 @@ pub struct Engine {
     embed_outputs: Option<Vec<usize>>,
     /// Per buffer, whether it is among [`Engine::saved_buffers`].
     saved: Vec<bool>,
+    /// Whether a backward run writes one of the saved buffers (then it cannot run on attached
+    /// memory that must stay unchanged; `tests/jit.rs` finds none among std and random cells).
+    backward_writes_saved: bool,
 }
 
 /// Most arguments one kernel may take (pointers are passed in a fixed-size array).
@@ -97,8 +101,18 @@ impl Engine {
         }
         let kernels = codegen::compile(&backward.graph, &schedule, codegen::Options::default())?;
         let saved = forward_written(&schedule);
-        let mut engine =
-            Engine { forward, backward, schedule, kernels, step_mode: StepMode::Auto, embed_outputs: None, saved };
+        let backward_written = written_by(&schedule, [&schedule.backward_step, &schedule.backward_post]);
+        let backward_writes_saved = saved.iter().zip(&backward_written).any(|(s, b)| *s && *b);
+        let mut engine = Engine {
+            forward,
+            backward,
+            schedule,
+            kernels,
+            step_mode: StepMode::Auto,
+            embed_outputs: None,
+            saved,
+            backward_writes_saved,
+        };
         engine.embed_outputs = steps::pre_outputs(&engine);
         Ok(engine)
     }
@@ -154,6 +168,7 @@ impl Engine {
             scatter: vec![],
             scatter_views: vec![],
             grad_dsts: vec![(0, 0); sig.params.len()],
+            external: vec![(0, 0); self.schedule.buffers.len()],
             grad_plan: None,
         })
     }
@@ -211,26 +226,14 @@ impl Engine {
         self.saved_buffers().map(|b| ctx::buffer_len(b, sizes)).sum()
     }
 
-    /// [`Engine::backward`] on buffers that did not run the forward pass: `saved` is what
-    /// [`Buffers::export_saved`] wrote after it, `d_final` the gradient of each state's final
-    /// value ([B, H] each; empty: zero), added to dy's.
-    #[allow(clippy::too_many_arguments)]
-    pub fn backward_saved(
-        &self,
-        bufs: &mut Buffers,
-        weights: &[Vec<f32>],
-        saved: &[f32],
-        dy: &[f32],
-        d_final: &[&[f32]],
-        grads: &mut [Vec<f32>],
-        threads: usize,
-    ) -> Result<(), String> {
+    /// Lays the weights out for the GEMMs in `bufs`, as a forward run does first: what a
+    /// backward run on buffers that did not run the forward pass needs (after
+    /// [`Buffers::attach_saved`]).
+    pub fn prepare_weights(&self, bufs: &mut Buffers, weights: &[Vec<f32>]) {
         self.check_weights(bufs, weights);
-        bufs.import_saved(self, saved)?;
         let t0 = std::time::Instant::now();
         stacks::prepare_stacks(self, bufs, weights);
         bufs.times.weights += t0.elapsed();
-        self.backward_final(bufs, weights, dy, d_final, grads, threads)
     }
 
     /// [`Engine::backward`] for the loss sum(dy * y) + sum over states of sum(d_final[s] * final
@@ -271,6 +274,9 @@ impl Engine {
             }
         }
         self.check_weights(bufs, weights);
+        if bufs.attached() && self.backward_writes_saved {
+            return Err(format!("cell `{}`: its backward pass writes saved activations", self.forward.sig.name));
+        }
         steps::seed_adjoints(self, bufs, dy);
         for (&buf, d) in self.schedule.adjoint_bufs.iter().zip(d_final) {
             // Block T holds the adjoint of the state after the last step.
@@ -323,6 +329,7 @@ impl Engine {
         threads: usize,
     ) {
         self.check_weights(bufs, weights);
+        assert!(!bufs.attached(), "embedded runs use the buffers' own memory");
         let t0 = std::time::Instant::now();
         stacks::prepare_stacks(self, bufs, weights);
         bufs.times.weights += t0.elapsed();
@@ -365,12 +372,18 @@ impl Engine {
 /// setup or forward phases stores into. Not the backward phases' temporaries, which hold what
 /// the last backward run left (exporting them would make the saved values vary between calls).
 fn forward_written(sch: &Schedule) -> Vec<bool> {
-    let mut written = vec![false; sch.buffers.len()];
+    let mut written = written_by(sch, [&sch.setup, &sch.forward_pre, &sch.forward_step]);
     written[sch.input_buf] = true;
     for &b in &sch.state_bufs {
         written[b] = true;
     }
-    for stage in sch.setup.iter().chain(&sch.forward_pre).chain(&sch.forward_step) {
+    written
+}
+
+/// Per buffer, whether a stage of `phases` stores into it.
+fn written_by<'a>(sch: &Schedule, phases: impl IntoIterator<Item = &'a Vec<schedule::Stage>>) -> Vec<bool> {
+    let mut written = vec![false; sch.buffers.len()];
+    for stage in phases.into_iter().flatten() {
         match stage {
             schedule::Stage::Gemm { out, .. } => written[out.buf] = true,
             schedule::Stage::Kernel { kernel, args } => {
@@ -425,6 +438,9 @@ pub struct Buffers {
     scatter_views: Vec<(usize, usize)>,
     /// (address, length) of each parameter's gradient during a run.
     grad_dsts: Vec<(usize, usize)>,
+    /// Caller memory standing in for each buffer, (address, length); (0, 0): the buffer's own
+    /// `data`. Set by [`Buffers::attach_saved`].
+    external: Vec<(usize, usize)>,
     /// The split of the weight-gradient tasks over threads, for the (tasks, vocabulary) it was
     /// made for: kept, so that runs after the first allocate nothing.
     grad_plan: Option<GradTasks>,
@@ -440,28 +456,85 @@ impl Buffers {
         self.sizes.input * self.sizes.batch * self.sizes.steps
     }
 
+    /// Buffer `i`: caller memory while attached, else its own.
+    fn buf(&self, i: usize) -> &[f32] {
+        match self.external[i] {
+            (0, _) => &self.data[i],
+            // SAFETY: `attach_saved`'s contract: the memory is valid and ours until `detach`.
+            (addr, len) => unsafe { std::slice::from_raw_parts(addr as *const f32, len) },
+        }
+    }
+
+    /// Buffer `i`, writable: caller memory while attached, else its own.
+    fn buf_mut(&mut self, i: usize) -> &mut [f32] {
+        match self.external[i] {
+            (0, _) => &mut self.data[i],
+            // SAFETY: `attach_saved`'s contract: the memory is valid and ours until `detach`.
+            (addr, len) => unsafe { std::slice::from_raw_parts_mut(addr as *mut f32, len) },
+        }
+    }
+
+    /// Makes the buffers of [`Engine::saved_buffers`] live in caller memory of
+    /// [`Engine::saved_len`] values, laid out as [`Buffers::export_saved`] writes them, until
+    /// [`Buffers::detach`]: a forward run then leaves its saved activations there, and a backward
+    /// run reads them from there (it never writes them), with no copies either way.
+    ///
+    /// # Safety
+    /// `memory` must be valid for reads and writes of `len` f32 values, and nothing else may
+    /// access it, until `detach` is called or these buffers are dropped.
+    pub unsafe fn attach_saved(&mut self, e: &Engine, memory: *mut f32, len: usize) -> Result<(), String> {
+        let want = e.saved_len(self.sizes);
+        if len != want {
+            return Err(format!("saved activations: {len} values given, {want} needed"));
+        }
+        if want > 0 && memory.is_null() {
+            return Err("saved activations: null memory".into());
+        }
+        let mut at = 0;
+        for (i, b) in e.schedule.buffers.iter().enumerate() {
+            if e.saved[i] {
+                let n = ctx::buffer_len(b, self.sizes);
+                // A buffer of no values keeps its own (empty) memory.
+                // SAFETY: at + n <= len, by the sum that `saved_len` is.
+                self.external[i] = if n == 0 { (0, 0) } else { (unsafe { memory.add(at) } as usize, n) };
+                at += n;
+            }
+        }
+        Ok(())
+    }
+
+    /// Back to the buffers' own memory after [`Buffers::attach_saved`].
+    pub fn detach(&mut self) {
+        self.external.fill((0, 0));
+    }
+
+    /// Whether caller memory is attached.
+    fn attached(&self) -> bool {
+        self.external.iter().any(|&(a, _)| a != 0)
+    }
+
     /// x, [T, B, D] row-major.
     pub fn input_mut(&mut self, e: &Engine) -> &mut [f32] {
         let n = self.input_rows();
-        &mut self.data[e.schedule.input_buf][..n]
+        &mut self.buf_mut(e.schedule.input_buf)[..n]
     }
 
     /// The initial value of state `s`, [B, H].
     pub fn initial_state_mut(&mut self, e: &Engine, s: usize) -> &mut [f32] {
         let r = self.rows(0, 1);
-        &mut self.data[e.schedule.state_bufs[s]][r]
+        &mut self.buf_mut(e.schedule.state_bufs[s])[r]
     }
 
     /// The initial value of state `s`, [B, H].
     pub fn initial_state(&self, e: &Engine, s: usize) -> &[f32] {
         let r = self.rows(0, 1);
-        &self.data[e.schedule.state_bufs[s]][r]
+        &self.buf(e.schedule.state_bufs[s])[r]
     }
 
     /// State `s` after every step, [T, B, H].
     pub fn state(&self, e: &Engine, s: usize) -> &[f32] {
         let r = self.rows(1, self.sizes.steps);
-        &self.data[e.schedule.state_bufs[s]][r]
+        &self.buf(e.schedule.state_bufs[s])[r]
     }
 
     /// The emitted state after every step, [T, B, H].
@@ -472,14 +545,14 @@ impl Buffers {
     /// The final value of state `s`, [B, H].
     pub fn final_state(&self, e: &Engine, s: usize) -> &[f32] {
         let r = self.rows(self.sizes.steps, 1);
-        &self.data[e.schedule.state_bufs[s]][r]
+        &self.buf(e.schedule.state_bufs[s])[r]
     }
 
     /// Sets every initial state to zero.
     pub fn zero_states(&mut self, e: &Engine) {
         let r = self.rows(0, 1);
         for &b in &e.schedule.state_bufs {
-            self.data[b][r.clone()].fill(0.0);
+            self.buf_mut(b)[r.clone()].fill(0.0);
         }
     }
 
@@ -502,7 +575,7 @@ impl Buffers {
     /// the next run from (restoring a training run's carried state).
     pub fn final_state_mut(&mut self, e: &Engine, s: usize) -> &mut [f32] {
         let r = self.rows(self.sizes.steps, 1);
-        &mut self.data[e.schedule.state_bufs[s]][r]
+        &mut self.buf_mut(e.schedule.state_bufs[s])[r]
     }
 
     /// Makes the final states of the last run the initial states of the next.
@@ -510,7 +583,7 @@ impl Buffers {
         let first = self.rows(0, 1);
         let last = self.rows(self.sizes.steps, 1);
         for &b in &e.schedule.state_bufs {
-            self.data[b].copy_within(last.clone(), first.start);
+            self.buf_mut(b).copy_within(last.clone(), first.start);
         }
     }
 
@@ -525,24 +598,7 @@ impl Buffers {
         for (i, b) in e.schedule.buffers.iter().enumerate() {
             if e.saved[i] {
                 let n = ctx::buffer_len(b, self.sizes);
-                out[at..at + n].copy_from_slice(&self.data[i][..n]);
-                at += n;
-            }
-        }
-        Ok(())
-    }
-
-    /// Reads what [`Buffers::export_saved`] wrote (at the same sizes) back into these buffers.
-    pub fn import_saved(&mut self, e: &Engine, saved: &[f32]) -> Result<(), String> {
-        let want = e.saved_len(self.sizes);
-        if saved.len() != want {
-            return Err(format!("saved activations: {} values given, {want} needed", saved.len()));
-        }
-        let mut at = 0;
-        for (i, b) in e.schedule.buffers.iter().enumerate() {
-            if e.saved[i] {
-                let n = ctx::buffer_len(b, self.sizes);
-                self.data[i][..n].copy_from_slice(&saved[at..at + n]);
+                out[at..at + n].copy_from_slice(&self.buf(i)[..n]);
                 at += n;
             }
         }

@@ -4,7 +4,8 @@
 //! have finished, so `job` may borrow from the caller's stack. Workers spin briefly for the next
 //! region (regions come in quick succession during a training step), then sleep on a condvar.
 //! Every region runs with the caller's floating-point mode (see `denormals`): a worker takes
-//! it on for the job and returns to its own after.
+//! it on for the job and returns to its own after. Inside PyTorch, regions run on PyTorch's
+//! OpenMP threads instead when the Python package asks for it (`openmp`).
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
@@ -98,6 +99,9 @@ pub fn run(n: usize, job: &(dyn Fn(usize) + Sync)) {
         if n == 1 {
             job(0);
         }
+        return;
+    }
+    if super::openmp::run(n, job) {
         return;
     }
     let p = pool();
