@@ -11,8 +11,18 @@ processes took the cores. Implementations:
   jit:CELL           the anchors' custom cell, TorchScript
   compile_full:CELL  the anchors' custom cell, whole loss under torch.compile
 
-usage (from the repository's root, with the package built: tools/python-pkg.sh or pip install ./python):
-  python bench/torch_layer.py --config small --threads 2 [--impls cellc:mut1,jit:mut1] [--out DIR]
+usage (from the repository's root, with the package built in release mode:
+`pip install ./python`, or `maturin develop --release -m python/Cargo.toml` in the venv):
+  python bench/torch_layer.py                        # small, medium and ptb; every implementation
+  python bench/torch_layer.py --configs small --impls cellc:mut1,jit:mut1 --rounds 2
+  python bench/torch_layer.py --own-threads          # cellc on its own threads (see below)
+
+Writes anchor-results/torch-layer-DATE/CONFIG.json (every timing) and table.md (medians, the
+spread of the rounds' medians, and cellc's ratios).
+
+Threads: cellc's kernels run on PyTorch's OpenMP threads (`cellc.torch.share_threads`, the
+default); `--own-threads` runs them on cellc's own pool, which then shares the cores with
+PyTorch's spinning OpenMP threads.
 
 Equal work: cellc:gru_torch computes what nn.GRU computes (PyTorch's GRU: reset gate after the
 recurrent product) and cellc:lstm what nn.LSTM computes up to which gate takes tanh; cellc:gru
@@ -73,20 +83,39 @@ def build(mode, cell, cfg, tokens, targets):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--config", required=True, choices=list(common.CONFIGS))
+    ap.add_argument("--configs", default="small,medium,ptb")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--impls", default=DEFAULT_IMPLS)
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--out", default="anchor-results")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--own-threads", action="store_true")
     args = ap.parse_args()
+    shared = ct.share_threads(not args.own_threads)
+    out = args.out or time.strftime("anchor-results/torch-layer-%Y%m%d-%H%M%S", time.gmtime())
+    os.makedirs(out, exist_ok=True)
+    rows = []
+    for config in args.configs.split(","):
+        rows += run_config(args, config, shared, out)
+    table = render_table(rows, args, shared)
+    with open(os.path.join(out, "table.md"), "w") as f:
+        f.write(table)
+    print(table)
+    print(f"wrote {out}/table.md")
+
+
+def run_config(args, config, shared, out):
 
     warnings.filterwarnings("ignore")
     torch.set_num_threads(args.threads)
-    cfg = common.CONFIGS[args.config]
+    # Every config and cell recompiles the anchors' lm_loss; past dynamo's default limit (8) it
+    # would silently run eagerly.
+    torch._dynamo.config.recompile_limit = 64
+    cfg = common.CONFIGS[config]
     tokens, targets = common.make_data(cfg["B"], cfg["T"], cfg["V"])
-    print(f"== torch {torch.__version__} config={args.config} {cfg} threads={torch.get_num_threads()}", flush=True)
+    print(f"== torch {torch.__version__} config={config} {cfg} threads={torch.get_num_threads()} "
+          f"cellc on PyTorch's threads: {shared}", flush=True)
     runners, info = {}, {}
     for key in args.impls.split(","):
         mode, cell = key.split(":")
@@ -111,16 +140,47 @@ def main():
             d["round_medians"] = [r["median"] for r in d["rounds"]]
             d["median_s"] = float(np.median([t for r in d["rounds"] for t in r["times"]]))
             d["tokens_per_s"] = B * T / d["median_s"]
-    os.makedirs(args.out, exist_ok=True)
-    path = os.path.join(args.out, f"torch_layer_{args.config}_t{args.threads}.json")
-    with open(path, "w") as f:
-        json.dump(dict(config=args.config, cfg=cfg, threads=args.threads, torch=torch.__version__,
-                       machine=common.machine_info(), results=info), f, indent=1)
-    print(f"wrote {path}")
+    with open(os.path.join(out, f"{config}.json"), "w") as f:
+        json.dump(dict(config=config, cfg=cfg, threads=args.threads, torch=torch.__version__,
+                       cellc_on_torch_threads=shared, machine=common.machine_info(), results=info), f, indent=1)
+    rows = []
     for key, d in info.items():
         if "tokens_per_s" in d:
             spread = [B * T / m for m in d["round_medians"]]
-            print(f"  {key:20s} {d['tokens_per_s']/1e3:8.1f}k tokens/s (rounds {min(spread)/1e3:.1f}k-{max(spread)/1e3:.1f}k)")
+            rows.append(dict(config=config, key=key, tps=d["tokens_per_s"], lo=min(spread), hi=max(spread)))
+        else:
+            rows.append(dict(config=config, key=key, error=d.get("error", "no timing")))
+    return rows
+
+
+# What each cellc cell is compared with: (label, peers whose best it is measured against).
+TARGETS = {
+    "cellc:mut1": ("best of TorchScript, torch.compile MUT1", ["jit:mut1", "compile_full:mut1"]),
+    "cellc:gru": ("best of TorchScript, torch.compile GRU", ["jit:gru", "compile_full:gru"]),
+    "cellc:lstm": ("nn.LSTM", ["fused:nn_lstm"]),
+    "cellc:gru_torch": ("nn.GRU", ["fused:nn_gru"]),
+}
+
+
+def render_table(rows, args, shared):
+    lines = [f"Training step (embedding, recurrent layer, linear, cross-entropy, SGD), {args.threads} threads, "
+             f"median of {args.rounds} rounds x {args.steps} steps; spread = min-max of the rounds' medians. "
+             f"cellc on PyTorch's threads: {shared}.", "",
+             "| config | implementation | tokens/s | spread |", "|---|---|---:|---|"]
+    for r in rows:
+        if "error" in r:
+            lines.append(f"| {r['config']} | {r['key']} | failed: {r['error'][:80]} | |")
+        else:
+            lines.append(f"| {r['config']} | {r['key']} | {r['tps']/1e3:.1f}k | {r['lo']/1e3:.1f}k-{r['hi']/1e3:.1f}k |")
+    lines += ["", "| config | cellc | against | ratio of medians |", "|---|---|---|---:|"]
+    by = {(r["config"], r["key"]): r for r in rows if "tps" in r}
+    for config in dict.fromkeys(r["config"] for r in rows):
+        for key, (label, peers) in TARGETS.items():
+            ours = by.get((config, key))
+            theirs = [by[(config, p)]["tps"] for p in peers if (config, p) in by]
+            if ours and theirs:
+                lines.append(f"| {config} | {key} | {label} | {ours['tps'] / max(theirs):.2f}x |")
+    return "\n".join(lines) + "\n"
 
 
 if __name__ == "__main__":

@@ -185,6 +185,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("check", &["diag", "syntax"]),
     ("stdlib", &[]),
     ("workspace", &["diag", "syntax", "check", "stdlib"]),
+    ("cell_arg", &["diag", "syntax", "check", "stdlib", "workspace"]),
     ("ir", &["diag", "syntax", "check"]),
     ("autodiff", &["syntax", "check", "ir"]),
     ("init", &["rng", "check", "ir"]),

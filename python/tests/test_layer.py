@@ -121,3 +121,19 @@ def test_a_layer_under_torch_compile_matches_eager():
     got = torch.autograd.grad(compiled(x), list(layer.parameters()))
     for a, b in zip(got, eager):
         assert rel_error(a, b) < 1e-6
+
+
+def test_own_threads_and_pytorchs_threads_give_the_same_bits():
+    torch.manual_seed(5)
+    layer = ct.CellLayer("lstm", 16, 32)
+    x = torch.randn(9, 8, 16, requires_grad=True)
+    results = []
+    for shared in [False, True]:
+        assert ct.share_threads(shared) == shared  # the test venv's torch is built with GNU OpenMP
+        x.grad = None
+        layer.zero_grad()
+        y, (h, c) = layer(x)
+        (y.sum() + c.sum()).backward()
+        results.append([y, h, c, x.grad] + [p.grad for p in layer.parameters()])
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
