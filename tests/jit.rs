@@ -62,22 +62,29 @@ fn run_jit(engine: &Engine, p: &Problem, threads: usize) -> Outputs {
     let finals = (0..n).map(|s| to64(bufs.final_state(engine, s))).collect();
     let mut grads: Vec<Vec<f32>> = engine.param_lens(p.sizes).into_iter().map(|n| vec![0.0; n]).collect();
     let d_final: Vec<&[f32]> = p.d_final.iter().map(Vec::as_slice).collect();
+    let mut saved = vec![f32::NAN; engine.saved_len(p.sizes)];
+    let mut dx = vec![f32::NAN; p.x.len()];
     if p.via_saved {
-        let mut saved = vec![f32::NAN; engine.saved_len(p.sizes)];
         bufs.export_saved(engine, &mut saved).unwrap();
         bufs = engine.buffers(p.sizes).unwrap();
-        // SAFETY: `saved` outlives the run and nothing else touches it until `detach`.
-        unsafe { bufs.attach_saved(engine, saved.as_mut_ptr(), saved.len()) }.unwrap();
+        // SAFETY: `saved`, `p.x` and `dx` outlive the run and nothing else touches them until
+        // `detach`.
+        unsafe {
+            bufs.attach_saved(engine, saved.as_mut_ptr(), saved.len()).unwrap();
+            bufs.attach_input(engine, p.x.as_ptr(), p.x.len()).unwrap();
+            bufs.attach_input_grad(engine, dx.as_mut_ptr(), dx.len()).unwrap();
+        }
         engine.prepare_weights(&mut bufs, &p.weights);
         engine.backward_final(&mut bufs, &p.weights, &p.dy, &d_final, &mut grads, threads).unwrap();
         bufs.detach();
     } else {
         engine.backward_final(&mut bufs, &p.weights, &p.dy, &d_final, &mut grads, threads).unwrap();
+        dx.copy_from_slice(bufs.input_grad(engine));
     }
     Outputs {
         y,
         finals,
-        dx: to64(bufs.input_grad(engine)),
+        dx: to64(&dx),
         dstates: (0..n).map(|s| to64(bufs.initial_state_grad(engine, s))).collect(),
         dparams: grads.iter().map(|g| to64(g)).collect(),
     }

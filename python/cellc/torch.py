@@ -14,6 +14,7 @@ other layouts are copied to contiguous ones (with a warning).
 """
 
 import glob
+import hashlib
 import os
 import warnings
 
@@ -73,15 +74,21 @@ class _Entry:
 # Registered cells by key. The operators take the key, a string, so that traced graphs carry no
 # Python objects; a cell is registered (compiled once) when a CellLayer is made.
 _REGISTRY = {}
+_BY_CELL = {}
 
 
 def register(cell):
-    """Compiles ``cell`` once (later calls reuse it) and returns the key the operators take."""
+    """Compiles ``cell`` once (later calls reuse it) and returns the key the operators take: the
+    cell's key plus a digest of its saved activations' layout, so that a graph compiled by
+    ``torch.compile`` (and kept in its on-disk cache) for another layout is never reused."""
     cell = Cell(cell)
-    key = cell.key
-    if key not in _REGISTRY:
-        _REGISTRY[key] = _Entry(cell)
-    return key
+    if cell.key not in _BY_CELL:
+        entry = _Entry(cell)
+        digest = hashlib.sha256(repr(entry.saved_layout).encode()).hexdigest()[:8]
+        key = f"{cell.key}-{digest}"
+        _REGISTRY[key] = entry
+        _BY_CELL[cell.key] = key
+    return _BY_CELL[cell.key]
 
 
 def _lookup(key):
@@ -190,7 +197,7 @@ def seq_backward(
     dx, dh0, dweights = x.new_empty(x.shape), h0.new_empty(h0.shape), [w.new_empty(w.shape) for w in weights]
     dims = (T, B, H, D)
     if x.dtype == torch.float32:
-        engine.backward(dims, saved.data_ptr(), _ptrs(weights), dy.data_ptr(), dh_final.data_ptr(),
+        engine.backward(dims, x.data_ptr(), saved.data_ptr(), _ptrs(weights), dy.data_ptr(), dh_final.data_ptr(),
                         dx.data_ptr(), dh0.data_ptr(), _ptrs(dweights), _threads())
     else:
         engine.backward64(dims, x.data_ptr(), h0.data_ptr(), _ptrs(weights), dy.data_ptr(), dh_final.data_ptr(),

@@ -6,7 +6,10 @@
 //! parameters as the cell declares them ([rows, cols] matrices, as `nn.Linear` stores them).
 //! A float32 forward run also writes `saved`, the activations its backward run reads
 //! ([`cellc::runtime::Engine::saved_buffers`]): the runtime's buffers for them are the `saved`
-//! tensor's memory itself (attached for the call), so nothing is copied out or back in.
+//! tensor's memory itself (attached for the call), so nothing is copied out or back in; x is
+//! read and dx written in place the same way. What is still copied per call: the initial
+//! states in, y and the final states out (the op's outputs may not alias `saved`), the weights
+//! into the runtime's vectors and the weight gradients out (a few hundred KB at H 128).
 
 use std::sync::Mutex;
 
@@ -194,13 +197,13 @@ impl Engine {
         let mut slot = self.take(s).map_err(err)?;
         self.read_weights(&mut slot, &weights)?;
         let slot = py.detach(move || -> Result<Slot, String> {
+            // x is read in place; the run's activations go straight into `saved`.
+            // SAFETY: x and `saved` are tensors of this call, alive until it returns, x only
+            // read and `saved` fresh; we detach before returning.
+            unsafe { slot.bufs.attach_input(e, x.as_ptr(), x.len()) }?;
             if let Some(saved) = saved {
-                // The run's activations go straight into `saved` (no copy afterwards).
-                // SAFETY: `saved` is a fresh tensor of this call, alive until it returns; we
-                // detach before returning.
                 unsafe { slot.bufs.attach_saved(e, saved.as_mut_ptr(), saved.len()) }?;
             }
-            slot.bufs.input_mut(e).copy_from_slice(x);
             for (st, values) in h0.chunks(block).enumerate() {
                 slot.bufs.initial_state_mut(e, st).copy_from_slice(values);
             }
@@ -219,11 +222,12 @@ impl Engine {
     /// float32 backward from what `forward` saved: dy [T, B, H] and the final states' gradients
     /// [S, B, H] to the gradients of x, of the initial states and of every weight.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (dims, saved, weights, dy, dh_final, dx, dh0, dweights, threads))]
+    #[pyo3(signature = (dims, x, saved, weights, dy, dh_final, dx, dh0, dweights, threads))]
     fn backward(
         &self,
         py: Python<'_>,
         dims: Dims,
+        x: Addr,
         saved: Addr,
         weights: Vec<Addr>,
         dy: Addr,
@@ -241,6 +245,7 @@ impl Engine {
         let saved_len = input::<f32>(saved, e.saved_len(s), "saved")?.len();
         let dy = input::<f32>(dy, s.steps * block, "dy")?;
         let dh_final = input::<f32>(dh_final, n_states * block, "final-state gradients")?;
+        let x = input::<f32>(x, s.steps * s.batch * s.input, "x")?;
         let dx = output::<f32>(dx, s.steps * s.batch * s.input, "dx")?;
         let dh0 = output::<f32>(dh0, n_states * block, "initial-state gradients")?;
         check_count(dweights.len(), e.forward.sig.params.len(), "weight gradients")?;
@@ -260,12 +265,16 @@ impl Engine {
             // SAFETY: `saved` is alive until this call returns and the backward run only reads
             // it (`backward_final` refuses a cell whose backward pass would write it); we
             // detach before returning.
-            unsafe { bufs.attach_saved(e, saved as *mut f32, saved_len) }?;
+            // x is read in place and dx written in place, as `saved` is read.
+            unsafe {
+                bufs.attach_saved(e, saved as *mut f32, saved_len)?;
+                bufs.attach_input(e, x.as_ptr(), x.len())?;
+                bufs.attach_input_grad(e, dx.as_mut_ptr(), dx.len())?;
+            }
             e.prepare_weights(bufs, weights);
             let run = e.backward_final(bufs, weights, dy, &d_final, grads, threads.max(1));
             bufs.detach();
             run?;
-            dx.copy_from_slice(bufs.input_grad(e));
             for (st, dst) in dh0.chunks_mut(block).enumerate() {
                 dst.copy_from_slice(bufs.initial_state_grad(e, st));
             }

@@ -213,10 +213,10 @@ impl Engine {
         }
     }
 
-    /// The buffers a backward run reads that a forward run writes (x, every state, every
+    /// The buffers a backward run reads that a forward run writes (every state, every
     /// intermediate value), in schedule order: what a caller must carry from a forward run on one
     /// [`Buffers`] to a backward run on another (the PyTorch op, whose backward is a separate
-    /// call). Weight stacks are not among them: they are rebuilt from the weights.
+    /// call), besides x and the weights (weight stacks are rebuilt from the weights).
     pub fn saved_buffers(&self) -> impl Iterator<Item = &schedule::Buffer> + '_ {
         self.schedule.buffers.iter().enumerate().filter(|(i, _)| self.saved[*i]).map(|(_, b)| b)
     }
@@ -368,12 +368,11 @@ impl Engine {
     }
 }
 
-/// Per buffer, whether a forward run writes it: x, the states, and whatever a stage of the
-/// setup or forward phases stores into. Not the backward phases' temporaries, which hold what
+/// Per buffer, whether a forward run writes it: the states, and whatever a stage of the setup or
+/// forward phases stores into (x is the caller's; see [`Buffers::attach_input`]). Not the backward phases' temporaries, which hold what
 /// the last backward run left (exporting them would make the saved values vary between calls).
 fn forward_written(sch: &Schedule) -> Vec<bool> {
     let mut written = written_by(sch, [&sch.setup, &sch.forward_pre, &sch.forward_step]);
-    written[sch.input_buf] = true;
     for &b in &sch.state_bufs {
         written[b] = true;
     }
@@ -503,6 +502,35 @@ impl Buffers {
         Ok(())
     }
 
+    /// Makes x ([T, B, D] at the current sizes) the caller's memory until [`Buffers::detach`]:
+    /// runs read it in place (no run writes x, except the embedded ones, which refuse attached
+    /// memory).
+    ///
+    /// # Safety
+    /// `x` must be valid for reads of `len` values and unchanged until `detach` or drop.
+    pub unsafe fn attach_input(&mut self, e: &Engine, x: *const f32, len: usize) -> Result<(), String> {
+        self.attach_one(e.schedule.input_buf, x as *mut f32, len, "x")
+    }
+
+    /// Makes the gradient of x ([T, B, D]) the caller's memory until [`Buffers::detach`]: a
+    /// backward run writes every value of it there.
+    ///
+    /// # Safety
+    /// `dx` must be valid for writes of `len` values, and nothing else may access it, until
+    /// `detach` or drop.
+    pub unsafe fn attach_input_grad(&mut self, e: &Engine, dx: *mut f32, len: usize) -> Result<(), String> {
+        self.attach_one(e.schedule.input_grad_buf, dx, len, "the gradient of x")
+    }
+
+    fn attach_one(&mut self, buf: usize, memory: *mut f32, len: usize, what: &str) -> Result<(), String> {
+        let want = self.input_rows();
+        if len != want || memory.is_null() {
+            return Err(format!("{what}: {len} values at {memory:?} given, {want} needed"));
+        }
+        self.external[buf] = (memory as usize, len);
+        Ok(())
+    }
+
     /// Back to the buffers' own memory after [`Buffers::attach_saved`].
     pub fn detach(&mut self) {
         self.external.fill((0, 0));
@@ -607,7 +635,7 @@ impl Buffers {
 
     /// The gradient of x after a backward run, [T, B, D].
     pub fn input_grad(&self, e: &Engine) -> &[f32] {
-        &self.data[e.schedule.input_grad_buf][..self.input_rows()]
+        &self.buf(e.schedule.input_grad_buf)[..self.input_rows()]
     }
 
     /// The gradient of the initial value of state `s` after a backward run, [B, H].
