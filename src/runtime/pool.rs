@@ -11,7 +11,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use super::denormals;
-use std::sync::{Condvar, Mutex, OnceLock};
+use std::sync::{Condvar, Mutex};
 
 /// The job of the current region, its lifetime erased; `run` outlives every use of it.
 #[derive(Clone, Copy)]
@@ -41,21 +41,34 @@ pub struct Pool {
     region: Mutex<()>,
 }
 
+/// The process's pool. A child made by `fork` (a PyTorch DataLoader worker) has none of its
+/// parent's threads, so it gets a pool of its own (the parent's is leaked in it, never used).
 fn pool() -> &'static Pool {
-    static POOL: OnceLock<Pool> = OnceLock::new();
-    POOL.get_or_init(|| {
-        let shared = Box::leak(Box::new(Shared {
-            epoch: AtomicU64::new(0),
-            job: Mutex::new(None),
-            wake: Condvar::new(),
-            pending: AtomicUsize::new(0),
-            fp_mode: AtomicU32::new(0),
-            done: Mutex::new(()),
-            finished: Condvar::new(),
-            panicked: AtomicBool::new(false),
-        }));
-        Pool { shared, workers: Mutex::new(0), region: Mutex::new(()) }
-    })
+    static POOL: Mutex<Option<(u32, &'static Pool)>> = Mutex::new(None);
+    let pid = std::process::id();
+    let mut current = POOL.lock().unwrap_or_else(|e| e.into_inner());
+    match *current {
+        Some((owner, p)) if owner == pid => p,
+        _ => {
+            let p: &'static Pool = Box::leak(Box::new(new_pool()));
+            *current = Some((pid, p));
+            p
+        }
+    }
+}
+
+fn new_pool() -> Pool {
+    let shared = Box::leak(Box::new(Shared {
+        epoch: AtomicU64::new(0),
+        job: Mutex::new(None),
+        wake: Condvar::new(),
+        pending: AtomicUsize::new(0),
+        fp_mode: AtomicU32::new(0),
+        done: Mutex::new(()),
+        finished: Condvar::new(),
+        panicked: AtomicBool::new(false),
+    }));
+    Pool { shared, workers: Mutex::new(0), region: Mutex::new(()) }
 }
 
 fn worker(shared: &'static Shared, index: usize) {
