@@ -134,6 +134,16 @@ class Cell:
     def __repr__(self):
         return repr(self._native)
 
+    def __reduce__(self):
+        # Pickled (torch.save of a model, copy.deepcopy) as the text that defines it.
+        return (_from_source, (self.source, self.name, self.file))
+
+
+def _from_source(source, name, file):
+    cell = Cell.__new__(Cell)
+    cell._native = _native.Cell.from_text(source, name, file)
+    return cell
+
 
 def __getattr__(name):
     # `cellc.torch` imports PyTorch, so it loads on first use, not with `import cellc`.

@@ -45,6 +45,7 @@ def share_threads(on=True):
             return True
         except OSError:
             continue
+    _native.use_openmp(None)
     return False
 
 
@@ -124,11 +125,13 @@ def _check(key, x, h0, weights):
             raise TypeError(f"cellc: {name} must be a tensor, not {type(t).__name__}")
         if t.device.type != "cpu":
             raise ValueError(f"cellc: {name} is on {t.device}; cellc runs on the CPU (move it with .cpu())")
-        if t.dtype != x.dtype or t.dtype not in _DTYPES:
+        if t.dtype not in _DTYPES:
             raise TypeError(
-                f"cellc: {name} is {t.dtype} but x is {x.dtype}; cellc takes float32 (fused kernels) "
-                f"or float64 (reference interpreter), the same for every tensor"
+                f"cellc: {name} is {t.dtype}; cellc takes float32 (fused kernels) or float64 "
+                f"(reference interpreter), the same for every tensor"
             )
+        if t.dtype != x.dtype:
+            raise TypeError(f"cellc: {name} is {t.dtype} but x is {x.dtype}; every tensor must have x's dtype")
     if x.dim() != 3:
         raise ValueError(f"cellc: x must be [T, B, D], got shape {tuple(x.shape)}")
     T, B, D = x.shape
@@ -148,8 +151,13 @@ def _check(key, x, h0, weights):
     return entry, T, B, H, D
 
 
+def _mem(t):
+    """A tensor as the native module takes it: (address, element count, bytes per element)."""
+    return (t.data_ptr(), t.numel(), t.element_size())
+
+
 def _ptrs(tensors):
-    return [t.data_ptr() for t in tensors]
+    return [_mem(t) for t in tensors]
 
 
 @torch.library.custom_op("cellc::seq", mutates_args=(), device_types="cpu")
@@ -164,10 +172,10 @@ def seq(key: str, x: Tensor, h0: Tensor, weights: list[Tensor]) -> tuple[Tensor,
     saved = x.new_empty(_saved_len(key, x.dtype, T, B, H, D))
     dims = (T, B, H, D)
     if x.dtype == torch.float32:
-        engine.forward(dims, x.data_ptr(), h0.data_ptr(), _ptrs(weights), y.data_ptr(), h_final.data_ptr(),
-                       saved.data_ptr(), _threads())
+        engine.forward(dims, _mem(x), _mem(h0), _ptrs(weights), _mem(y), _mem(h_final),
+                       _mem(saved), _threads())
     else:
-        engine.forward64(dims, x.data_ptr(), h0.data_ptr(), _ptrs(weights), y.data_ptr(), h_final.data_ptr())
+        engine.forward64(dims, _mem(x), _mem(h0), _ptrs(weights), _mem(y), _mem(h_final))
     return y, h_final, saved
 
 
@@ -197,11 +205,11 @@ def seq_backward(
     dx, dh0, dweights = x.new_empty(x.shape), h0.new_empty(h0.shape), [w.new_empty(w.shape) for w in weights]
     dims = (T, B, H, D)
     if x.dtype == torch.float32:
-        engine.backward(dims, x.data_ptr(), saved.data_ptr(), _ptrs(weights), dy.data_ptr(), dh_final.data_ptr(),
-                        dx.data_ptr(), dh0.data_ptr(), _ptrs(dweights), _threads())
+        engine.backward(dims, _mem(x), _mem(saved), _ptrs(weights), _mem(dy), _mem(dh_final),
+                        _mem(dx), _mem(dh0), _ptrs(dweights), _threads())
     else:
-        engine.backward64(dims, x.data_ptr(), h0.data_ptr(), _ptrs(weights), dy.data_ptr(), dh_final.data_ptr(),
-                          dx.data_ptr(), dh0.data_ptr(), _ptrs(dweights))
+        engine.backward64(dims, _mem(x), _mem(h0), _ptrs(weights), _mem(dy), _mem(dh_final),
+                          _mem(dx), _mem(dh0), _ptrs(dweights))
     return dx, dh0, dweights
 
 
@@ -235,6 +243,13 @@ def _backward(ctx, dy, dh_final, _dsaved):
 seq.register_autograd(_backward, setup_context=_setup_context)
 
 
+def _no_double_backward(ctx, *grads):
+    raise RuntimeError("cellc: the gradient of cellc's backward pass (double backward) is not supported")
+
+
+seq_backward.register_autograd(_no_double_backward, setup_context=lambda ctx, inputs, output: None)
+
+
 class _CellParameters(nn.Module):
     """One layer's parameters, named as in the cell."""
 
@@ -245,7 +260,22 @@ class _CellParameters(nn.Module):
         self.input_size, self.hidden_size = input_size, hidden_size
 
 
-def _convert(t, name, dtype):
+def _user_stacklevel():
+    """The stacklevel that points a warning at the first frame outside cellc and torch.nn."""
+    import sys
+
+    frame, level = sys._getframe(1), 1
+    here = os.path.dirname(os.path.abspath(__file__))
+    nn_dir = os.path.dirname(os.path.abspath(nn.__file__))
+    while frame is not None:
+        path = os.path.abspath(frame.f_code.co_filename)
+        if not path.startswith(here) and not path.startswith(nn_dir) and "torch/utils/_contextlib" not in path:
+            return level
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+def _convert(t, name, dtype, warn=True):
     """A tensor the operator can take without a copy, or a clear error (wrong device or dtype)."""
     if not isinstance(t, Tensor):
         raise TypeError(f"cellc: {name} must be a torch.Tensor, not {type(t).__name__}")
@@ -254,8 +284,9 @@ def _convert(t, name, dtype):
     if t.dtype != dtype:
         raise TypeError(f"cellc: {name} is {t.dtype} but the layer is {dtype} (convert with .to({dtype}))")
     if not t.is_contiguous():
-        warnings.warn(f"cellc: {name} is not contiguous; copying it (pass contiguous tensors to avoid the copy)",
-                      stacklevel=3)
+        if warn:
+            warnings.warn(f"cellc: {name} is not contiguous; copying it (pass contiguous tensors to avoid the copy)",
+                          stacklevel=_user_stacklevel())
         t = t.contiguous()
     return t
 
@@ -290,12 +321,21 @@ class CellLayer(nn.Module):
             )
         self.key = register(self.cell)
         self.input_size, self.hidden_size, self.layers = input_size, hidden_size, layers
-        self.dtype = dtype
         self.cells = nn.ModuleList(
             _CellParameters(self.cell, input_size if l == 0 else hidden_size, hidden_size, dtype)
             for l in range(layers)
         )
         self.reset_parameters(init_scale)
+
+    @property
+    def dtype(self):
+        """The parameters' dtype (``.double()``, ``.float()`` and ``.to()`` change it)."""
+        return next(self.parameters()).dtype
+
+    def __setstate__(self, state):
+        # Unpickled or deep-copied, possibly in another process: compile the cell there.
+        super().__setstate__(state)
+        self.key = register(self.cell)
 
     def reset_parameters(self, init_scale=1.0, seed=None):
         """The cell's initialisation rules (a parameter without one: uniform in
@@ -321,7 +361,7 @@ class CellLayer(nn.Module):
             raise ValueError(f"cellc: {S} states expected ({', '.join(self.cell.states)}), got {len(states)}")
         out = []
         for name, s in zip(self.cell.states, states):
-            s = _convert(s, f"state {name}", self.dtype)
+            s = _convert(s, f"state {name}", self.dtype, warn=False)  # stacked below anyway
             if s.dim() == 2 and L == 1:
                 s = s.unsqueeze(0)
             if tuple(s.shape) != (L, batch, H):
@@ -342,36 +382,43 @@ class CellLayer(nn.Module):
     def forward(self, x, states=None):
         x = self._check_input(x, 3)
         h0 = self._initial_states(states, x.shape[1], x)
+        if not torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            return self._run_without_grad(x, h0)
         finals = []
         for l in range(self.layers):
             x, h_final, _ = seq(self.key, x, h0[l], self._weights(l))
             finals.append(h_final)
-        per_state = tuple(torch.stack([f[s] for f in finals]) for s in range(len(self.cell.states)))
-        return x, per_state
+        return x, self._per_state(finals)
 
-    @torch.no_grad()
     def step(self, x_t, states=None):
         """One step, for streaming: x_t [B, input_size] and the carried states to the emitted
-        state [B, hidden_size] and the new states (as ``forward`` returns them)."""
+        state [B, hidden_size] and the new states (as ``forward`` returns them). No gradients."""
         x = self._check_input(x_t, 2).unsqueeze(0)
         h0 = self._initial_states(states, x.shape[1], x)
-        engine = _lookup(self.key).engine
+        with torch.no_grad():
+            y, finals = self._run_without_grad(x, h0)
+        return y[0], finals
+
+    def _per_state(self, finals):
+        return tuple(torch.stack([f[s] for f in finals]) for s in range(len(self.cell.states)))
+
+    @torch.no_grad()
+    def _run_without_grad(self, x, h0):
+        """The forward pass without the activations a backward pass would need (inference)."""
         finals = []
         for l in range(self.layers):
             weights = [w.contiguous() for w in self._weights(l)]
-            B, D = x.shape[1], x.shape[2]
-            y, h_final = x.new_empty(1, B, self.hidden_size), h0[l].new_empty(h0[l].shape)
-            dims = (1, B, self.hidden_size, D)
-            if self.dtype == torch.float32:
-                engine.forward(dims, x.data_ptr(), h0[l].data_ptr(), _ptrs(weights), y.data_ptr(),
-                               h_final.data_ptr(), 0, _threads())
+            entry, T, B, H, D = _check(self.key, x, h0[l], weights)
+            y, h_final = x.new_empty(T, B, H), h0[l].new_empty(h0[l].shape)
+            if x.dtype == torch.float32:
+                entry.engine.forward((T, B, H, D), _mem(x), _mem(h0[l]), _ptrs(weights), _mem(y),
+                                     _mem(h_final), None, _threads())
             else:
-                engine.forward64(dims, x.data_ptr(), h0[l].data_ptr(), _ptrs(weights), y.data_ptr(),
-                                 h_final.data_ptr())
+                entry.engine.forward64((T, B, H, D), _mem(x), _mem(h0[l]), _ptrs(weights), _mem(y),
+                                       _mem(h_final))
             x = y
             finals.append(h_final)
-        per_state = tuple(torch.stack([f[s] for f in finals]) for s in range(len(self.cell.states)))
-        return x[0], per_state
+        return x, self._per_state(finals)
 
     def extra_repr(self):
         return (f"cell={self.cell.name}, input_size={self.input_size}, hidden_size={self.hidden_size}, "

@@ -170,7 +170,7 @@ impl Engine {
     }
 
     /// float32 forward over a sequence: x, h0 and the weights to y, the final states and (when
-    /// `saved` is not 0) the saved activations.
+    /// `saved` is given) the saved activations.
     #[allow(clippy::too_many_arguments)]
     #[pyo3(signature = (dims, x, h0, weights, y, h_final, saved, threads))]
     fn forward(
@@ -182,7 +182,7 @@ impl Engine {
         weights: Vec<Addr>,
         y: Addr,
         h_final: Addr,
-        saved: Addr,
+        saved: Option<Addr>,
         threads: usize,
     ) -> PyResult<()> {
         let s = self.sizes(dims)?;
@@ -193,7 +193,7 @@ impl Engine {
         let h0 = input::<f32>(h0, n_states * block, "states")?;
         let y = output::<f32>(y, s.steps * block, "y")?;
         let h_final = output::<f32>(h_final, n_states * block, "final states")?;
-        let saved = if saved == 0 { None } else { Some(output::<f32>(saved, e.saved_len(s), "saved")?) };
+        let saved = saved.map(|a| output::<f32>(a, e.saved_len(s), "saved")).transpose()?;
         let mut slot = self.take(s).map_err(err)?;
         self.read_weights(&mut slot, &weights)?;
         let slot = py.detach(move || -> Result<Slot, String> {
@@ -243,6 +243,7 @@ impl Engine {
         let block = s.batch * s.hidden;
         // Checked like every address, then used as raw memory: the runtime reads it in place.
         let saved_len = input::<f32>(saved, e.saved_len(s), "saved")?.len();
+        let saved = saved.0;
         let dy = input::<f32>(dy, s.steps * block, "dy")?;
         let dh_final = input::<f32>(dh_final, n_states * block, "final-state gradients")?;
         let x = input::<f32>(x, s.steps * s.batch * s.input, "x")?;

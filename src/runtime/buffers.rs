@@ -152,6 +152,8 @@ impl Buffers {
 
     /// x, [T, B, D] row-major.
     pub fn input_mut(&mut self, e: &Engine) -> &mut [f32] {
+        // An attached x is the caller's read-only memory.
+        assert_eq!(self.external[e.schedule.input_buf].0, 0, "x is attached read-only");
         let n = self.input_rows();
         &mut self.buf_mut(e.schedule.input_buf)[..n]
     }

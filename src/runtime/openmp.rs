@@ -27,10 +27,20 @@ struct Gomp {
     in_parallel: IntFn,
 }
 
-/// The runtime in use (None: cellc's own pool). Set from Python, read on every region.
-fn active() -> &'static Mutex<Option<Gomp>> {
-    static ACTIVE: OnceLock<Mutex<Option<Gomp>>> = OnceLock::new();
+/// The runtime in use and the process that chose it (None: cellc's own pool). Set from Python,
+/// read on every region. A child made by `fork` has none of the team's threads (GOMP_parallel
+/// would wait for them), so it uses cellc's own pool.
+fn active() -> &'static Mutex<Option<(u32, Gomp)>> {
+    static ACTIVE: OnceLock<Mutex<Option<(u32, Gomp)>>> = OnceLock::new();
     ACTIVE.get_or_init(|| Mutex::new(None))
+}
+
+/// The runtime in use, if this process chose it.
+fn current() -> Option<Gomp> {
+    match *active().lock().unwrap_or_else(|e| e.into_inner()) {
+        Some((pid, gomp)) if pid == std::process::id() => Some(gomp),
+        _ => None,
+    }
 }
 
 /// Runs regions on the libgomp at `path`, which must already be loaded (PyTorch's
@@ -62,13 +72,13 @@ pub fn use_library(path: Option<&str>) -> Result<(), String> {
             in_parallel: std::mem::transmute::<*mut c_void, IntFn>(symbol("omp_in_parallel")?),
         }
     };
-    *active().lock().unwrap_or_else(|e| e.into_inner()) = Some(gomp);
+    *active().lock().unwrap_or_else(|e| e.into_inner()) = Some((std::process::id(), gomp));
     Ok(())
 }
 
 /// Whether regions run on an OpenMP runtime.
 pub fn in_use() -> bool {
-    active().lock().unwrap_or_else(|e| e.into_inner()).is_some()
+    current().is_some()
 }
 
 /// One region, shared with the team's threads.
@@ -103,7 +113,7 @@ extern "C" fn on_each_thread(data: *mut c_void) {
 /// Runs `job(0..n)` on an OpenMP team of `n` threads; false (having run nothing) when no
 /// OpenMP runtime is in use or the region cannot run on one.
 pub fn run(n: usize, job: &(dyn Fn(usize) + Sync)) -> bool {
-    let Some(gomp) = *active().lock().unwrap_or_else(|e| e.into_inner()) else {
+    let Some(gomp) = current() else {
         return false;
     };
     // SAFETY: a plain libgomp query.
