@@ -245,3 +245,31 @@ fn bad_input_gets_a_one_line_error() {
     fail(&["search", "replay", "5", "--store", s], "no run 5");
     fail(&["search", "report", "--store", dir.join("missing.sqlite").to_str().unwrap()], "no such store");
 }
+
+#[test]
+fn the_score_history_is_the_best_mutant_score_after_each_finished_run() {
+    // The report's one-pass history against its definition: at each moment a run finished, the
+    // best score among mutants with only the runs finished by then.
+    let (store, _) = reference();
+    let view = cellc::search::View::load(&mut Store::open(store).unwrap(), "search").unwrap();
+    let mut times: Vec<i64> =
+        view.jobs.iter().filter(|j| view.results.contains_key(&j.id)).filter_map(|j| j.finished_ms).collect();
+    times.sort_unstable();
+    times.dedup();
+    let mutants: Vec<i64> = view.candidates.iter().filter(|c| c.parent.is_some()).map(|c| c.id).collect();
+    let mut want: Vec<(f64, f64)> = vec![];
+    for t in times {
+        let Some(best) = mutants.iter().filter_map(|&id| view.score_until(id, t)).reduce(f64::max) else { continue };
+        let hours = (t - view.created_ms) as f64 / 3.6e6;
+        match want.last() {
+            Some(&(_, b)) if b == best => {}
+            Some(&(_, b)) => want.extend([(hours, b), (hours, best)]),
+            None => want.push((hours, best)),
+        }
+    }
+    if let (Some(&(_, b)), Some(last)) = (want.last(), view.jobs.iter().filter_map(|j| j.finished_ms).max()) {
+        want.push(((last - view.created_ms) as f64 / 3.6e6, b));
+    }
+    assert!(want.len() >= 2, "the small search should score some mutants: {want:?}");
+    assert_eq!(cellc::search::report::score_history(&view), want);
+}

@@ -15,8 +15,8 @@ use super::ui::Ui;
 use super::workers::LocalWorkers;
 use crate::experiment::Ended;
 use crate::paper::RunRecord;
-use crate::paper::plan::{MACHINES, PAPER_CELLS, Profile, WORKERS_PER_MACHINE, wall_seconds};
-use crate::paper::{self, STUDY, Study, report};
+use crate::paper::plan::{PAPER_CELLS, Profile, WORKERS_PER_MACHINE};
+use crate::paper::{self, Study, report};
 use crate::store::{Access, ExperimentStore, open_search_store};
 use crate::tasks::TaskKind;
 use crate::workspace::{CellSource, Workspace};
@@ -324,61 +324,24 @@ fn write_report(args: &Args, study: &Study, records: &[RunRecord], profile: &Pro
         println!("\nwrote {}/table.md, runs.csv, charts.svg, charts.png, curves.svg, curves.png", args.out.display());
         return Ok(());
     }
-    let cells: Vec<_> = cell_names
-        .iter()
-        .map(|c| {
-            let per_task: serde_json::Map<String, serde_json::Value> = study
-                .tasks
-                .iter()
-                .map(|&t| {
-                    let e = table.entry(c, t);
-                    let summary = json!({"mean": e.map(|e| e.summary.mean), "ci95": e.map(|e| e.summary.half_width),
-                        "seeds": e.map(|e| e.summary.n), "setting": e.map(|e| e.setting),
-                        "per_seed": e.map(|e| &e.by_seed), "paper": report::paper_value(c, t)});
-                    (t.name().to_string(), summary)
-                })
-                .collect();
-            json!({"cell": c, "score": table.score(c), "tasks": per_task})
-        })
-        .collect();
-    let claims: Vec<_> = crate::paper::claims::claims(&table)
-        .iter()
-        .map(|c| {
-            json!({"claim": c.text, "task": c.task.name(), "better": c.better, "worse": c.worse,
-                "difference": c.difference, "verdict": c.verdict.word()})
-        })
-        .collect();
-    println!(
-        "{}",
-        json!({"study": STUDY, "cells": cells, "claims": claims, "runs": records.len(), "cost": cost_json(&run_seconds),
-            "out": args.out})
-    );
+    let mut doc = report::json(&table, records);
+    doc["out"] = json!(args.out);
+    println!("{doc}");
     Ok(())
 }
 
 /// A study's cost, on stdout: runs, CPU-hours and wall time on [`MACHINES`] machines.
 fn print_cost(run_seconds: &[f64], how: &str, json: bool) {
     if json {
-        println!("{}", cost_json(run_seconds));
+        println!("{}", crate::paper::plan::cost_json(run_seconds));
     } else {
         println!("{}", cost_text(run_seconds, how));
     }
 }
 
-fn wall_by_machines(run_seconds: &[f64]) -> Vec<(usize, f64)> {
-    MACHINES.iter().map(|&m| (m, wall_seconds(run_seconds, m * WORKERS_PER_MACHINE))).collect()
-}
-
-fn cost_json(run_seconds: &[f64]) -> serde_json::Value {
-    let wall: serde_json::Map<String, serde_json::Value> =
-        wall_by_machines(run_seconds).into_iter().map(|(m, w)| (m.to_string(), json!(w))).collect();
-    json!({"runs": run_seconds.len(), "cpu_seconds": run_seconds.iter().sum::<f64>(),
-        "workers_per_machine": WORKERS_PER_MACHINE, "wall_seconds_by_machines": wall})
-}
-
 fn cost_text(run_seconds: &[f64], how: &str) -> String {
     let hours = |s: f64| format!("{:.2} h", s / 3600.0);
-    let wall = wall_by_machines(run_seconds)
+    let wall = crate::paper::plan::wall_by_machines(run_seconds)
         .into_iter()
         .map(|(m, w)| format!("{m} machine{} {}", if m == 1 { "" } else { "s" }, hours(w)))
         .collect::<Vec<_>>()

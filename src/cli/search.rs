@@ -361,21 +361,15 @@ fn start(ui: &Ui, a: &StartArgs) -> Outcome {
         };
         view = View::load(&mut *store, &a.name)?;
     }
-    let confirmed = super::search_confirm::confirmed(&mut *store, &view)?;
+    let confirmed = crate::search::confirm::confirmed(&mut *store, &view)?;
     let confirmed_ref = confirmed.as_ref().map(|(c, t)| (c.as_slice(), *t));
     if let Some(out) = &a.out {
         report::write(&view, out, 10, confirmed_ref)?;
         eprintln!("wrote the report to {}", out.display());
     }
     if a.json {
-        let summary = serde_json::json!({
-            "search": a.name,
-            "ended": format!("{ended:?}"),
-            "counts": view.counts(),
-            "throughput": report::throughput(&view),
-            "leaderboard": report::leaderboard(&view).into_iter().take(10).collect::<Vec<_>>(),
-            "confirmed": confirmed_ref.map(|c| c.0),
-        });
+        let mut summary = report::json(&view, Some(10), confirmed_ref.map(|c| c.0));
+        summary["ended"] = format!("{ended:?}").into();
         println!("{summary}");
     } else {
         print!("{}", report::markdown(&view, 10, confirmed_ref.map(|c| c.0)));
@@ -448,7 +442,7 @@ fn drive(
 fn report_cmd(a: &ReportArgs) -> Outcome {
     let mut store = open_existing(&a.store)?;
     let view = View::load(&mut *store, &a.name)?;
-    let confirmed = super::search_confirm::confirmed(&mut *store, &view)?;
+    let confirmed = crate::search::confirm::confirmed(&mut *store, &view)?;
     let confirmed_ref = confirmed.as_ref().map(|(c, t)| (c.as_slice(), *t));
     report::write(&view, &a.out, a.top, confirmed_ref)?;
     if a.json {
@@ -488,7 +482,7 @@ fn replay(a: &ReplayArgs) -> Outcome {
         "replaying run {} ({} on {}, setting {}, seed {})",
         a.run, spec.cell.name, job.task, job.setting, spec.config.seed
     );
-    let replayed = spec::run(&spec, &|| false)?.ok_or("the replay was cancelled")?;
+    let replayed = spec::run(&spec, &|| false, &mut |_| {})?.ok_or("the replay was cancelled")?;
     let same = replayed.valid.to_bits() == stored.valid.to_bits()
         && replayed.test.to_bits() == stored.test.to_bits()
         && replayed.steps == stored.steps

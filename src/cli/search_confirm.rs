@@ -9,36 +9,8 @@ use super::workers::LocalWorkers;
 use crate::compare;
 use crate::experiment::Ended;
 use crate::search::View;
-use crate::search::confirm::{self, Confirmed};
+use crate::search::confirm;
 use crate::store::ExperimentStore;
-
-/// The comparisons of the confirmation stage as the store holds them (those not opened yet are
-/// left out).
-pub fn load(store: &mut dyn ExperimentStore, view: &View) -> Result<Vec<compare::View>, String> {
-    let mut out = vec![];
-    for c in confirm::comparisons(view)? {
-        if store.experiment(&c.name())?.is_some() {
-            let mut v = compare::View::load(store, &c.name())?;
-            // The search's score is a ratio of accuracies (next-word accuracy on PTB).
-            v.metric = compare::Metric::Scored;
-            out.push(v);
-        }
-    }
-    Ok(out)
-}
-
-/// The confirmation's results and when it finished (hours since the search began), once every
-/// comparison has reached its first look; `None` before.
-pub fn confirmed(store: &mut dyn ExperimentStore, view: &View) -> Result<Option<(Vec<Confirmed>, f64)>, String> {
-    let wanted = confirm::comparisons(view)?.len();
-    let views = load(store, view)?;
-    if wanted == 0 || views.len() < wanted {
-        return Ok(None);
-    }
-    let Some(results) = confirm::results(view, &views) else { return Ok(None) };
-    let last = views.iter().flat_map(|v| v.jobs.iter().filter_map(|j| j.finished_ms)).max().unwrap_or(view.created_ms);
-    Ok(Some((results, (last - view.created_ms) as f64 / 3.6e6)))
-}
 
 /// Runs the confirmation of `view`'s best cells with `workers` local worker processes (0: only
 /// plan, while remote workers train). Returns how it ended.

@@ -7,7 +7,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use crate::tasks::Metrics;
-use crate::train::{Event, Hooks, Run, RunEnd, Stop, TrainConfig};
+use crate::train::{EvalRecord, Event, Hooks, Run, RunEnd, Stop, TrainConfig};
 use crate::workspace::CellSource;
 
 /// Everything that defines a training run.
@@ -50,6 +50,10 @@ pub struct JobResult {
     /// they were kept, and for runs that did not finish).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub detail: Option<Detail>,
+    /// Every validation in full (training loss, validation metrics, learning rate), as `cellc
+    /// run --json` prints them (absent in results recorded before they were kept).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub history: Vec<EvalRecord>,
     pub steps: u64,
     pub outcome: RunEnd,
     pub compile_seconds: f64,
@@ -72,6 +76,7 @@ pub fn failed_result() -> JobResult {
         test: 0.0,
         curve: vec![],
         detail: None,
+        history: vec![],
         steps: 0,
         outcome: RunEnd::Failed(String::new()),
         compile_seconds: 0.0,
@@ -85,7 +90,12 @@ pub fn failed_result() -> JobResult {
 pub const DIVERGED_LOSS: f64 = 1e6;
 
 /// Trains a job. `cancel` is polled every step (a lost lease, Ctrl-C): `Ok(None)` when it fired.
-pub fn run(spec: &JobSpec, cancel: &dyn Fn() -> bool) -> Result<Option<JobResult>, String> {
+/// `progress` hears the validations so far after each one.
+pub fn run(
+    spec: &JobSpec,
+    cancel: &dyn Fn() -> bool,
+    progress: &mut dyn FnMut(&[EvalRecord]),
+) -> Result<Option<JobResult>, String> {
     let started = Instant::now();
     let failed = |reason: String| JobResult {
         outcome: RunEnd::Failed(reason),
@@ -107,6 +117,7 @@ pub fn run(spec: &JobSpec, cancel: &dyn Fn() -> bool) -> Result<Option<JobResult
     let (mut train, mut eval) = (0.0, 0.0);
     let mut last = Instant::now();
     let mut evals = 0usize;
+    let mut seen: Vec<EvalRecord> = vec![];
     let stop_early = std::cell::Cell::new(false);
     let mut observe = |e: Event<'_>| {
         let dt = last.elapsed().as_secs_f64();
@@ -119,6 +130,8 @@ pub fn run(spec: &JobSpec, cancel: &dyn Fn() -> bool) -> Result<Option<JobResult
                     stop_early.set(true);
                 }
                 evals += 1;
+                seen.push(r.clone());
+                progress(&seen);
             }
         }
     };
@@ -144,6 +157,7 @@ pub fn run(spec: &JobSpec, cancel: &dyn Fn() -> bool) -> Result<Option<JobResult
         test,
         curve,
         detail,
+        history: run.state.history.clone(),
         steps,
         outcome,
         compile_seconds,

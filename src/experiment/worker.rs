@@ -10,6 +10,9 @@ use super::job::{self as spec, JobResult, JobSpec};
 use crate::store::{ExperimentStore, SCHEMA_VERSION, WorkerRow, now_ms};
 use crate::train::RunEnd;
 
+/// The shortest time between two progress reports of one run.
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
+
 /// How a worker behaves.
 #[derive(Clone, Debug)]
 pub struct WorkerOptions {
@@ -103,19 +106,15 @@ pub fn work(
             std::thread::sleep(Duration::from_millis(200));
             continue;
         };
-        let mut spec: JobSpec = match serde_json::from_str(&job.spec) {
+        let spec = match spec_here(&job.spec, opts) {
             Ok(s) => s,
             Err(e) => {
-                store.finish(job.id, &id, &failed(&format!("bad job spec: {e}")))?;
+                store.finish(job.id, &id, &failed(&e))?;
                 continue;
             }
         };
-        if let Some(dir) = &opts.data
-            && let Err(e) = spec.use_data_dir(dir)
-        {
-            store.finish(job.id, &id, &failed(&e))?;
-            continue;
-        }
+        // The run's start, for readers (`cellc dashboard`); progress is best-effort, never fatal.
+        let _ = store.report_progress(job.id, &id, "[]");
         // Renew the lease every third of its length; a lost lease cancels the run.
         let lost = Cell::new(false);
         let renewed = Cell::new(Instant::now());
@@ -134,8 +133,10 @@ pub fn work(
             }
             lost.get() || stop() || orphaned()
         };
+        let mut reporter = Reporter { job: job.id, last: Instant::now() };
+        let mut progress = |points: &[crate::train::EvalRecord]| reporter.report(*renewer.borrow_mut(), &id, points);
         let t = Instant::now();
-        let outcome = spec::run(&spec, &cancel);
+        let outcome = spec::run(&spec, &cancel, &mut progress);
         let result = match outcome {
             Ok(Some(r)) => r,
             Ok(None) => continue, // cancelled: the lease lapses or is taken over; the loop head decides
@@ -149,6 +150,33 @@ pub fn work(
         }
         last_beat = None; // report the finished job at once
     }
+}
+
+/// Tells the store a run's validations so far: at most once a second, one small row that no
+/// worker waits on; best-effort (a failed report never stops the run).
+struct Reporter {
+    job: i64,
+    last: Instant,
+}
+
+impl Reporter {
+    fn report(&mut self, store: &mut dyn ExperimentStore, worker: &str, points: &[crate::train::EvalRecord]) {
+        if self.last.elapsed() >= PROGRESS_EVERY {
+            self.last = Instant::now();
+            if let Ok(json) = serde_json::to_string(points) {
+                let _ = store.report_progress(self.job, worker, &json);
+            }
+        }
+    }
+}
+
+/// A job's spec, its data found on this machine.
+fn spec_here(text: &str, opts: &WorkerOptions) -> Result<JobSpec, String> {
+    let mut spec: JobSpec = serde_json::from_str(text).map_err(|e| format!("bad job spec: {e}"))?;
+    if let Some(dir) = &opts.data {
+        spec.use_data_dir(dir)?;
+    }
+    Ok(spec)
 }
 
 fn failed(reason: &str) -> String {

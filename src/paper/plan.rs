@@ -179,6 +179,19 @@ pub fn wall_seconds(run_seconds: &[f64], workers: usize) -> f64 {
 pub const MACHINES: [usize; 3] = [1, 4, 16];
 pub const WORKERS_PER_MACHINE: usize = 2;
 
+/// Wall time of the runs on 1, 2, … [`MACHINES`] machines.
+pub fn wall_by_machines(run_seconds: &[f64]) -> Vec<(usize, f64)> {
+    MACHINES.iter().map(|&m| (m, wall_seconds(run_seconds, m * WORKERS_PER_MACHINE))).collect()
+}
+
+/// A study's cost as JSON: runs, CPU-seconds and wall time by number of machines.
+pub fn cost_json(run_seconds: &[f64]) -> serde_json::Value {
+    let wall: serde_json::Map<String, serde_json::Value> =
+        wall_by_machines(run_seconds).into_iter().map(|(m, w)| (m.to_string(), serde_json::json!(w))).collect();
+    serde_json::json!({"runs": run_seconds.len(), "cpu_seconds": run_seconds.iter().sum::<f64>(),
+        "workers_per_machine": WORKERS_PER_MACHINE, "wall_seconds_by_machines": wall})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -207,6 +207,42 @@ pub fn markdown(t: &Table, header: &str) -> String {
     s
 }
 
+/// The study as JSON (`cellc paper --json`, `cellc dashboard`): per cell and task the mean, its
+/// 95% interval, the seeds, the chosen setting and the paper's value; the claims with their
+/// verdicts; the runs and their cost.
+pub fn json(table: &Table, records: &[RunRecord]) -> serde_json::Value {
+    use serde_json::json;
+    let cells: Vec<_> = table
+        .cells
+        .iter()
+        .map(|c| {
+            let per_task: serde_json::Map<String, serde_json::Value> = table
+                .tasks
+                .iter()
+                .map(|&t| {
+                    let e = table.entry(c, t);
+                    let summary = json!({"mean": e.map(|e| e.summary.mean), "ci95": e.map(|e| e.summary.half_width),
+                        "seeds": e.map(|e| e.summary.n), "setting": e.map(|e| e.setting),
+                        "per_seed": e.map(|e| &e.by_seed), "paper": paper_value(c, t)});
+                    (t.name().to_string(), summary)
+                })
+                .collect();
+            json!({"cell": c, "score": table.score(c), "tasks": per_task})
+        })
+        .collect();
+    let claims: Vec<_> = claims(table)
+        .iter()
+        .map(|c| {
+            json!({"claim": c.text, "task": c.task.name(), "better": c.better, "worse": c.worse,
+                "difference": c.difference, "verdict": c.verdict.word()})
+        })
+        .collect();
+    let run_seconds: Vec<f64> = records.iter().map(|r| r.seconds).collect();
+    let tasks: Vec<&str> = table.tasks.iter().map(|t| t.name()).collect();
+    json!({"study": super::STUDY, "tasks": tasks, "cells": cells, "claims": claims, "runs": records.len(),
+        "cost": super::plan::cost_json(&run_seconds)})
+}
+
 /// Every run as CSV.
 pub fn csv(records: &[RunRecord]) -> String {
     let mut s = String::from("cell,task,metric,setting,seed,valid,test,steps,seconds,outcome,config\n");

@@ -9,6 +9,7 @@ use serde::Serialize;
 use super::view::{BASELINE, View};
 use crate::compare::{self, CompareConfig, Seeds};
 use crate::experiment::stats::{Sequential, Summary};
+use crate::store::ExperimentStore;
 use crate::tasks::TaskKind;
 use crate::train::grid;
 use crate::workspace::CellSource;
@@ -111,4 +112,32 @@ pub fn results(view: &View, views: &[compare::View]) -> Option<Vec<Confirmed>> {
     }
     out.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.candidate.cmp(&b.candidate)));
     Some(out)
+}
+
+/// The comparisons of the confirmation stage as the store holds them (those not opened yet are
+/// left out).
+pub fn load(store: &mut dyn ExperimentStore, view: &View) -> Result<Vec<compare::View>, String> {
+    let mut out = vec![];
+    for c in comparisons(view)? {
+        if store.experiment(&c.name())?.is_some() {
+            let mut v = compare::View::load(store, &c.name())?;
+            // The search's score is a ratio of accuracies (next-word accuracy on PTB).
+            v.metric = compare::Metric::Scored;
+            out.push(v);
+        }
+    }
+    Ok(out)
+}
+
+/// The confirmation's results and when it finished (hours since the search began), once every
+/// comparison has reached its first look; `None` before.
+pub fn confirmed(store: &mut dyn ExperimentStore, view: &View) -> Result<Option<(Vec<Confirmed>, f64)>, String> {
+    let wanted = comparisons(view)?.len();
+    let views = load(store, view)?;
+    if wanted == 0 || views.len() < wanted {
+        return Ok(None);
+    }
+    let Some(results) = results(view, &views) else { return Ok(None) };
+    let last = views.iter().flat_map(|v| v.jobs.iter().filter_map(|j| j.finished_ms)).max().unwrap_or(view.created_ms);
+    Ok(Some((results, (last - view.created_ms) as f64 / 3.6e6)))
 }

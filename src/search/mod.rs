@@ -9,7 +9,7 @@
 //! (`experiment::job`); the next round is planned when a round's jobs are all done. Planning is a
 //! pure function of the store and the round number, and every job's numbers depend only on its
 //! spec, so a search killed at any moment resumes to the same results, with any number of
-//! workers. `report` makes the leaderboard, the cell files and the plots.
+//! workers. `report` makes the leaderboard, the cell files and the plots; `status` is the store now.
 
 pub mod candidate;
 pub mod canon;
@@ -19,6 +19,7 @@ pub mod edit;
 pub mod mutate;
 pub mod plan;
 pub mod report;
+pub mod status;
 pub mod view;
 
 use std::time::{Duration, Instant};

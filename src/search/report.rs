@@ -2,6 +2,7 @@
 //! cells against the GRU, the best cells as `.cell` files, and two plots: the best score over
 //! time (with the confirmed intervals) and the family tree of the best cells.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -24,6 +25,7 @@ pub struct Entry {
     pub accuracy: Vec<Option<f64>>,
     pub relative: Vec<Option<f64>>,
     pub parent: Option<String>,
+    pub parent_id: Option<i64>,
     pub mutation: String,
     pub runs: usize,
 }
@@ -42,6 +44,7 @@ pub fn leaderboard(view: &View) -> Vec<Entry> {
                 accuracy: view.config.tasks.iter().map(|t| view.best(c.id, t.name()).map(|(_, r)| r.valid)).collect(),
                 relative: view.config.tasks.iter().map(|t| view.relative(c.id, t.name())).collect(),
                 parent: c.parent.and_then(|p| view.candidate(p)).map(|p| p.name.clone()),
+                parent_id: c.parent,
                 mutation: c.mutation.clone(),
                 runs: view.jobs_of(c.id).filter(|j| j.state == JobState::Done).count(),
             })
@@ -77,7 +80,8 @@ pub struct Throughput {
 
 pub fn throughput(view: &View) -> Throughput {
     let mut t = Throughput::default();
-    for r in view.results.values() {
+    // In job order: sums over a hash map's order would differ in the last bits between reads.
+    for r in view.jobs.iter().filter_map(|j| view.results.get(&j.id)) {
         t.runs += 1;
         t.cpu_seconds += r.seconds * view.config.threads as f64;
         t.compile_seconds += r.compile_seconds;
@@ -289,21 +293,63 @@ fn confirmation_markdown(s: &mut String, view: &View, confirmed: Option<&[Confir
 }
 
 /// The best mutant's score as it stood after each finished run, in hours since the search began.
+/// One pass over the runs in the order they finished: a candidate's score only grows with its
+/// own runs, so only the GRU's runs (which lower every ratio) need every score again.
 pub fn score_history(view: &View) -> Vec<(f64, f64)> {
-    let mut times: Vec<i64> =
-        view.jobs.iter().filter(|j| view.results.contains_key(&j.id)).filter_map(|j| j.finished_ms).collect();
-    times.sort_unstable();
-    times.dedup();
-    let mutants: Vec<i64> = view.candidates.iter().filter(|c| c.parent.is_some()).map(|c| c.id).collect();
+    let tasks: Vec<&str> = view.config.tasks.iter().map(|t| t.name()).collect();
+    let mut runs: Vec<(i64, i64, usize, f64)> = view
+        .jobs
+        .iter()
+        .filter(|j| j.stage != "filter")
+        .filter_map(|j| {
+            let task = tasks.iter().position(|&t| t == j.task)?;
+            Some((j.finished_ms?, j.candidate, task, view.results.get(&j.id)?.valid))
+        })
+        .collect();
+    runs.sort_by_key(|r| (r.0, r.1));
+    let mutant: std::collections::HashSet<i64> =
+        view.candidates.iter().filter(|c| c.parent.is_some()).map(|c| c.id).collect();
+    let mut best: HashMap<i64, Vec<Option<f64>>> = HashMap::new();
+    let score = |mine: &[Option<f64>], base: &[Option<f64>]| {
+        mine.iter().zip(base).try_fold(f64::INFINITY, |m, (&a, &b)| {
+            let (a, b) = (a?, b?);
+            Some(m.min(if b > 0.0 { a / b } else { 0.0 }))
+        })
+    };
+    let mut top: Option<f64> = None;
     let mut out: Vec<(f64, f64)> = vec![];
-    for t in times {
-        let Some(best) = mutants.iter().filter_map(|&id| view.score_until(id, t)).reduce(f64::max) else { continue };
+    let mut i = 0;
+    while i < runs.len() {
+        let t = runs[i].0;
+        let mut base_moved = false;
+        let mut touched = vec![];
+        while i < runs.len() && runs[i].0 == t {
+            let (_, c, task, valid) = runs[i];
+            let slot = &mut best.entry(c).or_insert_with(|| vec![None; tasks.len()])[task];
+            if slot.is_none_or(|b| valid > b) {
+                *slot = Some(valid);
+                base_moved |= c == BASELINE;
+                touched.push(c);
+            }
+            i += 1;
+        }
+        let base = best.get(&BASELINE).cloned().unwrap_or_else(|| vec![None; tasks.len()]);
+        let candidates: Vec<i64> = if base_moved { best.keys().copied().collect() } else { touched };
+        if base_moved {
+            top = None;
+        }
+        for c in candidates.into_iter().filter(|c| mutant.contains(c)) {
+            if let Some(s) = score(&best[&c], &base) {
+                top = Some(top.map_or(s, |m: f64| m.max(s)));
+            }
+        }
+        let Some(now) = top else { continue };
         let hours = (t - view.created_ms) as f64 / 3.6e6;
         match out.last() {
-            Some(&(_, b)) if b == best => {}
+            Some(&(_, b)) if b == now => {}
             // A step: the old best holds until the moment the new one appears.
-            Some(&(_, b)) => out.extend([(hours, b), (hours, best)]),
-            None => out.push((hours, best)),
+            Some(&(_, b)) => out.extend([(hours, b), (hours, now)]),
+            None => out.push((hours, now)),
         }
     }
     if let (Some(&(_, b)), Some(last)) = (out.last(), view.jobs.iter().filter_map(|j| j.finished_ms).max()) {
@@ -381,6 +427,20 @@ pub fn family_tree(view: &View, n: usize) -> Tree {
     Tree { title: format!("Search `{}`: ancestry of the best {} cells", view.name, top.len()), nodes }
 }
 
+/// The search as JSON (`leaderboard.json`, `cellc search report --json`, the end of `cellc search
+/// --json` with the best 10, and `cellc dashboard`): counts, throughput, the leaderboard (the best
+/// `top`, or all) and the confirmation's results.
+pub fn json(view: &View, top: Option<usize>, confirmed: Option<&[Confirmed]>) -> serde_json::Value {
+    let board: Vec<Entry> = leaderboard(view).into_iter().take(top.unwrap_or(usize::MAX)).collect();
+    serde_json::json!({
+        "search": view.name,
+        "counts": view.counts(),
+        "throughput": throughput(view),
+        "leaderboard": board,
+        "confirmed": confirmed,
+    })
+}
+
 /// Writes `report.md`, `leaderboard.json`, the top cells as `.cell` files and the plots to `dir`.
 /// `confirmed`: the confirmation's results and when it finished (hours since the search began).
 pub fn write(
@@ -398,13 +458,7 @@ pub fn write(
         Ok(())
     };
     put("report.md", markdown(view, top, confirmed.map(|c| c.0)).as_bytes())?;
-    let json = serde_json::json!({
-        "search": view.name,
-        "counts": view.counts(),
-        "throughput": throughput(view),
-        "leaderboard": leaderboard(view),
-        "confirmed": confirmed.map(|c| c.0),
-    });
+    let json = json(view, None, confirmed.map(|c| c.0));
     put("leaderboard.json", serde_json::to_string_pretty(&json).unwrap_or_default().as_bytes())?;
     for (rank, e) in leaderboard(view).iter().take(top).enumerate() {
         let Some(c) = view.candidate(e.id) else { continue };

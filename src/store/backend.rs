@@ -3,7 +3,7 @@
 //! machines, PostgreSQL. Both keep the same tables and the same lease protocol. (The tables keep
 //! their first names: an experiment is a row of `searches`.)
 
-use super::{CandidateRow, ExperimentRow, JobRow, RoundRow, WorkerRow};
+use super::{CandidateRow, ExperimentRow, JobRow, ProgressRow, RoundRow, WorkerRow};
 
 /// What an experiment (a search, a study, a comparison) and its workers need from the store.
 pub trait ExperimentStore {
@@ -47,6 +47,15 @@ pub trait ExperimentStore {
     fn renew(&mut self, job: i64, worker: &str, lease_ms: i64) -> Result<bool, String>;
     /// Records a result if the worker still holds the lease; false otherwise.
     fn finish(&mut self, job: i64, worker: &str, result: &str) -> Result<bool, String>;
+    /// Records how far a leased job has come (its validations so far, JSON); nothing when the
+    /// worker no longer holds the lease.
+    fn report_progress(&mut self, job: i64, worker: &str, points: &str) -> Result<(), String>;
+    /// The progress of every job being trained now (leased, by the worker that reported it).
+    fn progress(&mut self) -> Result<Vec<ProgressRow>, String>;
+    /// Every job of every experiment that is not done, and every done job finished at or after
+    /// `finished_after_ms` (store clock): what a reader holding the older done jobs (which never
+    /// change) needs to be current.
+    fn jobs_changed_since(&mut self, finished_after_ms: i64) -> Result<Vec<JobRow>, String>;
     /// Puts the leased jobs of workers `dead` names back in the queue; returns how many.
     fn requeue_dead(&mut self, dead: &dyn Fn(&str) -> bool) -> Result<usize, String>;
     /// A worker's heartbeat.

@@ -9,7 +9,7 @@ pub mod postgres;
 mod search;
 
 pub use backend::ExperimentStore;
-pub use search::{CandidateRow, ExperimentRow, JobRow, JobState, RoundRow, WorkerRow, now_ms};
+pub use search::{CandidateRow, ExperimentRow, JobRow, JobState, ProgressRow, RoundRow, WorkerRow, now_ms};
 
 use std::path::Path;
 use std::time::Duration;
@@ -21,7 +21,20 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// The migrations, oldest first; migration `i` takes the schema from version `i` to `i + 1`.
 /// Never edit one that has shipped: add a new one.
-const MIGRATIONS: [&str; 3] = [PAPER_RUNS, SEARCH, EXPERIMENT_KINDS];
+const MIGRATIONS: [&str; 4] = [PAPER_RUNS, SEARCH, EXPERIMENT_KINDS, PROGRESS];
+
+/// Migration 4: how far each run being trained has come (its validations so far), so a reader
+/// (`cellc dashboard`) sees a run's curve grow before its result is recorded. A row lives from
+/// the worker's first report to the job's result.
+const PROGRESS: &str = "
+CREATE TABLE progress (
+    job INTEGER PRIMARY KEY,
+    worker TEXT NOT NULL,
+    started_ms INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL,
+    points TEXT NOT NULL
+);
+";
 
 /// Migration 3: the search tables hold every kind of experiment (search, study, compare). The
 /// `runs` table of migration 1 (a study's runs before the study used the job queue) is no longer
@@ -106,6 +119,10 @@ CREATE TABLE workers (
 );
 ";
 
+/// The oldest schema a read-only reader understands (the one where every experiment kind lives
+/// in the job queue).
+const READABLE_FROM: i64 = 3;
+
 /// How a process opens a store.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Access {
@@ -114,6 +131,9 @@ pub enum Access {
     /// A worker or a reader: a store at another schema version is refused, so a process never
     /// reads or writes tables it does not know (an empty store is set up).
     SameVersion,
+    /// A reader that must never write nor hold a write lock (`cellc dashboard`): nothing is
+    /// created or migrated, a missing store is an error, and every write fails in the database.
+    ReadOnly,
 }
 
 /// Decides what opening a store at schema version `found` does: `Ok(true)` migrate it,
@@ -127,6 +147,18 @@ pub fn version_gate(found: i64, access: Access, store: &str) -> Result<bool, Str
     }
     if found == SCHEMA_VERSION {
         return Ok(false);
+    }
+    if access == Access::ReadOnly {
+        // Every experiment table exists from version 3 on; what came later (run progress) is
+        // optional to a reader, so an older store is read as it is, never migrated.
+        return if found >= READABLE_FROM {
+            Ok(false)
+        } else {
+            Err(format!(
+                "this store has schema version {found}, older than a reader needs ({READABLE_FROM}); \
+                 run `cellc search --resume` with this cellc to migrate {store}"
+            ))
+        };
     }
     if found == 0 || access == Access::Migrate {
         return Ok(true);
@@ -160,6 +192,9 @@ impl Store {
 
     /// Opens (creating if needed) the store at `path`, as `access` allows.
     pub fn open_with(path: &Path, access: Access) -> Result<Store, String> {
+        if access == Access::ReadOnly {
+            return Store::open_read_only(path);
+        }
         let name = path.display();
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -168,6 +203,29 @@ impl Store {
         let store = Store { conn, path: name.to_string() };
         store.init(access).map_err(|e| format!("{name}: {e}"))?;
         Ok(store)
+    }
+
+    /// Opens an existing store to read it only. SQLite's write-ahead log lets readers and
+    /// writers proceed together; the reader takes no write lock, ever (`query_only`), and never
+    /// `immutable`/`nolock`, which would read torn pages while workers write.
+    fn open_read_only(path: &Path) -> Result<Store, String> {
+        use rusqlite::OpenFlags;
+        let name = path.display().to_string();
+        if !path.is_file() {
+            return Err(format!("no store at {name} (a store is the SQLite file `cellc search --store` writes)"));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        let conn =
+            Connection::open_with_flags(path, flags).map_err(|e| format!("cannot open the store {name}: {e}"))?;
+        let bad = |e: rusqlite::Error| format!("cannot read the store {name}: {e}");
+        conn.busy_timeout(Duration::from_secs(2)).map_err(bad)?;
+        conn.pragma_update(None, "query_only", true).map_err(bad)?;
+        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(bad)?;
+        if version == 0 {
+            return Err(format!("{name} is not a cellc store (it has no cellc tables)"));
+        }
+        version_gate(version, Access::ReadOnly, &name).map_err(|e| format!("{name}: {e}"))?;
+        Ok(Store { conn, path: name })
     }
 
     /// An in-memory store, for tests.
@@ -247,6 +305,36 @@ mod tests {
         drop(s);
         let err = Store::open(&path).err().unwrap();
         assert!(err.contains("newer than this cellc"), "{err}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_read_only_store_is_never_created_migrated_or_written() {
+        let dir = std::env::temp_dir().join(format!("cellc-store-ro-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("s.sqlite");
+        let _ = std::fs::remove_file(&path);
+        let err = Store::open_with(&path, Access::ReadOnly).err().unwrap();
+        assert!(err.contains("no store at"), "{err}");
+        assert!(!path.exists(), "a reader creates nothing");
+        std::fs::write(&path, "not a database").unwrap();
+        let err = Store::open_with(&path, Access::ReadOnly).err().unwrap();
+        assert!(err.contains("not a database") && !err.contains('\n'), "{err}");
+        std::fs::remove_file(&path).unwrap();
+        {
+            // A store at version 3 (before runs' progress) is read as it is.
+            let conn = Connection::open(&path).unwrap();
+            for m in &MIGRATIONS[..3] {
+                conn.execute_batch(m).unwrap();
+            }
+            conn.pragma_update(None, "user_version", 3).unwrap();
+        }
+        let mut s = Store::open_with(&path, Access::ReadOnly).unwrap();
+        assert_eq!(s.schema_version().unwrap(), 3, "not migrated");
+        assert!(s.progress().unwrap().is_empty());
+        assert!(s.experiments().unwrap().is_empty());
+        let err = s.create_experiment("x", "search", "{}").unwrap_err();
+        assert!(err.contains("readonly") || err.contains("read-only") || err.contains("read only"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -123,6 +123,18 @@ pub struct WorkerRow {
     pub busy_seconds: f64,
 }
 
+/// How far a run being trained has come, as its worker last reported.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ProgressRow {
+    pub job: i64,
+    pub worker: String,
+    /// When the worker began it, and when it last reported (store clock).
+    pub started_ms: i64,
+    pub updated_ms: i64,
+    /// Its validations so far: a JSON array of `train::EvalRecord`.
+    pub points: String,
+}
+
 /// Milliseconds since the Unix epoch.
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as i64)
@@ -372,16 +384,78 @@ impl ExperimentStore for Store {
     }
 
     /// Records a job's result if the worker still holds its lease; false otherwise (the result is
-    /// dropped: another worker owns the job now).
+    /// dropped: another worker owns the job now). Its progress row goes: the result holds more.
     fn finish(&mut self, job: i64, worker: &str, result: &str) -> Result<bool, String> {
-        self.conn
+        let tx = self.conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate).map_err(err)?;
+        let done = tx
             .execute(
                 "UPDATE jobs SET state = 'done', result = ?3, finished_ms = ?4
                  WHERE id = ?1 AND worker = ?2 AND state = 'leased'",
                 params![job, worker, result, now_ms()],
             )
-            .map(|n| n == 1)
+            .map_err(err)?;
+        if done == 1 {
+            tx.execute("DELETE FROM progress WHERE job = ?1", [job]).map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(done == 1)
+    }
+
+    /// Only while the worker holds the lease; the start time is kept from its first report.
+    fn report_progress(&mut self, job: i64, worker: &str, points: &str) -> Result<(), String> {
+        let now = now_ms();
+        self.conn
+            .execute(
+                "INSERT INTO progress (job, worker, started_ms, updated_ms, points)
+                 SELECT ?1, ?2, ?3, ?3, ?4 WHERE EXISTS
+                     (SELECT 1 FROM jobs WHERE id = ?1 AND worker = ?2 AND state = 'leased')
+                 ON CONFLICT (job) DO UPDATE SET updated_ms = ?3, points = ?4,
+                     started_ms = CASE WHEN progress.worker = ?2 THEN progress.started_ms ELSE ?3 END, worker = ?2",
+                params![job, worker, now, points],
+            )
+            .map(|_| ())
             .map_err(err)
+    }
+
+    /// A store of schema version 3 (read by a dashboard) has no progress table: no progress.
+    fn progress(&mut self) -> Result<Vec<ProgressRow>, String> {
+        let has_table: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'progress'", [], |r| {
+                r.get(0)
+            })
+            .map_err(err)?;
+        if has_table == 0 {
+            return Ok(vec![]);
+        }
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT p.job, p.worker, p.started_ms, p.updated_ms, p.points FROM progress p
+                 JOIN jobs j ON j.id = p.job AND j.worker = p.worker AND j.state = 'leased' ORDER BY p.job",
+            )
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok(ProgressRow {
+                    job: r.get(0)?,
+                    worker: r.get(1)?,
+                    started_ms: r.get(2)?,
+                    updated_ms: r.get(3)?,
+                    points: r.get(4)?,
+                })
+            })
+            .map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
+    }
+
+    fn jobs_changed_since(&mut self, finished_after_ms: i64) -> Result<Vec<JobRow>, String> {
+        let mut stmt = self
+            .conn
+            .prepare(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE state != 'done' OR finished_ms >= ?1 ORDER BY id"))
+            .map_err(err)?;
+        let rows = stmt.query_map([finished_after_ms], job).map_err(err)?;
+        rows.collect::<Result<_, _>>().map_err(err)
     }
 
     /// Puts the leased jobs of workers that `dead` says are gone back in the queue at once,
@@ -438,71 +512,5 @@ impl ExperimentStore for Store {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn job_row(id: i64, round: i64) -> JobRow {
-        JobRow {
-            id,
-            search: "s".into(),
-            candidate: 1,
-            task: "arith".into(),
-            stage: "first".into(),
-            setting: 0,
-            spec: "{}".into(),
-            round,
-            state: JobState::Queued,
-            worker: None,
-            lease_until_ms: 0,
-            attempts: 0,
-            result: None,
-            finished_ms: None,
-        }
-    }
-
-    fn round(r: i64) -> RoundRow {
-        RoundRow { round: r, generated: 0, rejected: 0, duplicates: 0, planned_ms: 0 }
-    }
-
-    #[test]
-    fn jobs_are_claimed_once_leases_expire_and_late_results_are_dropped() {
-        let mut s = Store::memory().unwrap();
-        s.create_experiment("s", "search", "{}").unwrap();
-        assert!(s.create_experiment("s", "search", "{}").unwrap_err().contains("--resume"));
-        let cand = CandidateRow {
-            id: 1,
-            hash: "h".into(),
-            name: "gru".into(),
-            parent: None,
-            mutation: String::new(),
-            source: "cell gru {}".into(),
-            round: 0,
-        };
-        assert!(s.commit_round("s", &round(0), &[cand], &[job_row(1, 0), job_row(2, 0)]).unwrap());
-        assert!(!s.commit_round("s", &round(0), &[], &[]).unwrap(), "a round is recorded once");
-        let a = s.claim("w1", 60_000).unwrap().unwrap();
-        let b = s.claim("w2", 60_000).unwrap().unwrap();
-        assert_ne!(a.id, b.id);
-        assert!(s.claim("w3", 60_000).unwrap().is_none());
-        assert!(s.finish(a.id, "w1", "{}").unwrap());
-        assert!(!s.finish(a.id, "w1", "{}").unwrap(), "done once");
-        // w2's lease runs out; w3 takes the job over and w2's late result is dropped.
-        s.conn.execute("UPDATE jobs SET lease_until_ms = 0 WHERE id = ?1", [b.id]).unwrap();
-        let c = s.claim("w3", 60_000).unwrap().unwrap();
-        assert_eq!((c.id, c.attempts), (b.id, 2));
-        assert!(!s.renew(b.id, "w2", 1000).unwrap());
-        assert!(!s.finish(b.id, "w2", "{}").unwrap());
-        assert!(s.finish(b.id, "w3", "{}").unwrap());
-        assert!(s.jobs("s").unwrap().iter().all(|j| j.state == JobState::Done));
-    }
-
-    #[test]
-    fn jobs_of_dead_workers_go_back_to_the_queue() {
-        let mut s = Store::memory().unwrap();
-        s.create_experiment("s", "search", "{}").unwrap();
-        s.commit_round("s", &round(0), &[], &[job_row(1, 0)]).unwrap();
-        s.claim("dead", 60_000).unwrap().unwrap();
-        assert_eq!(s.requeue_dead(&|w| w == "dead").unwrap(), 1);
-        assert_eq!(s.claim("alive", 60_000).unwrap().unwrap().id, 1);
-    }
-}
+#[path = "search_tests.rs"]
+mod tests;

@@ -69,12 +69,23 @@ pub fn results(store: &mut dyn ExperimentStore) -> Results {
         .into_iter()
         .map(|j| {
             let result = j.result.unwrap_or_else(|| panic!("job {} unfinished", j.id));
-            // The times differ from run to run; everything else must not.
-            let mut r: serde_json::Value = serde_json::from_str(&result).unwrap();
-            for k in ["compile_seconds", "train_seconds", "eval_seconds", "seconds"] {
-                r.as_object_mut().unwrap().remove(k);
-            }
-            (j.id, (hashes[&j.candidate].clone(), j.task, j.setting, r.to_string()))
+            (j.id, (hashes[&j.candidate].clone(), j.task, j.setting, timeless(&result)))
         })
         .collect()
+}
+
+/// A stored result without its times (they differ from run to run; nothing else may): the
+/// run's and each validation's seconds and throughput.
+pub fn timeless(result: &str) -> String {
+    let mut r: serde_json::Value = serde_json::from_str(result).unwrap();
+    let r_obj = r.as_object_mut().unwrap();
+    for k in ["compile_seconds", "train_seconds", "eval_seconds", "seconds"] {
+        r_obj.remove(k);
+    }
+    for point in r_obj.get_mut("history").and_then(|h| h.as_array_mut()).into_iter().flatten() {
+        let point = point.as_object_mut().unwrap();
+        point.remove("seconds");
+        point.remove("tokens_per_s");
+    }
+    r.to_string()
 }

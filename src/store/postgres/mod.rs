@@ -14,7 +14,8 @@ use postgres::error::SqlState;
 use postgres::types::ToSql;
 
 use super::{
-    Access, CandidateRow, ExperimentRow, ExperimentStore, JobRow, RoundRow, SCHEMA_VERSION, WorkerRow, version_gate,
+    Access, CandidateRow, ExperimentRow, ExperimentStore, JobRow, ProgressRow, RoundRow, SCHEMA_VERSION, WorkerRow,
+    version_gate,
 };
 
 /// The server's clock in milliseconds since the Unix epoch.
@@ -57,12 +58,38 @@ impl PgStore {
     /// Connects to the database `url` names (see [`Target::parse`] for the environment it reads)
     /// and brings its schema to this cellc's version as `access` allows.
     pub fn open(url: &str, access: Access) -> Result<PgStore, String> {
-        let target = Target::parse(url, &|k| std::env::var(k).ok())?;
+        let mut target = Target::parse(url, &|k| std::env::var(k).ok())?;
         let describe = target.describe();
+        if access == Access::ReadOnly {
+            // Every transaction of this session is read-only, and none can linger holding back
+            // VACUUM or a migration's lock.
+            target.config.options(
+                "-c default_transaction_read_only=on -c statement_timeout=10000 \
+                 -c idle_in_transaction_session_timeout=10000",
+            );
+        }
         let client = target.connect()?;
         let mut store = PgStore { client, describe };
-        store.migrate(access).map_err(|e| format!("{}: {e}", store.describe))?;
+        let checked = if access == Access::ReadOnly { store.check_version() } else { store.migrate(access) };
+        checked.map_err(|e| format!("{}: {e}", store.describe))?;
         Ok(store)
+    }
+
+    /// A reader's check: the schema is one it reads (nothing is created or migrated).
+    fn check_version(&mut self) -> Result<(), String> {
+        let has_schema: bool = self
+            .client
+            .query_one("SELECT to_regclass('cellc_schema') IS NOT NULL", &[])
+            .and_then(|r| r.try_get(0))
+            .map_err(err)?;
+        if !has_schema {
+            return Err("this database is not a cellc store (it has no cellc tables)".into());
+        }
+        let found = self.schema_version()?;
+        if found == 0 {
+            return Err("this database is not a cellc store (it has no cellc tables)".into());
+        }
+        version_gate(found, Access::ReadOnly, &self.describe).map(|_| ())
     }
 
     fn migrate(&mut self, access: Access) -> Result<(), String> {
@@ -345,12 +372,67 @@ impl ExperimentStore for PgStore {
         self.count(&sql, &[&job, &worker, &lease_ms])
     }
 
+    /// The result and the end of the job's progress row, in one statement.
     fn finish(&mut self, job: i64, worker: &str, result: &str) -> Result<bool, String> {
         let sql = format!(
-            "UPDATE jobs SET state = 'done', result = $3, finished_ms = {NOW}
-             WHERE id = $1 AND worker = $2 AND state = 'leased'"
+            "WITH done AS (UPDATE jobs SET state = 'done', result = $3, finished_ms = {NOW}
+                           WHERE id = $1 AND worker = $2 AND state = 'leased' RETURNING id),
+                  gone AS (DELETE FROM progress WHERE job IN (SELECT id FROM done))
+             SELECT count(*) FROM done"
         );
-        self.count(&sql, &[&job, &worker, &result])
+        let n: i64 = self.client.query_one(&sql, &[&job, &worker, &result]).and_then(|r| r.try_get(0)).map_err(err)?;
+        Ok(n == 1)
+    }
+
+    fn report_progress(&mut self, job: i64, worker: &str, points: &str) -> Result<(), String> {
+        let sql = format!(
+            "INSERT INTO progress (job, worker, started_ms, updated_ms, points)
+             SELECT $1, $2, {NOW}, {NOW}, $3 WHERE EXISTS
+                 (SELECT 1 FROM jobs WHERE id = $1 AND worker = $2 AND state = 'leased')
+             ON CONFLICT (job) DO UPDATE SET updated_ms = excluded.updated_ms, points = excluded.points,
+                 started_ms = CASE WHEN progress.worker = excluded.worker THEN progress.started_ms
+                                   ELSE excluded.started_ms END,
+                 worker = excluded.worker"
+        );
+        self.client.execute(&sql, &[&job, &worker, &points]).map(|_| ()).map_err(err)
+    }
+
+    /// A store of schema version 3 (read by a dashboard) has no progress table: no progress.
+    fn progress(&mut self) -> Result<Vec<ProgressRow>, String> {
+        let has_table: bool = self
+            .client
+            .query_one("SELECT to_regclass('progress') IS NOT NULL", &[])
+            .and_then(|r| r.try_get(0))
+            .map_err(err)?;
+        if !has_table {
+            return Ok(vec![]);
+        }
+        let rows = self
+            .client
+            .query(
+                "SELECT p.job, p.worker, p.started_ms, p.updated_ms, p.points FROM progress p
+                 JOIN jobs j ON j.id = p.job AND j.worker = p.worker AND j.state = 'leased' ORDER BY p.job",
+                &[],
+            )
+            .map_err(err)?;
+        rows.iter()
+            .map(|r| {
+                Ok(ProgressRow {
+                    job: r.try_get(0)?,
+                    worker: r.try_get(1)?,
+                    started_ms: r.try_get(2)?,
+                    updated_ms: r.try_get(3)?,
+                    points: r.try_get(4)?,
+                })
+            })
+            .collect::<Result<_, postgres::Error>>()
+            .map_err(err)
+    }
+
+    fn jobs_changed_since(&mut self, finished_after_ms: i64) -> Result<Vec<JobRow>, String> {
+        let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE state != 'done' OR finished_ms >= $1 ORDER BY id");
+        let rows = self.client.query(&sql, &[&finished_after_ms]).map_err(err)?;
+        rows.iter().map(job).collect::<Result<_, _>>().map_err(err)
     }
 
     fn requeue_dead(&mut self, dead: &dyn Fn(&str) -> bool) -> Result<usize, String> {

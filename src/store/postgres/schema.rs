@@ -3,9 +3,19 @@
 //! the one-row table `cellc_schema`.
 
 /// The migrations, oldest first; never edit one that has shipped.
-pub const MIGRATIONS: [&str; super::super::SCHEMA_VERSION as usize] = [PAPER_RUNS, SEARCH, EXPERIMENT_KINDS];
+pub const MIGRATIONS: [&str; super::super::SCHEMA_VERSION as usize] = [PAPER_RUNS, SEARCH, EXPERIMENT_KINDS, PROGRESS];
 
 const EXPERIMENT_KINDS: &str = "ALTER TABLE searches ADD COLUMN kind TEXT NOT NULL DEFAULT 'search';";
+
+const PROGRESS: &str = "
+CREATE TABLE progress (
+    job BIGINT PRIMARY KEY,
+    worker TEXT NOT NULL,
+    started_ms BIGINT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    points TEXT NOT NULL
+);
+";
 
 /// Serialises migrations of one database across processes and machines (an advisory lock key:
 /// "cellc" in ASCII).
