@@ -50,6 +50,7 @@ pub mod experiment;
 pub mod compare;
 pub mod paper;
 pub mod search;
+pub mod dashboard;
 pub mod bridge;
 pub mod repl;
 pub mod cli;

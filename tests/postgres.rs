@@ -259,8 +259,26 @@ fn concurrent_claims_hand_out_each_job_once_and_leases_expire() {
     let b = eventually("the lapsed lease to be claimed", || s.claim("other", 60_000).unwrap());
     assert_eq!((b.id, b.attempts), (a.id, 2));
     assert!(!s.renew(a.id, "slow", 1000).unwrap());
+    // Progress: kept for the lease holder only, from its first report, until the result.
+    s.report_progress(b.id, "other", "[]").unwrap();
+    let started = s.progress().unwrap()[0].started_ms;
+    s.report_progress(b.id, "other", "[1]").unwrap();
+    s.report_progress(b.id, "slow", "[2]").unwrap();
+    let now = s.progress().unwrap();
+    assert_eq!((now.len(), now[0].points.as_str(), now[0].started_ms), (1, "[1]", started));
+    assert_eq!(s.jobs_changed_since(i64::MAX).unwrap().len(), 1, "the job in flight");
     assert!(!s.finish(a.id, "slow", "{}").unwrap());
     assert!(s.finish(b.id, "other", "{}").unwrap());
+    assert!(s.progress().unwrap().is_empty());
+    assert!(s.jobs_changed_since(i64::MAX).unwrap().is_empty());
+    // A reader's connection cannot write, and creates nothing.
+    let mut reader = open(&server, &db, Access::ReadOnly);
+    assert_eq!(reader.jobs("s").unwrap().len(), 301);
+    let err = reader.create_experiment("r", "search", "{}").unwrap_err();
+    assert!(err.contains("read-only"), "{err}");
+    let empty = server.database("empty");
+    let err = PgStore::open(&server.url_with_password(&empty), Access::ReadOnly).err().unwrap();
+    assert!(err.contains("not a cellc store"), "{err}");
 
     // A second coordinator of the same search is refused while the first is connected.
     s.lock_experiment("s").unwrap();
@@ -363,13 +381,7 @@ fn comparison_results(store: &mut dyn ExperimentStore) -> BTreeMap<(i64, i64), S
         .jobs(&name)
         .unwrap()
         .into_iter()
-        .map(|j| {
-            let mut r: serde_json::Value = serde_json::from_str(&j.result.expect("every run finished")).unwrap();
-            for k in ["compile_seconds", "train_seconds", "eval_seconds", "seconds"] {
-                r.as_object_mut().unwrap().remove(k);
-            }
-            ((j.candidate, j.setting), r.to_string())
-        })
+        .map(|j| ((j.candidate, j.setting), support::small_search::timeless(&j.result.expect("every run finished"))))
         .collect()
 }
 
@@ -426,6 +438,15 @@ fn a_comparison_on_postgres_with_a_worker_killed_equals_the_sqlite_one() {
     }
     let got = comparison_results(&mut view);
     assert_eq!(got, want, "PostgreSQL with a killed worker vs SQLite");
+    // A dashboard on the database shows the comparison as it shows the SQLite one.
+    let name = view.experiments().unwrap().into_iter().next().unwrap();
+    let on_sqlite = support::dashboard::Server::start(Path::new(&sqlite), "1");
+    let on_pg = support::dashboard::Server::start_url(&server.url_with_password(&db));
+    let (a, b) = (on_sqlite.json(&format!("/api/experiments/{name}")), on_pg.json(&format!("/api/experiments/{name}")));
+    for key in ["cells", "differences", "seeds", "experiment"] {
+        assert_eq!(a[key], b[key], "{key}");
+    }
+    assert_eq!(on_pg.json("/api/overview")["experiments"][0]["done"], 6);
     let name = view.experiments().unwrap().into_iter().next().unwrap();
     assert!(view.jobs(&name).unwrap().iter().any(|j| j.attempts > 1), "the killed worker's run was redone");
 }

@@ -6,6 +6,7 @@ mod bench;
 mod check;
 mod compare;
 mod compile;
+mod dashboard;
 mod data;
 mod eval;
 mod export;
@@ -168,6 +169,14 @@ pub enum Command {
     /// relative to the GRU. Everything is kept in an SQLite store that worker processes share:
     /// kill it at any moment and `--resume` continues. `report`, `replay RUN` and `status` read it.
     Search(search::Args),
+    /// Watch a store's experiments live in a browser: progress, workers, leaderboards, learning
+    /// curves, study tables, comparisons.
+    ///
+    /// A local web server (127.0.0.1:8023 by default) reading the store read-only, so workers are
+    /// never slowed or locked out; the page updates as runs finish, with no reload. Every view
+    /// is also JSON under /api/ (overview, status, experiments/NAME, experiments/NAME/runs,
+    /// experiments/NAME/cells/ID, runs/ID).
+    Dashboard(dashboard::Args),
     /// Train runs of the searches in a store (what `cellc search` starts; run more on other
     /// machines against a shared store).
     Worker(search::WorkerArgs),
@@ -207,6 +216,7 @@ pub fn main() -> ExitCode {
         Command::Paper(args) => paper::run(&ui, args),
         Command::Search(args) => search::run(&ui, args),
         Command::Worker(args) => search::run_worker(&ui, args),
+        Command::Dashboard(args) => dashboard::run(&ui, args),
         Command::Data(args) => data::run(&ui, args),
         Command::Test(args) => run::test(&ui, args),
         Command::Sample(args) => sample::run(&ui, args),

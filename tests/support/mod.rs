@@ -1,6 +1,8 @@
 //! Shared test helpers: fixtures, a workspace that checks text, and random cell generators.
 #![allow(dead_code)] // each test binary uses a different part of this module
 
+pub mod browser;
+pub mod dashboard;
 pub mod pg_server;
 pub mod python;
 pub mod reference;
