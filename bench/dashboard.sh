@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The dashboard's two targets, measured on this machine:
 #
-#   bench/dashboard.sh            # both parts (~10 min on 2 cores)
+#   bench/dashboard.sh            # both parts (~12 min on 2 cores)
 #   bench/dashboard.sh --load     # only the 10,000-run page load
 #   bench/dashboard.sh --workers  # only the workers' speed with and without a dashboard
 #
@@ -9,9 +9,9 @@
 #    store, results in the shape real ones have), served by the release binary; the time to read
 #    the store at start, the overview's and the search's JSON (curl), and each view in headless
 #    Chromium from navigation to its table drawn (bench/dashboard_page.mjs, median of 5).
-# 2. Workers: the same comparison (2 workers, 8 runs) trained into a fresh store, alternately
+# 2. Workers: the same comparison (2 workers, 8 runs of ~8 s) trained into a fresh store, alternately
 #    with no dashboard and with a dashboard polling every second and a Chromium page open on its
-#    live overview; runs per hour of each, 3 rounds interleaved.
+#    live overview (both started before the comparison, as when a user watches a store); runs per hour of each, 5 rounds interleaved after a warm-up run.
 # Writes bench-results/dashboard-DATE/ (every measurement) and prints a Markdown summary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -60,24 +60,27 @@ PY
 fi
 
 if [ "$part" = all ] || [ "$part" = --workers ]; then
-    compare=(compare gru lstm --task arith --hidden 32 --steps 1500 --eval-every 150 --seeds 4 --workers 2)
+    compare=(compare gru lstm --task arith --hidden 32 --steps 4000 --eval-every 150 --seeds 4 --workers 2)
     : > "$out/workers.tsv"
-    for round in 1 2 3; do
+    "$bin" "${compare[@]}" --store "$out/warm-up.sqlite" > /dev/null 2>&1 # page cache, CPU clocks
+    for round in 1 2 3 4 5; do
         for mode in without with; do
             store="$out/w-$round-$mode.sqlite"
-            t0=$(date +%s%N)
-            "$bin" "${compare[@]}" --store "$store" > /dev/null 2>&1 &
-            cmp_pid=$!
             if [ "$mode" = with ]; then
-                until serve "$store" 1; do sleep 0.1; done # as soon as the comparison has made its store
-                node bench/dashboard_watch.mjs "$url" &
+                # The dashboard and its page are open before the comparison starts, as for a user
+                # watching a store (an empty store first: a worker with nothing to do makes it).
+                "$bin" worker --store "$store" --exit-when-idle
+                serve "$store" 1 || { echo "the dashboard did not start" >&2; exit 1; }
+                node bench/dashboard_watch.mjs "$url" > "$out/watch.out" &
                 page_pid=$!
+                until grep -q '^open' "$out/watch.out"; do sleep 0.1; done
             fi
-            wait "$cmp_pid"
+            t0=$(date +%s%N)
+            "$bin" "${compare[@]}" --store "$store" > /dev/null 2>&1
+            secs=$(python3 -c "print(($(date +%s%N) - $t0) / 1e9)")
             if [ "$mode" = with ]; then
                 kill "$page_pid" "$pid"; wait "$page_pid" "$pid" 2>/dev/null || true
             fi
-            secs=$(python3 -c "print(($(date +%s%N) - $t0) / 1e9)")
             runs=$(sqlite3 "$store" "SELECT count(*) FROM jobs WHERE state = 'done'" 2>/dev/null \
                 || python3 -c "import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute(\"SELECT count(*) FROM jobs WHERE state='done'\").fetchone()[0])" "$store")
             printf '%s\t%s\t%s\t%s\n' "$round" "$mode" "$runs" "$secs" | tee -a "$out/workers.tsv" >&2
@@ -87,11 +90,17 @@ if [ "$part" = all ] || [ "$part" = --workers ]; then
 import statistics, sys
 rows = [l.split("\t") for l in open(sys.argv[1]).read().split("\n") if l]
 rate = {"without": [], "with": []}
-for _, mode, runs, secs in rows:
+for _, mode, runs, secs in rows:  # rounds in order, "without" first in each
     rate[mode].append(int(runs) * 3600 / float(secs))
-print("\n| workers (2, one comparison of 8 runs) | runs/hour: median (min-max of 3) |\n|---|---|")
+print("\n| workers (2, one comparison of 8 runs) | runs/hour: median (min-max of 5) |\n|---|---|")
 for mode, r in rate.items():
     print(f"| {mode} a dashboard open | {statistics.median(r):.0f} ({min(r):.0f}-{max(r):.0f}) |")
-print(f"| with / without | {statistics.median(rate['with']) / statistics.median(rate['without']):.3f} |")
+# Paired by round (the two runs of a round are back to back): with/without - 1, mean and 95%
+# Student-t interval.
+d = [w / wo - 1 for w, wo in zip(rate["with"], rate["without"])]
+t95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262}[len(d) - 1]
+half = t95 * statistics.stdev(d) / len(d) ** 0.5
+verdict = "slower, confirmed" if d and statistics.mean(d) + half < 0 else ("faster, confirmed" if statistics.mean(d) - half > 0 else "no difference measured (inconclusive)")
+print(f"| with / without - 1, paired by round | {100 * statistics.mean(d):+.2f}% ± {100 * half:.2f}% (95%): {verdict} |")
 PY
 fi

@@ -28,6 +28,9 @@ pub struct Cache {
     /// Bumped whenever anything a reader could see changed; per experiment likewise.
     version: u64,
     versions: HashMap<String, u64>,
+    /// Per job: the version at which its progress last changed (a run in flight's curve grows
+    /// without its experiment's views being rebuilt).
+    progress_versions: HashMap<i64, u64>,
 }
 
 impl Cache {
@@ -46,6 +49,7 @@ impl Cache {
             read_at: None,
             version: 0,
             versions: HashMap::new(),
+            progress_versions: HashMap::new(),
         };
         cache.refresh()?;
         Ok(cache)
@@ -89,23 +93,20 @@ impl Cache {
             changed.push(name);
         }
         let progress = self.store.progress()?;
-        for p in &progress {
-            if !self.progress.contains(p)
-                && let Some(j) = self.jobs.get(&p.job)
-            {
-                changed.push(j.search.clone());
-            }
-        }
+        let moved: Vec<i64> = progress.iter().filter(|p| !self.progress.contains(p)).map(|p| p.job).collect();
         self.progress = progress;
         let workers = self.store.workers()?;
         let workers_changed = workers != self.workers;
         self.workers = workers;
         self.read_at = Some(now);
-        let any = !changed.is_empty() || workers_changed;
+        let any = !changed.is_empty() || workers_changed || !moved.is_empty();
         if any {
             self.version += 1;
             for name in changed {
                 self.versions.insert(name, self.version);
+            }
+            for job in moved {
+                self.progress_versions.insert(job, self.version);
             }
         }
         Ok(any)
@@ -119,6 +120,11 @@ impl Cache {
     /// Changes with anything of experiment `name` (its row, jobs, candidates, runs' progress).
     pub fn version_of(&self, name: &str) -> u64 {
         self.versions.get(name).copied().unwrap_or(0)
+    }
+
+    /// Changes with the progress row of job `id`.
+    pub fn progress_version_of(&self, id: i64) -> u64 {
+        self.progress_versions.get(&id).copied().unwrap_or(0)
     }
 
     /// The store's clock at the last refresh.

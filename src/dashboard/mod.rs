@@ -11,18 +11,36 @@ pub mod runs;
 pub mod server;
 
 use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use cache::Cache;
 use runs::Briefs;
 
+/// A view's JSON as last built, and what building it cost.
+struct Built {
+    version: u64,
+    doc: Value,
+    at: Instant,
+    cost: Duration,
+}
+
+/// A view that changed is rebuilt no sooner than this many times its last build's cost after
+/// it: a view of 10,000 runs costs ~0.2 s, and rebuilding it at every finished run would take
+/// CPU from the workers; this keeps the dashboard under 1/HOLD of a core per open view.
+const HOLD: u32 = 20;
+
 /// The dashboard's state: the store's copy, results parsed so far, and each view's JSON as last
-/// built (rebuilt only when what it shows changed).
+/// built (rebuilt only when what it shows changed, and not more often than [`HOLD`] allows).
 pub struct Dashboard {
     cache: Cache,
     briefs: Briefs,
-    built: HashMap<String, (u64, Value)>,
+    built: HashMap<String, Built>,
+    /// When a view served out of date may be rebuilt (the pages are told to fetch it again).
+    held_until: Option<Instant>,
+    /// Why the last read of the store failed (the pages keep the data read before).
+    store_error: Option<String>,
 }
 
 /// What a request for a view gets.
@@ -37,12 +55,30 @@ impl Dashboard {
     /// Opens `store` (an SQLite path or a `postgres://` URL) read-only and reads it.
     pub fn open(store: &str) -> Result<Dashboard, String> {
         let store = crate::store::open_search_store(store, crate::store::Access::ReadOnly)?;
-        Ok(Dashboard { cache: Cache::new(store)?, briefs: Briefs::new(), built: HashMap::new() })
+        Ok(Dashboard {
+            cache: Cache::new(store)?,
+            briefs: Briefs::new(),
+            built: HashMap::new(),
+            held_until: None,
+            store_error: None,
+        })
     }
 
-    /// Reads what changed in the store; true when anything did.
-    pub fn refresh(&mut self) -> Result<bool, String> {
-        self.cache.refresh()
+    /// Reads what changed in the store; true when anything did, or when reading started or
+    /// stopped failing (the overview says why: a server restarting, a file gone). A failed read
+    /// is tried again at the next call.
+    pub fn refresh(&mut self) -> bool {
+        let (changed, error) = match self.cache.refresh() {
+            Ok(changed) => (changed, None),
+            Err(e) => (false, Some(e)),
+        };
+        let error_moved = error != self.store_error;
+        self.store_error = error;
+        let hold_over = self.held_until.is_some_and(|t| Instant::now() >= t);
+        if hold_over {
+            self.held_until = None;
+        }
+        changed || error_moved || hold_over
     }
 
     /// Changes whenever anything in the store does (the page's cue to fetch its view again).
@@ -67,18 +103,29 @@ impl Dashboard {
                 let Some(j) = id.parse::<i64>().ok().and_then(|id| self.cache.all_jobs().get(&id)) else {
                     return missing(format!("no run {id} in this store"));
                 };
-                self.cache.version_of(&j.search.clone())
+                self.cache.version_of(&j.search).max(self.cache.progress_version_of(j.id))
             }
             _ => return missing(format!("no view `/api/{path}`")),
         };
-        if let Some((v, doc)) = self.built.get(path)
-            && *v == version
-        {
-            return Ok(Reply::Json(doc.clone()));
-        }
-        let reply = self.build(&parts)?;
-        if let Reply::Json(doc) = &reply {
-            self.built.insert(path.to_string(), (version, doc.clone()));
+        let mut reply = match self.built.get(path) {
+            Some(b) if b.version == version => Reply::Json(b.doc.clone()),
+            Some(b) if b.at.elapsed() < b.cost * HOLD => {
+                let until = b.at + b.cost * HOLD;
+                self.held_until = Some(self.held_until.map_or(until, |t| t.min(until)));
+                Reply::Json(b.doc.clone())
+            }
+            _ => {
+                let started = Instant::now();
+                let reply = self.build(&parts)?;
+                if let Reply::Json(doc) = &reply {
+                    let built = Built { version, doc: doc.clone(), at: Instant::now(), cost: started.elapsed() };
+                    self.built.insert(path.to_string(), built);
+                }
+                reply
+            }
+        };
+        if let (Reply::Json(doc), ["overview"]) = (&mut reply, parts.as_slice()) {
+            doc["store_error"] = serde_json::json!(self.store_error);
         }
         Ok(reply)
     }

@@ -162,9 +162,7 @@ fn store_thread(
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
         if Instant::now() >= next {
-            // A failed read (the server restarting, a busy file) is retried next time; the
-            // pages keep what they have, and the overview says what went wrong.
-            if dashboard.refresh().unwrap_or(false) {
+            if dashboard.refresh() {
                 versions.send_replace(dashboard.version());
             }
             next = Instant::now() + opts.poll;
