@@ -75,6 +75,12 @@ fn copy_of_store(name: &str) -> PathBuf {
     let copy = dir.join("s.sqlite");
     let conn = rusqlite::Connection::open(store).unwrap();
     conn.execute("VACUUM INTO ?1", [copy.to_str().unwrap()]).unwrap();
+    // The copy comes out in rollback-journal mode, where readers do block writers; cellc's own
+    // opening puts it back in write-ahead-log mode, as every store cellc writes is.
+    drop(cellc::store::Store::open(&copy).unwrap());
+    let mode: String =
+        rusqlite::Connection::open(&copy).unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
     copy
 }
 

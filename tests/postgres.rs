@@ -340,10 +340,12 @@ fn schema_versions_credentials_and_tls_are_enforced_with_clear_messages() {
     fails(&["worker", "--store", &url], &pw, "newer than this cellc");
     fails(&["search", "status", "--store", &url], &pw, "newer than this cellc");
     fails(&["search", "--store", &url, "--tasks", "arith"], &pw, "newer than this cellc");
-    // An older schema (as version 1 left it: no search tables): workers refuse it, a coordinator
+    // An older schema (as version 1 left it: none of the later tables): workers refuse it, a coordinator
     // migrates it.
     admin
-        .batch_execute("DROP TABLE searches, rounds, candidates, jobs, workers; UPDATE cellc_schema SET version = 1")
+        .batch_execute(
+            "DROP TABLE searches, rounds, candidates, jobs, workers, progress; UPDATE cellc_schema SET version = 1",
+        )
         .unwrap();
     fails(&["worker", "--store", &url], &pw, &format!("needs {}", cellc::store::SCHEMA_VERSION));
     let mut migrated = open(&server, &db, Access::Migrate);
