@@ -152,7 +152,7 @@ fn run_jit(
         bufs.initial_state_mut(&engine, s).copy_from_slice(&flat(st));
     }
     let threads = 1;
-    engine.forward(&mut bufs, &weights, threads);
+    engine.forward(&mut bufs, &weights, threads)?;
     let arr = |shape: Vec<usize>, data: &[f32]| ArrayD::from_shape_vec(shape, data.to_vec()).expect("sizes match");
     let mut result = TensorSet::default();
     result.tensors.insert("y".into(), arr(vec![t, b, h], bufs.output(&engine)));
@@ -161,7 +161,7 @@ fn run_jit(
     }
     if let Some(dy) = dy {
         let mut grads: Vec<Vec<f32>> = engine.param_lens(sizes).into_iter().map(|n| vec![0.0; n]).collect();
-        engine.backward(&mut bufs, &weights, &flat(&dy), &mut grads, threads);
+        engine.backward(&mut bufs, &weights, &flat(&dy), &mut grads, threads)?;
         result.tensors.insert("grad.x".into(), arr(vec![t, b, d], bufs.input_grad(&engine)));
         for (s, name) in fwd.sig.states.iter().enumerate() {
             result.tensors.insert(format!("grad.{name}"), arr(vec![b, h], bufs.initial_state_grad(&engine, s)));

@@ -59,11 +59,11 @@ fn engine_pass(engine: &Engine, steps: usize, threads: usize) -> (usize, usize) 
     let mut grads: Vec<Vec<f32>> = weights.iter().map(|w| vec![0.0; w.len()]).collect();
     let dy = vec![0.1; steps * 6 * 20];
     let mut pass = |bufs: &mut cellc::runtime::Buffers| {
-        engine.forward(bufs, &weights, threads);
-        engine.backward(bufs, &weights, &dy, &mut grads, threads);
+        engine.forward(bufs, &weights, threads).unwrap();
+        engine.backward(bufs, &weights, &dy, &mut grads, threads).unwrap();
     };
     pass(&mut bufs);
-    let forward = allocations(|| engine.forward(&mut bufs, &weights, threads));
+    let forward = allocations(|| engine.forward(&mut bufs, &weights, threads).unwrap());
     (forward, allocations(|| pass(&mut bufs)))
 }
 

@@ -55,7 +55,7 @@ fn run_jit(engine: &Engine, p: &Problem, threads: usize) -> Outputs {
     for (s, st) in p.states.iter().enumerate() {
         bufs.initial_state_mut(engine, s).copy_from_slice(st);
     }
-    engine.forward(&mut bufs, &p.weights, threads);
+    engine.forward(&mut bufs, &p.weights, threads).unwrap();
     let to64 = |v: &[f32]| v.iter().map(|x| f64::from(*x)).collect::<Vec<f64>>();
     let y = to64(bufs.output(engine));
     let n = p.states.len();
@@ -230,7 +230,7 @@ fn jit_activation(f: &str, points: &[f32]) -> Vec<f32> {
     let sizes = Sizes { hidden: points.len(), input: points.len(), batch: 1, steps: 1 };
     let mut bufs = engine.buffers(sizes).unwrap();
     bufs.initial_state_mut(&engine, 0).copy_from_slice(points);
-    engine.forward(&mut bufs, &[], 1);
+    engine.forward(&mut bufs, &[], 1).unwrap();
     bufs.output(&engine).to_vec()
 }
 
@@ -309,7 +309,7 @@ fn saved_activations_depend_only_on_the_forward_inputs() {
             for (s, st) in p.states.iter().enumerate() {
                 bufs.initial_state_mut(&engine, s).copy_from_slice(st);
             }
-            engine.forward(bufs, &p.weights, 1);
+            engine.forward(bufs, &p.weights, 1).unwrap();
             let mut saved = vec![0.0; engine.saved_len(sizes)];
             bufs.export_saved(&engine, &mut saved).unwrap();
             saved
@@ -318,14 +318,14 @@ fn saved_activations_depend_only_on_the_forward_inputs() {
         // Buffers that ran another problem forward and backward first.
         let mut used = engine.buffers(sizes).unwrap();
         used.input_mut(&engine).copy_from_slice(&other.x);
-        engine.forward(&mut used, &other.weights, 1);
+        engine.forward(&mut used, &other.weights, 1).unwrap();
         let mut grads: Vec<Vec<f32>> = engine.param_lens(sizes).into_iter().map(|n| vec![0.0; n]).collect();
-        engine.backward(&mut used, &other.weights, &other.dy, &mut grads, 1);
+        engine.backward(&mut used, &other.weights, &other.dy, &mut grads, 1).unwrap();
         let saved = export(&mut used);
         assert_eq!(fresh, saved, "{}: saved activations depend on earlier runs", cell.name);
         // A backward run reads the saved activations and never writes them (the PyTorch op
         // runs it on the op's `saved` output in place, attached).
-        engine.backward(&mut used, &p.weights, &p.dy, &mut grads, 1);
+        engine.backward(&mut used, &p.weights, &p.dy, &mut grads, 1).unwrap();
         let mut after = vec![0.0; saved.len()];
         used.export_saved(&engine, &mut after).unwrap();
         assert_eq!(saved, after, "{}: the backward run wrote saved activations", cell.name);

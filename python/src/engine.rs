@@ -207,7 +207,10 @@ impl Engine {
             for (st, values) in h0.chunks(block).enumerate() {
                 slot.bufs.initial_state_mut(e, st).copy_from_slice(values);
             }
-            e.forward(&mut slot.bufs, &slot.weights, threads.max(1));
+            if let Err(failed) = e.forward(&mut slot.bufs, &slot.weights, threads.max(1)) {
+                slot.bufs.detach();
+                return Err(failed);
+            }
             y.copy_from_slice(slot.bufs.output(e));
             for (st, dst) in h_final.chunks_mut(block).enumerate() {
                 dst.copy_from_slice(slot.bufs.final_state(e, st));

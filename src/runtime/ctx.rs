@@ -4,7 +4,7 @@ use super::gemm::{Mat, MatMut, matmul};
 use super::{Buffers, Engine, MAX_KERNEL_ARGS, Sizes};
 use crate::check::{Dim, ParamKind};
 use crate::ir::CellSig;
-use crate::schedule::{Blocks, Buffer, BufferRole, Slot, Stage, WeightStack};
+use crate::schedule::{Blocks, Buffer, BufferRole, Schedule, Slot, Stage, WeightStack};
 
 pub fn buffer_len(b: &Buffer, s: Sizes) -> usize {
     let rows = match b.blocks {
@@ -64,6 +64,56 @@ pub(super) fn matrix_shape(sig: &CellSig, p: usize, s: Sizes) -> (usize, usize) 
         ParamKind::Matrix { rows, cols } => (dim_size(rows, s), dim_size(cols, s)),
         ParamKind::Vector { .. } => unreachable!("stacks hold matrices"),
     }
+}
+
+/// Whether a GEMM of K x N fits its slots at these sizes: the operand's k columns and the
+/// output's n columns lie within a row of their buffers.
+pub(super) fn gemm_fits(
+    sch: &Schedule,
+    operand: &Slot,
+    out: &Slot,
+    k: usize,
+    n: usize,
+    s: Sizes,
+) -> Result<(), String> {
+    for (slot, cols, what) in [(operand, k, "operand"), (out, n, "output")] {
+        let buf = &sch.buffers[slot.buf];
+        let (col, width) = (slot.col.at(s.hidden, s.input), buf.width.at(s.hidden, s.input));
+        if col + cols > width {
+            return Err(format!("a GEMM's {what} spans columns {col}..{} of rows {width} wide", col + cols));
+        }
+    }
+    Ok(())
+}
+
+/// The schedule's slots against what reads them, before any run (a planner bug is a compile
+/// error, not memory read past a row): every kernel argument is as wide as the rows its kernel
+/// was compiled for, and every GEMM fits its slots, at sizes of several shapes.
+pub fn check_schedule(sig: &CellSig, sch: &Schedule) -> Result<(), String> {
+    let samples = [(3, 5), (7, 2), (16, 16)];
+    for (hidden, input) in samples {
+        let input = if sig.d_equals_h { hidden } else { input };
+        let s = Sizes { hidden, input, batch: 2, steps: 2 };
+        let phases = [&sch.setup, &sch.forward_pre, &sch.forward_step, &sch.backward_step, &sch.backward_post];
+        for stage in phases.into_iter().flatten() {
+            match stage {
+                Stage::Kernel { kernel, args } => {
+                    let spec = &sch.kernels[*kernel];
+                    if let Some(a) = args.iter().find(|a| a.dim != spec.dim) {
+                        return Err(format!(
+                            "kernel {} reads rows of {:?} from a slot of {:?}",
+                            spec.name, spec.dim, a.dim
+                        ));
+                    }
+                }
+                Stage::Gemm { operand, stack, out, .. } => {
+                    let (k, n) = stack_shape(sig, &sch.stacks[*stack], s);
+                    gemm_fits(sch, operand, out, k, n, s)?;
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 /// (K, N) of a stack: the operand width it multiplies and the output width.
@@ -180,7 +230,7 @@ impl<'r> Ctx<'r> {
         let (c0, c1) = (16 * p0, (16 * p1).min(n));
         let packed = self.packed[stack] as *const f32;
         assert!(!packed.is_null(), "lockstep needs packed weights");
-        assert!((m - 1) * ls.max(k) + k <= self.bufs[operand.buf].1 && (m - 1) * ds.max(n) + n <= self.bufs[out.buf].1);
+        self.check_gemm_slots(operand, out, k, n);
         // SAFETY: as in `gemm`: views bounds-checked, panels packed from this stack; each part
         // writes only its own columns of the output.
         unsafe {
@@ -199,6 +249,15 @@ impl<'r> Ctx<'r> {
         };
     }
 
+    /// The GEMM reads k columns of its operand's rows and writes n of its output's: both must
+    /// lie within a row of their buffers, so `view`'s bounds checks (whole rows) cover it.
+    /// (`Engine::compile` checks every GEMM of the schedule this way before any run.)
+    fn check_gemm_slots(&self, operand: &Slot, out: &Slot, k: usize, n: usize) {
+        if let Err(e) = gemm_fits(&self.e.schedule, operand, out, k, n, self.sizes) {
+            panic!("{e}");
+        }
+    }
+
     pub(super) fn gemm(&self, operand: &Slot, stack: usize, out: &Slot, rows: Rows) {
         let st = &self.e.schedule.stacks[stack];
         let (k, n) = stack_shape(&self.e.forward.sig, st, self.sizes);
@@ -210,8 +269,8 @@ impl<'r> Ctx<'r> {
         let (rp, rlen, rcols) = self.stacks[stack];
         let rp = rp as *const f32;
         let packed = self.packed[stack];
+        self.check_gemm_slots(operand, out, k, n);
         if packed != 0 {
-            assert!(m == 0 || ((m - 1) * ls + k <= lhs_len && (m - 1) * ds + n <= dst_len), "GEMM views out of bounds");
             // SAFETY: packed stacks exist only when the CPU has AVX2 and FMA; the views are
             // bounds-checked and the panels were packed from this stack at these sizes.
             unsafe {

@@ -13,6 +13,7 @@
 
 mod buffers;
 mod ctx;
+pub mod faults;
 pub mod denormals;
 pub mod gemm;
 mod grads;
@@ -26,6 +27,8 @@ pub mod softmax_avx2;
 mod stacks;
 mod steps;
 pub mod stream;
+
+pub use ctx::check_schedule;
 
 pub use buffers::{Buffers, PhaseTimes};
 pub use pool::{par_chunks_mut, parallel};
@@ -98,6 +101,8 @@ impl Engine {
     pub fn from_graph(forward: Graph) -> Result<Engine, String> {
         let backward = crate::autodiff::grad(&forward);
         let schedule = schedule::plan(&backward);
+        ctx::check_schedule(&forward.sig, &schedule)
+            .map_err(|e| format!("the schedule is wrong (a cellc bug): {e}"))?;
         if let Some(k) = schedule.kernels.iter().find(|k| k.inputs.len() + k.outputs.len() > MAX_KERNEL_ARGS) {
             return Err(format!("kernel {} has more than {MAX_KERNEL_ARGS} arguments", k.name));
         }
@@ -189,13 +194,16 @@ impl Engine {
     }
 
     /// Runs the cell over the sequence in `bufs`: reads x (`input_mut`) and the initial states
-    /// (`initial_state_mut`), writes every state at every step (`state`, `output`).
-    pub fn forward(&self, bufs: &mut Buffers, weights: &[Vec<f32>], threads: usize) {
+    /// (`initial_state_mut`), writes every state at every step (`state`, `output`). An error
+    /// when a thread of the step failed (a bug, or a fault injected by a test): the step was
+    /// stopped on every thread, the buffers hold no meaningful values, and the engine and its
+    /// thread pool can run again.
+    pub fn forward(&self, bufs: &mut Buffers, weights: &[Vec<f32>], threads: usize) -> Result<(), String> {
         self.check_weights(bufs, weights);
         let t0 = std::time::Instant::now();
         stacks::prepare_stacks(self, bufs, weights);
         bufs.times.weights += t0.elapsed();
-        steps::forward(self, bufs, weights, threads);
+        guarded(|| steps::forward(self, bufs, weights, threads))
     }
 
     /// Backpropagation through time after [`Engine::forward`], for the loss sum(dy * y) where y
@@ -209,10 +217,8 @@ impl Engine {
         dy: &[f32],
         grads: &mut [Vec<f32>],
         threads: usize,
-    ) {
-        if let Err(e) = self.backward_final(bufs, weights, dy, &[], grads, threads) {
-            panic!("{e}");
-        }
+    ) -> Result<(), String> {
+        self.backward_final(bufs, weights, dy, &[], grads, threads)
     }
 
     /// The buffers a backward run reads that a forward run writes (every state, every
@@ -285,7 +291,7 @@ impl Engine {
             let last = &mut bufs.data[buf][s.steps * block..(s.steps + 1) * block];
             last.iter_mut().zip(d.iter()).for_each(|(a, d)| *a += d);
         }
-        steps::backward(self, bufs, weights, threads);
+        guarded(|| steps::backward(self, bufs, weights, threads))?;
         let t0 = std::time::Instant::now();
         grads::input_grad(self, bufs, weights, threads);
         let t1 = std::time::Instant::now();
@@ -329,13 +335,13 @@ impl Engine {
         table: &[f32],
         tokens: &[u32],
         threads: usize,
-    ) {
+    ) -> Result<(), String> {
         self.check_weights(bufs, weights);
         assert!(!bufs.attached(), "embedded runs use the buffers' own memory");
         let t0 = std::time::Instant::now();
         stacks::prepare_stacks(self, bufs, weights);
         bufs.times.weights += t0.elapsed();
-        steps::forward_embedded(self, bufs, weights, table, tokens, threads);
+        guarded(|| steps::forward_embedded(self, bufs, weights, table, tokens, threads))
     }
 
     /// [`Engine::backward`] after [`Engine::forward_embedded`]: instead of the input gradient,
@@ -352,14 +358,14 @@ impl Engine {
         tokens: &[u32],
         dtable: &mut [f32],
         threads: usize,
-    ) {
+    ) -> Result<(), String> {
         self.check_weights(bufs, weights);
         let s = bufs.sizes;
         let vocab = table.len() / s.input.max(1);
         assert_eq!(dtable.len(), table.len(), "dtable is [V, D]");
         steps::prepare_scatter(self, bufs, vocab, threads);
         steps::seed_adjoints(self, bufs, dy);
-        steps::backward(self, bufs, weights, threads);
+        guarded(|| steps::backward(self, bufs, weights, threads))?;
         let emb = grads::Embedded { table, tokens, vocab };
         let t0 = std::time::Instant::now();
         grads::table_grad(self, bufs, weights, &emb, dtable, threads);
@@ -367,6 +373,7 @@ impl Engine {
         bufs.times.backward_post += t1 - t0;
         grads::param_grads(self, bufs, weights, grads, threads, Some(&emb));
         bufs.times.weight_grads += t1.elapsed();
+        Ok(())
     }
 }
 
@@ -396,4 +403,17 @@ fn written_by<'a>(sch: &Schedule, phases: impl IntoIterator<Item = &'a Vec<sched
         }
     }
     written
+}
+
+/// Runs a phase, turning a panic on any of its threads (which the pool passes to the caller
+/// once every thread has stopped) into an error.
+fn guarded(phase: impl FnOnce()) -> Result<(), String> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(phase)).map_err(|payload| {
+        let why = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "a panic".into());
+        format!("a step of the cell failed and was stopped on every thread: {why}")
+    })
 }

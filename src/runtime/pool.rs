@@ -31,6 +31,8 @@ struct Shared {
     done: Mutex<()>,
     finished: Condvar,
     panicked: AtomicBool,
+    /// What the first worker to panic in the region said.
+    panic_message: Mutex<String>,
 }
 
 /// The process-wide pool; it grows to the largest region asked for.
@@ -67,6 +69,7 @@ fn new_pool() -> Pool {
         done: Mutex::new(()),
         finished: Condvar::new(),
         panicked: AtomicBool::new(false),
+        panic_message: Mutex::new(String::new()),
     }));
     Pool { shared, workers: Mutex::new(0), region: Mutex::new(()) }
 }
@@ -95,8 +98,10 @@ fn worker(shared: &'static Shared, index: usize) {
         let f = unsafe { &*job.0 };
         let own_mode = denormals::mode();
         denormals::set_mode(shared.fp_mode.load(Ordering::Acquire));
-        if catch_unwind(AssertUnwindSafe(|| f(index))).is_err() {
-            shared.panicked.store(true, Ordering::Release);
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| f(index)))
+            && !shared.panicked.swap(true, Ordering::AcqRel)
+        {
+            *shared.panic_message.lock().unwrap_or_else(|e| e.into_inner()) = message(&*payload);
         }
         denormals::set_mode(own_mode);
         if shared.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -158,7 +163,19 @@ pub fn run(n: usize, job: &(dyn Fn(usize) + Sync)) {
     if let Err(payload) = mine {
         std::panic::resume_unwind(payload);
     }
-    assert!(!shared.panicked.load(Ordering::Acquire), "a worker thread panicked");
+    if shared.panicked.load(Ordering::Acquire) {
+        let said = std::mem::take(&mut *shared.panic_message.lock().unwrap_or_else(|e| e.into_inner()));
+        panic!("a worker thread panicked: {said}");
+    }
+}
+
+/// A panic's message, when it has one.
+fn message(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "(no message)".into())
 }
 
 /// Runs `f(from, count)` on `threads` contiguous chunks of `0..n`, the first on this thread.

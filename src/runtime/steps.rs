@@ -3,6 +3,7 @@
 use std::time::Instant;
 
 use super::ctx::{Ctx, Rows, matrix_shape, stack_shape};
+use super::faults;
 use super::pool::parallel;
 use super::{Buffers, Engine};
 use crate::schedule::{BufferRole, Stage};
@@ -54,30 +55,48 @@ fn lockstep(ctx: &Ctx<'_>, stages: &[Stage], threads: usize) -> bool {
     }
 }
 
-/// A spin barrier: threads in lockstep meet here after each stage.
+/// A spin barrier: threads in lockstep meet here after each stage. A thread that panics breaks
+/// it, and every thread waiting (or arriving later) leaves instead of waiting for ever: the
+/// step ends on every thread and the pool reports the panic to the caller.
+#[derive(Default)]
 struct Barrier {
     arrived: std::sync::atomic::AtomicUsize,
     generation: std::sync::atomic::AtomicUsize,
+    broken: std::sync::atomic::AtomicBool,
     n: usize,
 }
 
 impl Barrier {
-    fn wait(&self) {
+    /// False when the barrier is broken: stop.
+    fn wait(&self) -> bool {
         use std::sync::atomic::Ordering::{AcqRel, Acquire, Release};
         let generation = self.generation.load(Acquire);
         if self.arrived.fetch_add(1, AcqRel) + 1 == self.n {
             self.arrived.store(0, Release);
             self.generation.fetch_add(1, Release);
-            return;
+            return !self.broken.load(Acquire);
         }
         let mut spins = 0u32;
         while self.generation.load(Acquire) == generation {
+            if self.broken.load(Acquire) {
+                return false;
+            }
             spins += 1;
             if spins < 4096 {
                 std::hint::spin_loop();
             } else {
                 std::thread::yield_now();
             }
+        }
+        !self.broken.load(Acquire)
+    }
+
+    /// Runs one thread's part; a panic in it breaks the barrier, then goes on to the pool.
+    fn guard(&self, part: impl FnOnce()) {
+        use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(part)) {
+            self.broken.store(true, std::sync::atomic::Ordering::Release);
+            resume_unwind(payload);
         }
     }
 }
@@ -97,7 +116,7 @@ fn run_steps(ctx: &Ctx<'_>, stages: &[Stage], reverse: bool, threads: usize) {
         return;
     }
     let threads = threads.min(s.batch);
-    let barrier = Barrier { arrived: Default::default(), generation: Default::default(), n: threads };
+    let barrier = Barrier { n: threads, ..Barrier::default() };
     // A barrier is needed after a GEMM (kernels read all its columns) and before a GEMM (it
     // reads all rows); consecutive kernels work on their own rows.
     let barrier_after = |k: usize| {
@@ -106,22 +125,25 @@ fn run_steps(ctx: &Ctx<'_>, stages: &[Stage], reverse: bool, threads: usize) {
     let rows = s.batch.div_ceil(threads);
     super::pool::run(threads, &|i| {
         let (from, to) = ((i * rows).min(s.batch), ((i + 1) * rows).min(s.batch));
-        for step in 0..s.steps {
-            let t = order(step);
-            for (k, stage) in stages.iter().enumerate() {
-                match stage {
-                    Stage::Gemm { operand, stack, out, .. } => ctx.gemm_part(operand, *stack, out, t, i, threads),
-                    Stage::Kernel { .. } => {
-                        if from < to {
-                            ctx.run(stage, Rows::Step { t, from, count: to - from });
+        barrier.guard(|| {
+            for step in 0..s.steps {
+                let t = order(step);
+                faults::at_step(i, step);
+                for (k, stage) in stages.iter().enumerate() {
+                    match stage {
+                        Stage::Gemm { operand, stack, out, .. } => ctx.gemm_part(operand, *stack, out, t, i, threads),
+                        Stage::Kernel { .. } => {
+                            if from < to {
+                                ctx.run(stage, Rows::Step { t, from, count: to - from });
+                            }
                         }
                     }
-                }
-                if barrier_after(k) {
-                    barrier.wait();
+                    if barrier_after(k) && !barrier.wait() {
+                        return;
+                    }
                 }
             }
-        }
+        });
     });
 }
 

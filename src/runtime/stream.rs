@@ -64,7 +64,7 @@ impl<'e> Stream<'e> {
         if self.started {
             self.bufs.carry_states(e);
         }
-        e.forward(&mut self.bufs, weights, self.threads);
+        e.forward(&mut self.bufs, weights, self.threads)?;
         self.started = true;
         Ok(self.bufs.output(e))
     }

@@ -305,9 +305,10 @@ impl<'e> LmRunner<'e> {
                 self.layers[l].zero_states(e);
             }
             if let (0, true, Input::Tokens(tokens)) = (l, self.first_embedded, input) {
-                e.forward_embedded(&mut self.layers[0], &p.cells[0], &p.embed, tokens, self.threads);
+                e.forward_embedded(&mut self.layers[0], &p.cells[0], &p.embed, tokens, self.threads)
+                    .unwrap_or_else(super::fatal);
             } else {
-                e.forward(&mut self.layers[l], &p.cells[l], self.threads);
+                e.forward(&mut self.layers[l], &p.cells[l], self.threads).unwrap_or_else(super::fatal);
             }
         }
         if dropping {
@@ -366,9 +367,10 @@ impl<'e> LmRunner<'e> {
                     tokens,
                     &mut self.dembed,
                     self.threads,
-                );
+                )
+                .unwrap_or_else(super::fatal);
             } else {
-                e.backward(bufs, &p.cells[l], &self.dy[..n], grads, self.threads);
+                e.backward(bufs, &p.cells[l], &self.dy[..n], grads, self.threads).unwrap_or_else(super::fatal);
             }
             if l > 0 {
                 let dx = self.layers[l].input_grad(e);

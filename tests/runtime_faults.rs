@@ -1,0 +1,95 @@
+//! A runtime that cannot hang: a panic injected into one thread of a lockstep step (the mode
+//! where threads wait for each other at barriers) at a random step ends the step on every
+//! thread; the call returns an error, and the engine and its thread pool give the right numbers
+//! on the next call. A watchdog fails the test instead of letting a hang hang it.
+
+use std::sync::mpsc;
+use std::time::Duration;
+
+use cellc::rng::Rng;
+use cellc::runtime::{Engine, Sizes, StepMode, faults};
+use cellc::workspace::Workspace;
+
+fn engine(name: &str) -> Engine {
+    let ws = Workspace::new();
+    let mut e = Engine::compile(&ws.check_std(name).unwrap().cells[0]).unwrap();
+    e.step_mode = StepMode::Lockstep;
+    e
+}
+
+/// Runs `f` on another thread; fails if it has not returned within `limit` (a hang).
+fn within<T: Send + 'static>(limit: Duration, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(limit).unwrap_or_else(|_| panic!("{what} did not return within {limit:?}: a hang"))
+}
+
+#[test]
+fn a_thread_that_panics_ends_the_step_on_every_thread_and_the_pool_carries_on() {
+    let mut rng = Rng::new(5);
+    for round in 0..20 {
+        let name = ["gru", "lstm", "mut1"][round % 3];
+        let threads = 2 + round % 2;
+        let sizes = Sizes { hidden: 24, input: 24, batch: 8, steps: 12 };
+        let (thread, step) = (rng.below(threads as u64) as usize, rng.below(12) as usize);
+        let backward = round % 2 == 1;
+        let result = within(Duration::from_secs(120), "a failing step", move || {
+            let e = engine(name);
+            let mut bufs = e.buffers(sizes).unwrap();
+            let weights: Vec<Vec<f32>> = e.param_lens(sizes).into_iter().map(|n| vec![0.01; n]).collect();
+            let mut grads: Vec<Vec<f32>> = weights.iter().map(|w| vec![0.0; w.len()]).collect();
+            let dy = vec![0.1; sizes.steps * sizes.batch * sizes.hidden];
+            bufs.input_mut(&e).fill(0.5);
+            let clean = |bufs: &mut cellc::runtime::Buffers, grads: &mut Vec<Vec<f32>>| {
+                e.forward(bufs, &weights, threads).unwrap();
+                e.backward(bufs, &weights, &dy, grads, threads).unwrap();
+                (bufs.output(&e).to_vec(), grads.clone())
+            };
+            let want = clean(&mut bufs, &mut grads);
+            let failed = if backward {
+                e.forward(&mut bufs, &weights, threads).unwrap();
+                faults::arm_panic(thread, step);
+                e.backward(&mut bufs, &weights, &dy, &mut grads, threads)
+            } else {
+                faults::arm_panic(thread, step);
+                e.forward(&mut bufs, &weights, threads)
+            };
+            let again = clean(&mut bufs, &mut grads);
+            (failed, want == again)
+        });
+        let (failed, same) = result;
+        let err = failed.expect_err("the injected panic is an error");
+        assert!(err.contains("stopped on every thread") && err.contains("on purpose"), "{err}");
+        assert!(same, "round {round}: the next call gives the numbers of a clean one");
+    }
+}
+
+#[test]
+fn a_schedule_whose_slots_do_not_fit_is_refused_before_any_run() {
+    use cellc::check::Dim;
+    use cellc::runtime::check_schedule;
+    use cellc::schedule::{Cols, Stage};
+    let e = engine("gru");
+    let sig = &e.forward.sig;
+    assert_eq!(check_schedule(sig, &e.schedule), Ok(()));
+    // A GEMM writing past its output's rows, and a kernel reading a slot of the other width:
+    // what a planner bug would make.
+    let mut sch = e.schedule.clone();
+    let out = sch.forward_step.iter_mut().find_map(|s| match s {
+        Stage::Gemm { out, .. } => Some(out),
+        Stage::Kernel { .. } => None,
+    });
+    out.unwrap().col = Cols { h: 100, d: 0 };
+    let err = check_schedule(sig, &sch).unwrap_err();
+    assert!(err.contains("GEMM's output spans columns"), "{err}");
+    let mut sch = e.schedule.clone();
+    let arg = sch.forward_step.iter_mut().find_map(|s| match s {
+        Stage::Kernel { args, .. } => args.first_mut(),
+        Stage::Gemm { .. } => None,
+    });
+    let arg = arg.unwrap();
+    arg.dim = if arg.dim == Dim::H { Dim::D } else { Dim::H };
+    assert!(check_schedule(sig, &sch).unwrap_err().contains("reads rows of"));
+}
