@@ -1,12 +1,43 @@
 //! Named f32 tensors in the safetensors format, with errors that name the tensor at fault.
 //!
-//! This is the interop layer of `cellc eval` and `cellc init`: decoding and encoding bytes only;
-//! callers read and write the files.
+//! This is the interop layer of `cellc eval` and `cellc init` and the body of every checkpoint:
+//! decoding and encoding bytes only; callers read and write the files. The format has no
+//! checksum, so every file cellc writes carries a SHA-256 of each tensor's bytes and of the
+//! metadata in its metadata (key [`DIGEST_KEY`]); decoding verifies them when present, so a
+//! flipped bit or a NaN written over a weight is an error naming the tensor, not a quiet result.
 
 use std::collections::BTreeMap;
 
 use ndarray::ArrayD;
 use safetensors::tensor::{Dtype, SafeTensors};
+use sha2::{Digest, Sha256};
+
+/// The metadata key of the digests: `{"tensors": {name: sha256 hex}, "metadata": sha256 hex}`
+/// (the metadata's digest covers every other key, in name order).
+pub const DIGEST_KEY: &str = "cellc.sha256";
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn tensor_digest(a: &ArrayD<f32>) -> String {
+    let mut h = Sha256::new();
+    for v in a.iter() {
+        h.update(v.to_le_bytes());
+    }
+    hex(&h.finalize())
+}
+
+fn metadata_digest(metadata: &BTreeMap<String, String>) -> String {
+    let mut h = Sha256::new();
+    for (k, v) in metadata.iter().filter(|(k, _)| *k != DIGEST_KEY) {
+        for part in [k, v] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+    }
+    hex(&h.finalize())
+}
 
 /// A set of named f32 tensors.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -17,8 +48,50 @@ pub struct TensorSet {
 }
 
 impl TensorSet {
-    /// Decodes a safetensors file. `what` names the file in errors.
+    /// Decodes a safetensors file, verifying its digests when it has them. `what` names the file
+    /// in errors.
     pub fn decode(bytes: &[u8], what: &str) -> Result<TensorSet, String> {
+        Ok(TensorSet::decode_checked(bytes, what)?.0)
+    }
+
+    /// Decodes and verifies: the set (without the digest key) and whether it carried digests
+    /// (files written by cellc do; files from elsewhere may not).
+    pub fn decode_checked(bytes: &[u8], what: &str) -> Result<(TensorSet, bool), String> {
+        let mut set = TensorSet::decode_raw(bytes, what)?;
+        let Some(digests) = set.metadata.remove(DIGEST_KEY) else { return Ok((set, false)) };
+        let digests: serde_json::Value =
+            serde_json::from_str(&digests).map_err(|e| format!("{what}: damaged digest metadata ({e})"))?;
+        if digests["metadata"].as_str() != Some(metadata_digest(&set.metadata).as_str()) {
+            return Err(format!("{what}: the metadata is damaged (it does not match the digest written with it)"));
+        }
+        let listed = digests["tensors"].as_object().ok_or_else(|| format!("{what}: damaged digest metadata"))?;
+        for (name, t) in &set.tensors {
+            match listed.get(name).and_then(|d| d.as_str()) {
+                Some(d) if d == tensor_digest(t) => {}
+                Some(_) => {
+                    return Err(format!("{what}: tensor `{name}` is damaged (its bytes do not match its digest)"));
+                }
+                None => return Err(format!("{what}: tensor `{name}` was not written with this file")),
+            }
+        }
+        if let Some(name) = listed.keys().find(|n| !set.tensors.contains_key(*n)) {
+            return Err(format!("{what}: tensor `{name}` is missing (the file was written with it)"));
+        }
+        Ok((set, true))
+    }
+
+    /// Fails on the first weight that is NaN or infinite, naming the tensor and the index.
+    pub fn check_finite(&self, what: &str) -> Result<(), String> {
+        for (name, t) in &self.tensors {
+            if let Some(i) = t.iter().position(|v| !v.is_finite()) {
+                let v = t.iter().nth(i).copied().unwrap_or(f32::NAN);
+                return Err(format!("{what}: tensor `{name}` holds {v} at index {i} (weights must be finite)"));
+            }
+        }
+        Ok(())
+    }
+
+    fn decode_raw(bytes: &[u8], what: &str) -> Result<TensorSet, String> {
         let st = SafeTensors::deserialize(bytes).map_err(|e| format!("{what}: not a valid safetensors file ({e})"))?;
         let (_, meta) = SafeTensors::read_metadata(bytes).map_err(|e| format!("{what}: {e}"))?;
         let metadata = meta.metadata().clone().unwrap_or_default().into_iter().collect();
@@ -38,13 +111,17 @@ impl TensorSet {
 
     /// Encodes as a safetensors file. Tensors and metadata are written in name order, so the same
     /// tensors always give the same bytes (the format's reference writer orders metadata by hash).
+    /// The digests of every tensor and of the metadata go in as [`DIGEST_KEY`].
     pub fn encode(&self) -> Vec<u8> {
         let mut header = serde_json::Map::new();
-        if !self.metadata.is_empty() {
-            let meta: serde_json::Map<String, serde_json::Value> =
-                self.metadata.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
-            header.insert("__metadata__".into(), serde_json::Value::Object(meta));
-        }
+        let digests = serde_json::json!({
+            "tensors": self.tensors.iter().map(|(n, t)| (n.clone(), tensor_digest(t))).collect::<BTreeMap<_, _>>(),
+            "metadata": metadata_digest(&self.metadata),
+        });
+        let mut meta: serde_json::Map<String, serde_json::Value> =
+            self.metadata.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect();
+        meta.insert(DIGEST_KEY.into(), serde_json::Value::String(digests.to_string()));
+        header.insert("__metadata__".into(), serde_json::Value::Object(meta));
         let mut data = vec![];
         for (name, a) in &self.tensors {
             let start = data.len();

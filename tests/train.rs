@@ -217,9 +217,10 @@ fn the_command_line_trains_saves_tests_and_plots() {
     }
     assert_eq!(result["event"], "result");
     assert_eq!(result["steps"], 60);
-    for f in ["model.safetensors", "model.json", "state.safetensors"] {
+    for f in ["model.safetensors", "state.safetensors"] {
         assert!(dir.join(f).exists(), "{f} written");
     }
+    assert!(!dir.join("model.json").exists(), "no unverified copy of the description");
     let svg_text = std::fs::read_to_string(&svg).unwrap();
     assert!(svg_text.starts_with("<svg") && svg_text.contains("<polyline"), "an SVG with curves");
     // `cellc test` evaluates the saved model on the same test set.

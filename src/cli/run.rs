@@ -69,14 +69,18 @@ fn start(ui: &Ui, args: &Args) -> Result<(Run, CellSource), super::failure::Fail
         let run = Run::start(&cell, t.config(kind, Budget::Seconds(300.0), super::args::cores())?)?;
         return Ok((run, source));
     };
-    let (source, _) = checkpoint::peek(dir)?;
+    let cannot = |e: String| format!("cannot resume: {e} (a run's state cannot be rebuilt from anything else)");
+    let (source, _) = checkpoint::peek(dir).map_err(cannot)?;
     if let Some(arg) = &args.cell {
         let (cell, _) = input::load_cell_source(&mut ws, arg, ui)?;
         if cell.name != source.name {
             return Err(format!("{} holds a run of `{}`, not `{}`", dir.display(), source.name, cell.name).into());
         }
     }
-    let mut run = Run::resume(&source.checked()?, dir)?;
+    let mut run = Run::resume(&source.checked()?, dir).map_err(cannot)?;
+    if let Some(repaired) = run.repair_model(dir, &source)? {
+        eprintln!("warning: {repaired}");
+    }
     let config = &mut run.state.config;
     if let Some(b) = args.train.budget()? {
         config.budget = b;

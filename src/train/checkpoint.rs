@@ -2,15 +2,18 @@
 //!
 //! - `model.safetensors`: the best parameters so far (validation), named `embed`,
 //!   `layer<l>.<param>`, `out.W`, `out.b`, with the run's description as JSON in the file's
-//!   metadata (key `cellc`), and the same JSON beside it in `model.json` for people and scripts.
-//!   `cellc test DIR` reads these.
+//!   metadata (key `cellc`). `cellc test DIR` reads it. (No `model.json` beside it any more: a
+//!   second copy nothing reads could be damaged unnoticed.)
 //! - `state.safetensors`: everything a resumed run needs to continue exactly: the current
 //!   parameters (`param.*`), Adam's moments (`adam.m.*`, `adam.v.*`), the best parameters
 //!   (`best.*`), carried stream states (`carry.layer<l>.<state>`), and as metadata the step, the
 //!   learning rate, every random generator's state and the metric history.
 //!
 //! Every file is written to a temporary name and renamed, so a crash leaves the previous
-//! complete checkpoint.
+//! complete checkpoint. Every file carries SHA-256 digests of its tensors and metadata
+//! (`tensors::DIGEST_KEY`); loading verifies them, refuses a non-finite weight and any tensor
+//! missing or extra, and names the file and the tensor. Files of format 1 (before digests) still
+//! load, unverified.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -28,7 +31,9 @@ use crate::tasks::{BatchStream, Metrics, Split, Task};
 use crate::tensors::TensorSet;
 use crate::workspace::CellSource;
 
-const FORMAT: &str = "cellc-checkpoint-1";
+/// Written now: with digests. Format 1 files (no digests) are still read.
+const FORMAT: &str = "cellc-checkpoint-2";
+const FORMAT_1: &str = "cellc-checkpoint-1";
 
 fn tensor(v: &[f32], shape: &[usize]) -> ArrayD<f32> {
     ArrayD::from_shape_vec(shape.to_vec(), v.to_vec()).expect("layout shapes match tensor lengths")
@@ -39,7 +44,7 @@ fn write_set(dir: &Path, name: &str, set: &TensorSet) -> Result<(), String> {
     crate::io::write_atomic(&path, &set.encode()).map_err(|e| format!("cannot write {}: {e}", path.display()))
 }
 
-/// The run's description: what `model.json` holds.
+/// The run's description (the model file's metadata).
 fn describe(cell: &CellSource, config: &TrainConfig, state: &RunState) -> Value {
     let best = state.best.as_ref().map(|(m, step, _)| json!({ "step": step, "valid": m }));
     json!({
@@ -64,10 +69,6 @@ pub fn save(dir: &Path, engine: &Engine, shape: LmShape, cell: &CellSource, stat
         }
         model.metadata.insert("cellc".into(), meta.to_string());
         write_set(dir, "model.safetensors", &model)?;
-        let pretty = serde_json::to_string_pretty(&meta).map_err(|e| e.to_string())? + "\n";
-        let path = dir.join("model.json");
-        crate::io::write_atomic(&path, pretty.as_bytes())
-            .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
     }
     let mut full = TensorSet::default();
     for (i, ((name, dims), t)) in layout.iter().zip(state.params.tensors()).enumerate() {
@@ -111,14 +112,20 @@ pub fn save(dir: &Path, engine: &Engine, shape: LmShape, cell: &CellSource, stat
     write_set(dir, "state.safetensors", &full)
 }
 
+/// Reads and verifies a checkpoint file: digests (required from format 2), metadata, and every
+/// weight finite.
 fn read_set(path: &Path) -> Result<(TensorSet, Value), String> {
-    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    let set = TensorSet::decode(&bytes, &path.display().to_string())?;
-    let meta = set.metadata.get("cellc").ok_or_else(|| format!("{}: not a cellc checkpoint", path.display()))?;
-    let meta: Value = serde_json::from_str(meta).map_err(|e| format!("{}: bad metadata ({e})", path.display()))?;
-    if meta["format"] != FORMAT {
-        return Err(format!("{}: unknown checkpoint format {}", path.display(), meta["format"]));
+    let what = path.display().to_string();
+    let bytes = std::fs::read(path).map_err(|e| format!("cannot read {what}: {e}"))?;
+    let (set, digested) = TensorSet::decode_checked(&bytes, &what)?;
+    let meta = set.metadata.get("cellc").ok_or_else(|| format!("{what}: not a cellc checkpoint"))?;
+    let meta: Value = serde_json::from_str(meta).map_err(|e| format!("{what}: damaged metadata ({e})"))?;
+    match meta["format"].as_str() {
+        Some(FORMAT) if !digested => return Err(format!("{what}: damaged (its digests are missing)")),
+        Some(FORMAT | FORMAT_1) => {}
+        _ => return Err(format!("{what}: unknown checkpoint format {}", meta["format"])),
     }
+    set.check_finite(&what)?;
     Ok((set, meta))
 }
 
@@ -178,6 +185,7 @@ pub fn load_model(dir: &Path, engine: &Engine, task: &Task) -> Result<Model, Str
     let shape = config.model_shape(task);
     let layout = LmParams::layout(engine, shape);
     let params = params_from(&mut set, "", &layout, shape, &what)?;
+    set.expect_empty(&what, "not part of this model")?;
     let best_step = meta["best"]["step"].as_u64().unwrap_or(meta["step"].as_u64().unwrap_or(0));
     let valid = serde_json::from_value(meta["best"]["valid"].clone()).ok();
     Ok(Model { cell, config, best_step, valid, params })
@@ -224,6 +232,7 @@ pub fn load_state(dir: &Path, engine: &Engine, task: &Task) -> Result<RunState, 
     } else {
         None
     };
+    set.expect_empty(&what, "not part of this run's state")?;
     let mut train = BatchStream::new(task, Split::Train, config.seed);
     train.restore(&meta["train_source"])?;
     let history: Vec<EvalRecord> = field(&meta, "history", &what)?;

@@ -44,6 +44,24 @@ impl Run {
         Ok(Run { engine, task, state, compile_seconds })
     }
 
+    /// After [`Run::resume`]: checks the best-model file beside the state, which the state can
+    /// rebuild (it holds the best parameters); a damaged one is written again from it at once.
+    /// Says what was wrong and what was done, or `None` when nothing was.
+    pub fn repair_model(&self, dir: &Path, cell: &crate::workspace::CellSource) -> Result<Option<String>, String> {
+        let path = dir.join("model.safetensors");
+        if !path.exists() && self.state.best.is_none() {
+            return Ok(None);
+        }
+        let Err(why) = checkpoint::load_model(dir, &self.engine, &self.task) else { return Ok(None) };
+        if self.state.best.is_none() {
+            std::fs::remove_file(&path).map_err(|e| format!("{why}; cannot remove it: {e}"))?;
+            return Ok(Some(format!("{why}; removed it (the run has no best model yet)")));
+        }
+        let shape = self.state.config.model_shape(&self.task);
+        checkpoint::save(dir, &self.engine, shape, cell, &self.state)?;
+        Ok(Some(format!("{why}; rewrote {} from state.safetensors's best parameters", path.display())))
+    }
+
     /// Trains until the budget, early stopping, a cancel or a NaN.
     pub fn train(&mut self, hooks: Hooks<'_>) -> Result<Trained, String> {
         fit(&self.engine, &self.task, &mut self.state, hooks)
