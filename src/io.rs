@@ -7,19 +7,38 @@ use std::path::Path;
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, then renames it over `path`.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+    write_atomic_all(&[(path, bytes)])
+}
+
+/// Writes several files so that either all are replaced or none is: every temporary file is
+/// written and synced first (a full disk fails here, and every temporary file is removed), then
+/// each is renamed over its target and the directories are synced.
+pub fn write_atomic_all(files: &[(&Path, &[u8])]) -> std::io::Result<()> {
+    let tmp_of = |path: &Path| {
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        (dir.to_path_buf(), dir.join(format!(".{name}.tmp-{}", std::process::id())))
+    };
+    let written = files.iter().try_for_each(|(path, bytes)| {
+        let mut f = std::fs::File::create(tmp_of(path).1)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
+        f.sync_all()
+    });
+    if let Err(e) = written {
+        for (path, _) in files {
+            let _ = std::fs::remove_file(tmp_of(path).1);
+        }
+        return Err(e);
     }
-    result
+    for (path, _) in files {
+        let (dir, tmp) = tmp_of(path);
+        std::fs::rename(&tmp, path)?;
+        // The rename itself survives a power cut only once the directory is synced.
+        if let Ok(d) = std::fs::File::open(&dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(())
 }
 
 /// A float in JSON that may be infinite or NaN (a perplexity of exp(800), a diverged loss): JSON

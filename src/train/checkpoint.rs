@@ -9,8 +9,8 @@
 //!   (`best.*`), carried stream states (`carry.layer<l>.<state>`), and as metadata the step, the
 //!   learning rate, every random generator's state and the metric history.
 //!
-//! Every file is written to a temporary name and renamed, so a crash leaves the previous
-//! complete checkpoint. Every file carries SHA-256 digests of its tensors and metadata
+//! Both files are written to temporary names first and renamed only when both are written, so a
+//! crash or a full disk leaves the previous complete checkpoint. Every file carries SHA-256 digests of its tensors and metadata
 //! (`tensors::DIGEST_KEY`); loading verifies them, refuses a non-finite weight and any tensor
 //! missing or extra, and names the file and the tensor. Files of format 1 (before digests) still
 //! load, unverified.
@@ -39,11 +39,6 @@ fn tensor(v: &[f32], shape: &[usize]) -> ArrayD<f32> {
     ArrayD::from_shape_vec(shape.to_vec(), v.to_vec()).expect("layout shapes match tensor lengths")
 }
 
-fn write_set(dir: &Path, name: &str, set: &TensorSet) -> Result<(), String> {
-    let path = dir.join(name);
-    crate::io::write_atomic(&path, &set.encode()).map_err(|e| format!("cannot write {}: {e}", path.display()))
-}
-
 /// The run's description (the model file's metadata).
 fn describe(cell: &CellSource, config: &TrainConfig, state: &RunState) -> Value {
     let best = state.best.as_ref().map(|(m, step, _)| json!({ "step": step, "valid": m }));
@@ -62,13 +57,14 @@ pub fn save(dir: &Path, engine: &Engine, shape: LmShape, cell: &CellSource, stat
     std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
     let layout = LmParams::layout(engine, shape);
     let meta = describe(cell, &state.config, state);
+    let mut files = vec![];
     if let Some((_, _, best)) = &state.best {
         let mut model = TensorSet::default();
         for ((name, dims), t) in layout.iter().zip(best.tensors()) {
             model.tensors.insert(name.clone(), tensor(t, dims));
         }
         model.metadata.insert("cellc".into(), meta.to_string());
-        write_set(dir, "model.safetensors", &model)?;
+        files.push(("model.safetensors", model.encode()));
     }
     let mut full = TensorSet::default();
     for (i, ((name, dims), t)) in layout.iter().zip(state.params.tensors()).enumerate() {
@@ -109,7 +105,12 @@ pub fn save(dir: &Path, engine: &Engine, shape: LmShape, cell: &CellSource, stat
         "loss_count": state.loss_count,
     });
     full.metadata.insert("cellc".into(), run.to_string());
-    write_set(dir, "state.safetensors", &full)
+    files.push(("state.safetensors", full.encode()));
+    // Both or neither: a full disk leaves the previous pair as it was.
+    let paths: Vec<_> = files.iter().map(|(name, _)| dir.join(name)).collect();
+    let pairs: Vec<(&Path, &[u8])> = paths.iter().zip(&files).map(|(p, (_, b))| (p.as_path(), b.as_slice())).collect();
+    crate::io::write_atomic_all(&pairs)
+        .map_err(|e| format!("cannot write the checkpoint in {}: {e} (the previous checkpoint is kept)", dir.display()))
 }
 
 /// Reads and verifies a checkpoint file: digests (required from format 2), metadata, and every
