@@ -101,16 +101,19 @@ impl Corpus {
 
     /// A UTF-8 text file, split 90/5/5 by character.
     pub fn text(path: &Path) -> Result<Corpus, String> {
-        let bytes = read(path)?;
-        let text = std::str::from_utf8(&bytes).map_err(|e| {
+        Corpus::text_bytes(&read(path)?, &path.display().to_string())
+    }
+
+    /// [`Corpus::text`] of a file's bytes; `what` names the file in errors.
+    pub fn text_bytes(bytes: &[u8], what: &str) -> Result<Corpus, String> {
+        let text = std::str::from_utf8(bytes).map_err(|e| {
             let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
-            format!("{}:{line}: not UTF-8 text", path.display())
+            format!("{what}:{line}: not UTF-8 text")
         })?;
         let chars: Vec<char> = text.chars().collect();
         if chars.len() < 100 {
             return Err(format!(
-                "{}: {} characters is too little text to split 90/5/5 (100 at least)",
-                path.display(),
+                "{what}: {} characters is too little text to split 90/5/5 (100 at least)",
                 chars.len()
             ));
         }

@@ -100,9 +100,13 @@ impl Music {
                 super::DATA_VAR
             ));
         }
-        let bytes = read(path)?;
+        Music::parse(&read(path)?, path)
+    }
+
+    /// [`Music::load`] of a file's bytes; `path` names the file in errors.
+    pub fn parse(bytes: &[u8], path: &Path) -> Result<Music, String> {
         let raw: Raw =
-            serde_json::from_slice(&bytes).map_err(|e| format!("{}: malformed music data: {e}", path.display()))?;
+            serde_json::from_slice(bytes).map_err(|e| format!("{}: malformed music data: {e}", path.display()))?;
         Ok(Music {
             train: units(path, "train", raw.train)?,
             valid: units(path, "valid", raw.valid)?,

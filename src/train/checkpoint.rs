@@ -118,7 +118,19 @@ pub fn save(dir: &Path, engine: &Engine, shape: LmShape, cell: &CellSource, stat
 fn read_set(path: &Path) -> Result<(TensorSet, Value), String> {
     let what = path.display().to_string();
     let bytes = std::fs::read(path).map_err(|e| format!("cannot read {what}: {e}"))?;
-    let (set, digested) = TensorSet::decode_checked(&bytes, &what)?;
+    read_bytes(&bytes, &what)
+}
+
+/// [`read_set`] of a file's bytes, and the run's cell and config from its metadata (what every
+/// loader reads first); `what` names the file. The fuzzer's entry point.
+pub fn read_bytes_described(bytes: &[u8], what: &str) -> Result<(TensorSet, CellSource, TrainConfig), String> {
+    let (set, meta) = read_bytes(bytes, what)?;
+    Ok((set, field(&meta, "cell", what)?, field(&meta, "config", what)?))
+}
+
+fn read_bytes(bytes: &[u8], what: &str) -> Result<(TensorSet, Value), String> {
+    let what = what.to_string();
+    let (set, digested) = TensorSet::decode_checked(bytes, &what)?;
     let meta = set.metadata.get("cellc").ok_or_else(|| format!("{what}: not a cellc checkpoint"))?;
     let meta: Value = serde_json::from_str(meta).map_err(|e| format!("{what}: damaged metadata ({e})"))?;
     match meta["format"].as_str() {
