@@ -343,7 +343,7 @@ fn the_page_works_in_headless_chromium() {
 /// the shape real ones have: three stages per candidate, 20 validations each) in `path`, its
 /// config and specs taken from the real small search.
 fn synthetic_search(path: &Path, runs: usize) {
-    use cellc::store::{CandidateRow, ExperimentStore, JobRow, JobState, RoundRow, Store};
+    use cellc::store::{CandidateRow, ExperimentStore, JobRow, RoundRow, Store};
     let (real, _) = store();
     let mut real = Store::open_with(real, cellc::store::Access::ReadOnly).unwrap();
     let config = real.experiment("search").unwrap().unwrap().config;
@@ -369,22 +369,9 @@ fn synthetic_search(path: &Path, runs: usize) {
     let jobs: Vec<JobRow> = (0..count * tasks.len())
         .map(|i| {
             let (task, stage) = tasks[i % tasks.len()];
-            JobRow {
-                id: i as i64 + 1,
-                search: "search".into(),
-                candidate: (i / tasks.len()) as i64 + 1,
-                task: task.into(),
-                stage: stage.into(),
-                setting: 0,
-                spec: spec_of(task),
-                round: 0,
-                state: JobState::Queued,
-                worker: None,
-                lease_until_ms: 0,
-                attempts: 0,
-                result: None,
-                finished_ms: None,
-            }
+            let spec: cellc::experiment::JobSpec = serde_json::from_str(&spec_of(task)).unwrap();
+            let candidate = (i / tasks.len()) as i64 + 1;
+            cellc::experiment::queued_job(i as i64 + 1, "search", candidate, stage, 0, 0, &spec).unwrap()
         })
         .collect();
     let round = RoundRow { round: 0, generated: count as i64, rejected: 0, duplicates: 0, planned_ms: 0 };
