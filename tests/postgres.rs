@@ -254,6 +254,10 @@ fn concurrent_claims_hand_out_each_job_once_and_leases_expire() {
     s.commit_round("s", &RoundRow { round: 1, ..round }, &[], &[job_row(1000)]).unwrap();
     let a = s.claim("slow", 60_000).unwrap().unwrap();
     assert!(s.claim("other", 60_000).unwrap().is_none(), "leased");
+    // A claim run again after its reply was lost with the connection finds the job it leased,
+    // without counting a second attempt.
+    let again = s.claim("slow", 60_000).unwrap().unwrap();
+    assert_eq!((again.id, again.attempts), (a.id, a.attempts));
     // The lease is cut to 1 ms (on the server's clock); wait for the claim to succeed.
     assert!(s.renew(a.id, "slow", 1).unwrap());
     let b = eventually("the lapsed lease to be claimed", || s.claim("other", 60_000).unwrap());
@@ -269,6 +273,9 @@ fn concurrent_claims_hand_out_each_job_once_and_leases_expire() {
     assert_eq!(s.jobs_changed_since(i64::MAX).unwrap().len(), 1, "the job in flight");
     assert!(!s.finish(a.id, "slow", "{}").unwrap());
     assert!(s.finish(b.id, "other", "{}").unwrap());
+    // The same statement run again (its reply lost) is still a success; another result is not.
+    assert!(s.finish(b.id, "other", "{}").unwrap());
+    assert!(!s.finish(b.id, "other", "{\"valid\":1}").unwrap());
     assert!(s.progress().unwrap().is_empty());
     assert!(s.jobs_changed_since(i64::MAX).unwrap().is_empty());
     // A reader's connection cannot write, and creates nothing.

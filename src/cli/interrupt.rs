@@ -19,6 +19,8 @@ pub fn catch_ctrl_c() {
     unsafe {
         libc::signal(libc::SIGINT, on_sigint as *const () as libc::sighandler_t);
     }
+    // A PostgreSQL store waiting for its server to come back stops waiting too.
+    crate::store::postgres::stop_reconnecting_when(interrupted);
 }
 
 /// Whether Ctrl-C came since the last [`clear`].

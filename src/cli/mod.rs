@@ -195,6 +195,8 @@ pub enum Command {
 /// Runs the command line and returns the process exit code.
 pub fn main() -> ExitCode {
     ui::install_panic_hook();
+    // A PostgreSQL store that loses its server says so on stderr while it waits for it.
+    crate::store::postgres::report_reconnects_with(|message| eprintln!("{message}"));
     let cli = Cli::parse();
     let ui = ui::Ui::new(cli.color);
     let outcome = match cli.command {

@@ -160,10 +160,29 @@ impl PgServer {
             "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\nhostnossl all all 127.0.0.1/32 reject\n",
         )
         .unwrap();
-        let mut start = self.program("pg_ctl");
-        start.arg("-D").arg(&data).arg("-l").arg(self.dir.join("log")).args(["-w", "-t", "60", "start"]);
-        self.run(start, "pg_ctl start");
+        self.start_again();
         self.superuser_sql(&format!("CREATE ROLE {USER} LOGIN PASSWORD '{PASSWORD}'"));
+    }
+
+    /// Stops the server the way an administrator does (`pg_ctl stop -m fast`: sessions are
+    /// ended, transactions in flight rolled back), and waits until it is down.
+    pub fn stop(&self) {
+        let mut stop = self.program("pg_ctl");
+        stop.arg("-D").arg(self.dir.join("data")).args(["-m", "fast", "-w", "-t", "60", "stop"]);
+        self.run(stop, "pg_ctl stop");
+    }
+
+    /// Starts the (stopped) server again on the same port and data, and waits until it accepts
+    /// connections.
+    pub fn start_again(&self) {
+        let mut start = self.program("pg_ctl");
+        start
+            .arg("-D")
+            .arg(self.dir.join("data"))
+            .arg("-l")
+            .arg(self.dir.join("log"))
+            .args(["-w", "-t", "60", "start"]);
+        self.run(start, "pg_ctl start");
     }
 
     /// Runs SQL as the superuser over the Unix socket.

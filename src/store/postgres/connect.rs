@@ -38,11 +38,19 @@ impl SslMode {
     }
 }
 
+/// How long a lost connection is retried unless `CELLC_PG_RECONNECT` says otherwise: long enough
+/// for a database server's restart or fail-over, short enough that a worker whose server is gone
+/// for good ends the same hour.
+const DEFAULT_RECONNECT: Duration = Duration::from_secs(600);
+
 /// Where to connect and how.
 pub struct Target {
     pub config: postgres::Config,
     pub ssl: SslMode,
     pub root_cert: Option<PathBuf>,
+    /// How long a lost connection is retried before the store gives up
+    /// (`CELLC_PG_RECONNECT` seconds; 600 unless set; 0 gives up at once).
+    pub reconnect_for: Duration,
 }
 
 /// Whether `--store` names a PostgreSQL database rather than an SQLite file.
@@ -53,7 +61,8 @@ pub fn is_url(store: &str) -> bool {
 impl Target {
     /// Reads a `postgres://` URL; `env` looks up environment variables (`PGHOST`, `PGPORT`,
     /// `PGUSER`, `PGPASSWORD`, `PGDATABASE`, `PGSSLMODE`, `PGSSLROOTCERT`, `PGCONNECT_TIMEOUT`,
-    /// `PGAPPNAME`, `PGPASSFILE`, `HOME`), which fill what the URL leaves out.
+    /// `PGAPPNAME`, `PGPASSFILE`, `HOME`), which fill what the URL leaves out, and
+    /// `CELLC_PG_RECONNECT`, how many seconds a lost connection is retried.
     pub fn parse(url: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<Target, String> {
         // The driver rejects verify-ca/verify-full and has no sslrootcert: take them out first.
         let (base, query) = url.split_once('?').unwrap_or((url, ""));
@@ -133,7 +142,14 @@ impl Target {
             .or_else(|| env("HOME").map(|h| Path::new(&h).join(".postgresql/root.crt")).filter(|p| p.exists()));
         // As libpq: `require` with a root certificate checks the chain.
         let ssl = if ssl == SslMode::Require && root_cert.is_some() { SslMode::VerifyCa } else { ssl };
-        Ok(Target { config, ssl, root_cert })
+        let reconnect_for = match env("CELLC_PG_RECONNECT") {
+            None => DEFAULT_RECONNECT,
+            Some(text) => match text.trim().parse::<f64>() {
+                Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
+                _ => return Err(format!("CELLC_PG_RECONNECT must be a number of seconds, not `{text}`")),
+            },
+        };
+        Ok(Target { config, ssl, root_cert, reconnect_for })
     }
 
     /// `postgres://user@host:port/db`, without the password: what messages show.

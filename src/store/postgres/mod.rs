@@ -5,11 +5,12 @@
 
 mod connect;
 mod schema;
+mod session;
 mod tls;
 
 pub use connect::{SslMode, Target, is_url};
+pub use session::{connection_lost, report_reconnects_with, stop_reconnecting_when};
 
-use postgres::Client;
 use postgres::error::SqlState;
 use postgres::types::ToSql;
 
@@ -26,7 +27,8 @@ const JOB_COLUMNS: &str = "id, search, candidate, task, stage, setting, spec, ro
 
 /// An open PostgreSQL store.
 pub struct PgStore {
-    client: Client,
+    /// The connection, which reconnects when the server goes away and comes back.
+    session: session::Session,
     /// The URL without its password.
     describe: String,
 }
@@ -68,8 +70,8 @@ impl PgStore {
                  -c idle_in_transaction_session_timeout=10000",
             );
         }
-        let client = target.connect()?;
-        let mut store = PgStore { client, describe };
+        let session = session::Session::connect(target)?;
+        let mut store = PgStore { session, describe };
         let checked = if access == Access::ReadOnly { store.check_version() } else { store.migrate(access) };
         checked.map_err(|e| format!("{}: {e}", store.describe))?;
         Ok(store)
@@ -78,7 +80,8 @@ impl PgStore {
     /// A reader's check: the schema is one it reads (nothing is created or migrated).
     fn check_version(&mut self) -> Result<(), String> {
         let has_schema: bool = self
-            .client
+            .session
+            .client()
             .query_one("SELECT to_regclass('cellc_schema') IS NOT NULL", &[])
             .and_then(|r| r.try_get(0))
             .map_err(err)?;
@@ -94,7 +97,7 @@ impl PgStore {
 
     fn migrate(&mut self, access: Access) -> Result<(), String> {
         let describe = self.describe.clone();
-        let mut tx = self.client.transaction().map_err(err)?;
+        let mut tx = self.session.client().transaction().map_err(err)?;
         // One process migrates at a time; the lock ends with the transaction.
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&schema::MIGRATION_LOCK]).map_err(err)?;
         tx.batch_execute(schema::VERSION_TABLE).map_err(err)?;
@@ -115,7 +118,28 @@ impl PgStore {
     }
 
     fn count(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<bool, String> {
-        self.client.execute(sql, params).map(|n| n == 1).map_err(err)
+        self.session.run(|c| c.execute(sql, params)).map(|n| n == 1)
+    }
+
+    fn query(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Vec<postgres::Row>, String> {
+        self.session.run(|c| c.query(sql, params))
+    }
+
+    fn query_opt(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Option<postgres::Row>, String> {
+        self.session.run(|c| c.query_opt(sql, params))
+    }
+
+    /// The first column of the one row `sql` returns.
+    fn value<T: for<'a> postgres::types::FromSql<'a>>(
+        &mut self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<T, String> {
+        self.session.run(|c| c.query_one(sql, params).and_then(|r| r.try_get(0)))
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<(), String> {
+        self.session.run(|c| c.execute(sql, params)).map(|_| ())
     }
 }
 
@@ -163,22 +187,20 @@ impl ExperimentStore for PgStore {
     }
 
     fn schema_version(&mut self) -> Result<i64, String> {
-        self.client.query_one("SELECT version FROM cellc_schema", &[]).and_then(|r| r.try_get(0)).map_err(err)
+        self.value("SELECT version FROM cellc_schema", &[])
     }
 
     fn now_ms(&mut self) -> Result<i64, String> {
-        self.client.query_one(&format!("SELECT {NOW}"), &[]).and_then(|r| r.try_get(0)).map_err(err)
+        self.value(&format!("SELECT {NOW}"), &[])
     }
 
     /// A session advisory lock: the server drops it when the coordinator's connection ends, so a
-    /// killed coordinator never leaves its search locked.
+    /// killed coordinator never leaves its search locked. A reconnected session takes it again.
     fn lock_experiment(&mut self, name: &str) -> Result<(), String> {
-        let got: bool = self
-            .client
-            .query_one("SELECT pg_try_advisory_lock($1)", &[&search_lock_key(name)])
-            .and_then(|r| r.try_get(0))
-            .map_err(err)?;
+        let key = search_lock_key(name);
+        let got: bool = self.value("SELECT pg_try_advisory_lock($1)", &[&key])?;
         if got {
+            self.session.hold_lock(key);
             Ok(())
         } else {
             Err(format!(
@@ -193,20 +215,23 @@ impl ExperimentStore for PgStore {
         let sql = format!(
             "INSERT INTO searches (name, kind, config, state, created_ms) VALUES ($1, $2, $3, 'running', {NOW})"
         );
-        match self.client.execute(&sql, &[&name, &kind, &config]) {
-            Ok(_) => Ok(()),
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => {
-                Err(format!("the store already has an experiment named `{name}` (use --resume, or another --name)"))
-            }
-            Err(e) => Err(err(e)),
+        // A unique violation is an answer, not an error, so that a retry after a lost reply can
+        // tell "created by this very statement" from "there already".
+        let created = self.session.run(|c| match c.execute(&sql, &[&name, &kind, &config]) {
+            Ok(_) => Ok(true),
+            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(false),
+            Err(e) => Err(e),
+        })?;
+        if created {
+            Ok(())
+        } else {
+            Err(format!("the store already has an experiment named `{name}` (use --resume, or another --name)"))
         }
     }
 
     fn experiment(&mut self, name: &str) -> Result<Option<ExperimentRow>, String> {
-        let row = self
-            .client
-            .query_opt("SELECT name, kind, config, state, created_ms FROM searches WHERE name = $1", &[&name])
-            .map_err(err)?;
+        let row =
+            self.query_opt("SELECT name, kind, config, state, created_ms FROM searches WHERE name = $1", &[&name])?;
         row.map(|r| {
             Ok(ExperimentRow {
                 name: r.try_get(0)?,
@@ -221,31 +246,24 @@ impl ExperimentStore for PgStore {
     }
 
     fn experiments(&mut self) -> Result<Vec<String>, String> {
-        let rows = self.client.query("SELECT name FROM searches ORDER BY created_ms, name", &[]).map_err(err)?;
+        let rows = self.query("SELECT name FROM searches ORDER BY created_ms, name", &[])?;
         rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>().map_err(err)
     }
 
     fn any_running(&mut self) -> Result<bool, String> {
-        let n: i64 = self
-            .client
-            .query_one("SELECT count(*) FROM searches WHERE state = 'running'", &[])
-            .and_then(|r| r.try_get(0))
-            .map_err(err)?;
+        let n: i64 = self.value("SELECT count(*) FROM searches WHERE state = 'running'", &[])?;
         Ok(n > 0)
     }
 
     fn set_experiment_state(&mut self, name: &str, state: &str) -> Result<(), String> {
-        self.client.execute("UPDATE searches SET state = $2 WHERE name = $1", &[&name, &state]).map(|_| ()).map_err(err)
+        self.execute("UPDATE searches SET state = $2 WHERE name = $1", &[&name, &state])
     }
 
     fn rounds(&mut self, search: &str) -> Result<Vec<RoundRow>, String> {
-        let rows = self
-            .client
-            .query(
-                "SELECT round, generated, rejected, duplicates, planned_ms FROM rounds WHERE search = $1 ORDER BY round",
-                &[&search],
-            )
-            .map_err(err)?;
+        let rows = self.query(
+            "SELECT round, generated, rejected, duplicates, planned_ms FROM rounds WHERE search = $1 ORDER BY round",
+            &[&search],
+        )?;
         rows.iter()
             .map(|r| {
                 Ok(RoundRow {
@@ -261,13 +279,10 @@ impl ExperimentStore for PgStore {
     }
 
     fn candidates(&mut self, search: &str) -> Result<Vec<CandidateRow>, String> {
-        let rows = self
-            .client
-            .query(
-                "SELECT id, hash, name, parent, mutation, source, round FROM candidates WHERE search = $1 ORDER BY id",
-                &[&search],
-            )
-            .map_err(err)?;
+        let rows = self.query(
+            "SELECT id, hash, name, parent, mutation, source, round FROM candidates WHERE search = $1 ORDER BY id",
+            &[&search],
+        )?;
         rows.iter()
             .map(|r| {
                 Ok(CandidateRow {
@@ -286,21 +301,18 @@ impl ExperimentStore for PgStore {
 
     fn jobs(&mut self, search: &str) -> Result<Vec<JobRow>, String> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE search = $1 ORDER BY id");
-        let rows = self.client.query(&sql, &[&search]).map_err(err)?;
+        let rows = self.query(&sql, &[&search])?;
         rows.iter().map(job).collect::<Result<_, _>>().map_err(err)
     }
 
     fn job(&mut self, id: i64) -> Result<Option<JobRow>, String> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1");
-        let row = self.client.query_opt(&sql, &[&id]).map_err(err)?;
+        let row = self.query_opt(&sql, &[&id])?;
         row.as_ref().map(job).transpose().map_err(err)
     }
 
     fn max_job_id(&mut self) -> Result<i64, String> {
-        self.client
-            .query_one("SELECT coalesce(max(id), 0)::bigint FROM jobs", &[])
-            .and_then(|r| r.try_get(0))
-            .map_err(err)
+        self.value("SELECT coalesce(max(id), 0)::bigint FROM jobs", &[])
     }
 
     fn commit_round(
@@ -310,59 +322,59 @@ impl ExperimentStore for PgStore {
         candidates: &[CandidateRow],
         jobs: &[JobRow],
     ) -> Result<bool, String> {
-        let mut tx = self.client.transaction().map_err(err)?;
-        let exists = tx
-            .query_opt("SELECT round FROM rounds WHERE search = $1 AND round = $2", &[&search, &round.round])
-            .map_err(err)?;
-        if exists.is_some() {
-            return Ok(false);
-        }
-        tx.execute(
-            "INSERT INTO rounds (search, round, generated, rejected, duplicates, planned_ms) VALUES ($1, $2, $3, $4, $5, $6)",
-            &[&search, &round.round, &round.generated, &round.rejected, &round.duplicates, &round.planned_ms],
-        )
-        .map_err(err)?;
-        let insert_candidate = tx
-            .prepare(
+        // One transaction, run again whole if the connection is lost; a round already there
+        // (committed by a run whose reply was lost, or by another coordinator) is not added twice.
+        self.session.run(|c| {
+            let mut tx = c.transaction()?;
+            let exists =
+                tx.query_opt("SELECT round FROM rounds WHERE search = $1 AND round = $2", &[&search, &round.round])?;
+            if exists.is_some() {
+                return Ok(false);
+            }
+            tx.execute(
+                "INSERT INTO rounds (search, round, generated, rejected, duplicates, planned_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&search, &round.round, &round.generated, &round.rejected, &round.duplicates, &round.planned_ms],
+            )?;
+            let insert_candidate = tx.prepare(
                 "INSERT INTO candidates (id, search, hash, name, parent, mutation, source, round)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .map_err(err)?;
-        for c in candidates {
-            tx.execute(
-                &insert_candidate,
-                &[&c.id, &search, &c.hash, &c.name, &c.parent, &c.mutation, &c.source, &c.round],
-            )
-            .map_err(err)?;
-        }
-        let insert_job = tx
-            .prepare(
+            )?;
+            for c in candidates {
+                tx.execute(
+                    &insert_candidate,
+                    &[&c.id, &search, &c.hash, &c.name, &c.parent, &c.mutation, &c.source, &c.round],
+                )?;
+            }
+            let insert_job = tx.prepare(
                 "INSERT INTO jobs (id, search, candidate, task, stage, setting, spec, round, state, lease_until_ms, attempts)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'queued', 0, 0)",
-            )
-            .map_err(err)?;
-        for j in jobs {
-            tx.execute(&insert_job, &[&j.id, &search, &j.candidate, &j.task, &j.stage, &j.setting, &j.spec, &j.round])
-                .map_err(err)?;
-        }
-        tx.commit().map_err(err)?;
-        Ok(true)
+            )?;
+            for j in jobs {
+                tx.execute(&insert_job, &[&j.id, &search, &j.candidate, &j.task, &j.stage, &j.setting, &j.spec, &j.round])?;
+            }
+            tx.commit()?;
+            Ok(true)
+        })
     }
 
     /// One statement: pick the oldest claimable job, skipping rows another worker is claiming
-    /// right now, and lease it.
+    /// right now, and lease it. A job already leased to this worker comes first, as it was: a
+    /// worker claims only when it runs nothing, so such a job is one whose claim committed but
+    /// whose reply was lost with the connection (`session.rs` runs the claim again).
     fn claim(&mut self, worker: &str, lease_ms: i64) -> Result<Option<JobRow>, String> {
         let sql = format!(
-            "UPDATE jobs SET state = 'leased', worker = $1, lease_until_ms = {NOW} + $2, attempts = attempts + 1
+            "UPDATE jobs SET state = 'leased', worker = $1, lease_until_ms = {NOW} + $2,
+                 attempts = attempts + (CASE WHEN state = 'leased' AND worker = $1 THEN 0 ELSE 1 END)
              WHERE id = (
                  SELECT id FROM jobs
-                 WHERE (state = 'queued' OR (state = 'leased' AND lease_until_ms < {NOW}))
+                 WHERE (state = 'queued' OR (state = 'leased' AND (lease_until_ms < {NOW} OR worker = $1)))
                    AND search IN (SELECT name FROM searches WHERE state = 'running')
-                 ORDER BY round, id LIMIT 1
+                 ORDER BY (state = 'leased' AND worker = $1) DESC, round, id LIMIT 1
                  FOR UPDATE SKIP LOCKED)
              RETURNING {JOB_COLUMNS}"
         );
-        let row = self.client.query_opt(&sql, &[&worker, &lease_ms]).map_err(err)?;
+        let row = self.query_opt(&sql, &[&worker, &lease_ms])?;
         row.as_ref().map(job).transpose().map_err(err)
     }
 
@@ -372,15 +384,19 @@ impl ExperimentStore for PgStore {
         self.count(&sql, &[&job, &worker, &lease_ms])
     }
 
-    /// The result and the end of the job's progress row, in one statement.
+    /// The result and the end of the job's progress row, in one statement. Also true when this
+    /// worker's identical result is already there: the statement ran again after its reply was
+    /// lost with the connection (the second subquery reads the rows as they were before this
+    /// statement, so it never counts the update the first one makes).
     fn finish(&mut self, job: i64, worker: &str, result: &str) -> Result<bool, String> {
         let sql = format!(
             "WITH done AS (UPDATE jobs SET state = 'done', result = $3, finished_ms = {NOW}
                            WHERE id = $1 AND worker = $2 AND state = 'leased' RETURNING id),
                   gone AS (DELETE FROM progress WHERE job IN (SELECT id FROM done))
-             SELECT count(*) FROM done"
+             SELECT (SELECT count(*) FROM done)
+                  + (SELECT count(*) FROM jobs WHERE id = $1 AND worker = $2 AND state = 'done' AND result = $3)"
         );
-        let n: i64 = self.client.query_one(&sql, &[&job, &worker, &result]).and_then(|r| r.try_get(0)).map_err(err)?;
+        let n: i64 = self.value(&sql, &[&job, &worker, &result])?;
         Ok(n == 1)
     }
 
@@ -394,27 +410,20 @@ impl ExperimentStore for PgStore {
                                    ELSE excluded.started_ms END,
                  worker = excluded.worker"
         );
-        self.client.execute(&sql, &[&job, &worker, &points]).map(|_| ()).map_err(err)
+        self.execute(&sql, &[&job, &worker, &points])
     }
 
     /// A store of schema version 3 (read by a dashboard) has no progress table: no progress.
     fn progress(&mut self) -> Result<Vec<ProgressRow>, String> {
-        let has_table: bool = self
-            .client
-            .query_one("SELECT to_regclass('progress') IS NOT NULL", &[])
-            .and_then(|r| r.try_get(0))
-            .map_err(err)?;
+        let has_table: bool = self.value("SELECT to_regclass('progress') IS NOT NULL", &[])?;
         if !has_table {
             return Ok(vec![]);
         }
-        let rows = self
-            .client
-            .query(
-                "SELECT p.job, p.worker, p.started_ms, p.updated_ms, p.points FROM progress p
-                 JOIN jobs j ON j.id = p.job AND j.worker = p.worker AND j.state = 'leased' ORDER BY p.job",
-                &[],
-            )
-            .map_err(err)?;
+        let rows = self.query(
+            "SELECT p.job, p.worker, p.started_ms, p.updated_ms, p.points FROM progress p
+             JOIN jobs j ON j.id = p.job AND j.worker = p.worker AND j.state = 'leased' ORDER BY p.job",
+            &[],
+        )?;
         rows.iter()
             .map(|r| {
                 Ok(ProgressRow {
@@ -431,12 +440,12 @@ impl ExperimentStore for PgStore {
 
     fn jobs_changed_since(&mut self, finished_after_ms: i64) -> Result<Vec<JobRow>, String> {
         let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE state != 'done' OR finished_ms >= $1 ORDER BY id");
-        let rows = self.client.query(&sql, &[&finished_after_ms]).map_err(err)?;
+        let rows = self.query(&sql, &[&finished_after_ms])?;
         rows.iter().map(job).collect::<Result<_, _>>().map_err(err)
     }
 
     fn requeue_dead(&mut self, dead: &dyn Fn(&str) -> bool) -> Result<usize, String> {
-        let rows = self.client.query("SELECT id, worker FROM jobs WHERE state = 'leased'", &[]).map_err(err)?;
+        let rows = self.query("SELECT id, worker FROM jobs WHERE state = 'leased'", &[])?;
         let mut n = 0;
         for r in rows {
             let (id, worker): (i64, Option<String>) = (r.try_get(0).map_err(err)?, r.try_get(1).map_err(err)?);
@@ -454,17 +463,14 @@ impl ExperimentStore for PgStore {
             "INSERT INTO workers (id, started_ms, heartbeat_ms, jobs_done, busy_seconds) VALUES ($1, {NOW}, {NOW}, $2, $3)
              ON CONFLICT (id) DO UPDATE SET heartbeat_ms = {NOW}, jobs_done = $2, busy_seconds = $3"
         );
-        self.client.execute(&sql, &[&w.id, &w.jobs_done, &w.busy_seconds]).map(|_| ()).map_err(err)
+        self.execute(&sql, &[&w.id, &w.jobs_done, &w.busy_seconds])
     }
 
     fn workers(&mut self) -> Result<Vec<WorkerRow>, String> {
-        let rows = self
-            .client
-            .query(
-                "SELECT id, started_ms, heartbeat_ms, jobs_done, busy_seconds FROM workers ORDER BY started_ms, id",
-                &[],
-            )
-            .map_err(err)?;
+        let rows = self.query(
+            "SELECT id, started_ms, heartbeat_ms, jobs_done, busy_seconds FROM workers ORDER BY started_ms, id",
+            &[],
+        )?;
         rows.iter()
             .map(|r| {
                 Ok(WorkerRow {

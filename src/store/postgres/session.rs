@@ -1,0 +1,170 @@
+//! A PostgreSQL connection that survives the server going away: a statement that fails because
+//! the connection was lost (the server stopped, restarted or failed over, the network dropped)
+//! waits, reconnects with backoff and runs again, for up to `CELLC_PG_RECONNECT` seconds.
+//!
+//! Running a statement again is safe because every statement the store sends is idempotent or
+//! a whole transaction: a transaction cut off mid-way was rolled back by the server, and a
+//! statement whose reply was lost after it committed finds its work done (see `finish`, `claim`
+//! and `commit_round` in `mod.rs`). Session state does not survive a new connection, so the
+//! coordinator's advisory locks are taken again before anything else runs.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use postgres::Client;
+
+use super::{Target, error_text};
+
+/// What a waiting session checks to stop early (Ctrl-C): set once per process by the CLI.
+static STOP_WAITING: OnceLock<fn() -> bool> = OnceLock::new();
+
+/// Who hears that the connection was lost and found again (the library prints nothing).
+static TELL: OnceLock<fn(&str)> = OnceLock::new();
+
+/// From now on, a session waiting to reconnect gives up as soon as `stop` says so.
+pub fn stop_reconnecting_when(stop: fn() -> bool) {
+    let _ = STOP_WAITING.set(stop);
+}
+
+/// From now on, `tell` hears each lost connection and each reconnection, one line each.
+pub fn report_reconnects_with(tell: fn(&str)) {
+    let _ = TELL.set(tell);
+}
+
+fn tell(message: String) {
+    if let Some(tell) = TELL.get() {
+        tell(&message);
+    }
+}
+
+/// An open connection and what it takes to open it again.
+pub struct Session {
+    client: Client,
+    target: Target,
+    /// The URL without its password.
+    pub describe: String,
+    /// Session advisory locks held (the server drops them with the connection).
+    locks: Vec<i64>,
+}
+
+/// Whether `e` means the connection is gone (rather than that the statement was wrong): the
+/// socket closed or failed, or the server said it is shutting down or not accepting yet.
+pub fn connection_lost(e: &postgres::Error) -> bool {
+    if e.is_closed() {
+        return true;
+    }
+    if let Some(code) = e.code() {
+        // 08: connection exceptions; 57P01-03: admin shutdown, crash shutdown, cannot connect now.
+        let c = code.code();
+        return c.starts_with("08") || matches!(c, "57P01" | "57P02" | "57P03");
+    }
+    let mut cause = std::error::Error::source(e);
+    while let Some(c) = cause {
+        if c.is::<std::io::Error>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+impl Session {
+    pub fn connect(target: Target) -> Result<Session, String> {
+        let client = target.connect()?;
+        let describe = target.describe();
+        Ok(Session { client, target, describe, locks: vec![] })
+    }
+
+    /// The connection as it is, for what must not be retried (opening and migrating).
+    pub fn client(&mut self) -> &mut Client {
+        &mut self.client
+    }
+
+    /// Runs `op` on the connection; if the connection was lost, reconnects and runs it again.
+    pub fn run<T>(&mut self, mut op: impl FnMut(&mut Client) -> Result<T, postgres::Error>) -> Result<T, String> {
+        loop {
+            match op(&mut self.client) {
+                Ok(v) => return Ok(v),
+                Err(e) if connection_lost(&e) => self.reconnect(&error_text(&e))?,
+                Err(e) => return Err(error_text(&e)),
+            }
+        }
+    }
+
+    /// Remembers a session advisory lock this connection took, to take it again after a reconnect.
+    pub fn hold_lock(&mut self, key: i64) {
+        if !self.locks.contains(&key) {
+            self.locks.push(key);
+        }
+    }
+
+    /// Waits for the server with exponential backoff (0.1 s doubling to 2 s) until a connection
+    /// opens and the locks are back, or the time allowed runs out.
+    fn reconnect(&mut self, reason: &str) -> Result<(), String> {
+        let allowed = self.target.reconnect_for;
+        let describe = self.describe.clone();
+        let gave_up = |last: &str| {
+            format!(
+                "lost the connection to {describe} and could not reconnect within {} s (CELLC_PG_RECONNECT): {last}",
+                allowed.as_secs_f64()
+            )
+        };
+        if allowed.is_zero() {
+            return Err(gave_up(reason));
+        }
+        tell(format!(
+            "warning: lost the connection to {} ({reason}); reconnecting for up to {} s",
+            self.describe,
+            allowed.as_secs_f64()
+        ));
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(100);
+        let mut last = reason.to_string();
+        loop {
+            if STOP_WAITING.get().is_some_and(|stop| stop()) {
+                return Err(format!("stopped while waiting to reconnect to {}", self.describe));
+            }
+            if started.elapsed() >= allowed {
+                return Err(gave_up(&last));
+            }
+            std::thread::sleep(pause.min(allowed.saturating_sub(started.elapsed())));
+            pause = (pause * 2).min(Duration::from_secs(2));
+            match self.target.connect() {
+                Ok(client) => {
+                    self.client = client;
+                    match self.relock() {
+                        Ok(()) => break,
+                        Err(e) if e.1 => last = e.0,
+                        Err(e) => return Err(e.0),
+                    }
+                }
+                Err(e) => last = e,
+            }
+        }
+        tell(format!("reconnected to {} after {:.1} s", self.describe, started.elapsed().as_secs_f64()));
+        Ok(())
+    }
+
+    /// Takes the held advisory locks again. An error says whether to keep trying (the connection
+    /// was lost again) or stop (another process took a lock meanwhile).
+    fn relock(&mut self) -> Result<(), (String, bool)> {
+        for &key in &self.locks {
+            let got = self.client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).and_then(|r| r.try_get(0));
+            match got {
+                Ok(true) => {}
+                Ok(false) => {
+                    return Err((
+                        format!(
+                            "lost the connection to {} and, while it was away, another process took this \
+                             coordinator's lock (another `cellc search --resume` is running); stopping",
+                            self.describe
+                        ),
+                        false,
+                    ));
+                }
+                Err(e) => return Err((error_text(&e), connection_lost(&e))),
+            }
+        }
+        Ok(())
+    }
+}
