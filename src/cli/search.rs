@@ -458,12 +458,13 @@ fn report_cmd(a: &ReportArgs) -> Outcome {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Opens a store that must exist already (an SQLite file; a database is always there).
+/// Opens a store that must exist already (an SQLite file; a database is always there), to read
+/// it only: never a write lock on it, and it may be on read-only media.
 fn open_existing(store: &str) -> Result<Box<dyn ExperimentStore>, String> {
     if !postgres::is_url(store) && !Path::new(store).exists() {
         return Err(format!("{store}: no such store (start a search with `cellc search`)"));
     }
-    open_search_store(store, Access::SameVersion)
+    open_search_store(store, Access::ReadOnly)
 }
 
 fn replay(a: &ReplayArgs) -> Outcome {

@@ -6,6 +6,7 @@
 
 mod backend;
 pub mod postgres;
+mod read_only_media;
 mod search;
 
 pub use backend::ExperimentStore;
@@ -14,6 +15,7 @@ pub use search::{CandidateRow, ExperimentRow, JobRow, JobState, ProgressRow, Rou
 use std::path::Path;
 use std::time::Duration;
 
+use read_only_media::unwritable;
 use rusqlite::Connection;
 
 /// Schema version, kept in `PRAGMA user_version`: the number of migrations applied.
@@ -199,10 +201,13 @@ impl Store {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         }
-        let conn = Connection::open(path).map_err(|e| format!("cannot open the store {name}: {e}"))?;
-        let store = Store { conn, path: name.to_string() };
-        store.init(access).map_err(|e| format!("{name}: {e}"))?;
-        Ok(store)
+        let opened =
+            Connection::open(path).map_err(|e| format!("cannot open the store {name}: {e}")).and_then(|conn| {
+                let store = Store { conn, path: name.to_string() };
+                store.init(access).map_err(|e| format!("{name}: {e}"))?;
+                Ok(store)
+            });
+        opened.map_err(|e| unwritable(path).unwrap_or(e))
     }
 
     /// Opens an existing store to read it only. SQLite's write-ahead log lets readers and
@@ -214,13 +219,24 @@ impl Store {
         if !path.is_file() {
             return Err(format!("no store at {name} (a store is the SQLite file `cellc search --store` writes)"));
         }
+        let bad = |e: rusqlite::Error| format!("cannot read the store {name}: {e}");
+        let version = |conn: &Connection| -> Result<i64, rusqlite::Error> {
+            conn.busy_timeout(Duration::from_secs(2))?;
+            conn.pragma_update(None, "query_only", true)?;
+            conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        };
         let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn =
             Connection::open_with_flags(path, flags).map_err(|e| format!("cannot open the store {name}: {e}"))?;
-        let bad = |e: rusqlite::Error| format!("cannot read the store {name}: {e}");
-        conn.busy_timeout(Duration::from_secs(2)).map_err(bad)?;
-        conn.pragma_update(None, "query_only", true).map_err(bad)?;
-        let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(bad)?;
+        // In a directory nobody can write, SQLite cannot make the `-shm` file a WAL reader needs.
+        let (conn, version) = match version(&conn) {
+            Ok(v) => (conn, v),
+            Err(e) => {
+                let conn = read_only_media::open_immutable(path).ok_or_else(|| bad(e))??;
+                let v = version(&conn).map_err(bad)?;
+                (conn, v)
+            }
+        };
         if version == 0 {
             return Err(format!("{name} is not a cellc store (it has no cellc tables)"));
         }
