@@ -74,9 +74,9 @@ fn lm_step(engine: &Engine, steps: usize, vocab: usize, threads: usize) -> usize
     let mut params = LmParams::init(engine, shape, 1.0, 3);
     let tokens: Vec<u32> = (0..steps * 4).map(|i| (i % vocab) as u32).collect();
     let targets: Vec<u32> = tokens.iter().map(|t| (t + 1) % vocab as u32).collect();
-    runner.train_step(&mut params, &tokens, &targets, 0.1);
+    runner.train_step(&mut params, &tokens, &targets, 0.1).unwrap();
     allocations(|| {
-        runner.train_step(&mut params, &tokens, &targets, 0.1);
+        runner.train_step(&mut params, &tokens, &targets, 0.1).unwrap();
     })
 }
 

@@ -158,7 +158,7 @@ fn check(cell: &str, shape: LmShape, threads: usize) {
     for &mode in modes {
         let mut runner = LmRunner::with_first_layer(&engine, shape, threads, mode).unwrap();
         assert_eq!(runner.first_layer_embedded(), mode == FirstLayer::Embedded);
-        let loss = runner.forward_backward(&params, &tokens, &targets, false);
+        let loss = runner.forward_backward(&params, &tokens, &targets, false).unwrap();
         let what = format!("{cell} {shape:?}, first layer {mode:?}, {threads} threads");
         assert!((loss - want.loss).abs() < 1e-5 * want.loss.abs().max(1.0), "{what}: loss {loss} vs {}", want.loss);
         assert_gradients(&runner, &want, &what);
@@ -202,7 +202,7 @@ fn music_gradients_match_the_f64_reference() {
         let frames = Frames { input: sets(&inputs), target: sets(&targets) };
         let want = reference_frames(&engine, &params, shape, &inputs, &targets);
         let mut runner = LmRunner::new(&engine, shape, threads).unwrap();
-        let loss = runner.forward_backward_frames(&params, &frames, None, false, None);
+        let loss = runner.forward_backward_frames(&params, &frames, None, false, None).unwrap();
         assert!((loss - want.loss).abs() < 1e-5 * want.loss, "{cell}: loss {loss} vs {}", want.loss);
         assert_gradients(&runner, &want, cell);
     }
@@ -218,10 +218,10 @@ fn training_lowers_the_loss() {
     // A deterministic stream: the next symbol is the current one plus one.
     let tokens: Vec<u32> = (0..96).map(|i| (i % 10) as u32).collect();
     let targets: Vec<u32> = tokens.iter().map(|t| (t + 1) % 10).collect();
-    let first = runner.train_step(&mut params, &tokens, &targets, 0.5);
+    let first = runner.train_step(&mut params, &tokens, &targets, 0.5).unwrap();
     let mut last = first;
     for _ in 0..200 {
-        last = runner.train_step(&mut params, &tokens, &targets, 0.5);
+        last = runner.train_step(&mut params, &tokens, &targets, 0.5).unwrap();
     }
     assert!((first - 10f64.ln()).abs() < 0.3, "starts near ln(V): {first}");
     assert!(last < 0.1, "loss fell from {first} to {last}");
@@ -249,7 +249,9 @@ fn dropout_and_tied_embeddings_have_the_right_gradients() {
         runner.tied = tied;
         let masks = Rng::new(4);
         let loss_at = |p: &LmParams, runner: &mut LmRunner<'_>| {
-            runner.forward_backward_weighted(p, &tokens, &targets, None, false, Some((&mut masks.clone(), 0.3)))
+            runner
+                .forward_backward_weighted(p, &tokens, &targets, None, false, Some((&mut masks.clone(), 0.3)))
+                .unwrap()
         };
         loss_at(&params, &mut runner);
         let what = format!("variational {variational}, tied {tied}");
@@ -304,7 +306,7 @@ fn training_flushes_denormals_to_zero_unless_told_not_to() {
     let outputs = |flush: bool| {
         let mut runner = LmRunner::new(&engine, shape, 2).unwrap();
         runner.flush_denormals = flush;
-        runner.forward_backward(&params, &tokens, &targets, false);
+        runner.forward_backward(&params, &tokens, &targets, false).unwrap();
         runner.layers()[0].output(&engine).to_vec()
     };
     let kept = outputs(false);

@@ -17,6 +17,9 @@ fn engine(name: &str) -> Engine {
     e
 }
 
+/// The injected fault is one per process: tests that arm it take turns.
+static ONE_FAULT_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Runs `f` on another thread; fails if it has not returned within `limit` (a hang).
 fn within<T: Send + 'static>(limit: Duration, what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
     let (tx, rx) = mpsc::channel();
@@ -28,6 +31,7 @@ fn within<T: Send + 'static>(limit: Duration, what: &str, f: impl FnOnce() -> T 
 
 #[test]
 fn a_thread_that_panics_ends_the_step_on_every_thread_and_the_pool_carries_on() {
+    let _turn = ONE_FAULT_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = Rng::new(5);
     for round in 0..20 {
         let name = ["gru", "lstm", "mut1"][round % 3];
@@ -92,4 +96,36 @@ fn a_schedule_whose_slots_do_not_fit_is_refused_before_any_run() {
     let arg = arg.unwrap();
     arg.dim = if arg.dim == Dim::H { Dim::D } else { Dim::H };
     assert!(check_schedule(sig, &sch).unwrap_err().contains("reads rows of"));
+}
+
+/// The same fault under the trainer's language model: the training step returns the error
+/// (which `cellc run` prints as one line) and the next step trains as if nothing happened.
+#[test]
+fn a_failing_step_reaches_the_trainer_as_an_error_and_training_goes_on() {
+    let _turn = ONE_FAULT_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    use cellc::train::lm::{LmParams, LmRunner, LmShape};
+    let out = within(Duration::from_secs(120), "a failing training step", || {
+        let e = engine("lstm");
+        let shape = LmShape { vocab: 10, hidden: 16, layers: 2, batch: 8, steps: 12 };
+        let tokens: Vec<u32> = (0..96).map(|i| (i % 10) as u32).collect();
+        let targets: Vec<u32> = tokens.iter().map(|t| (t + 1) % 10).collect();
+        let run = |fault: Option<(usize, usize)>| {
+            let mut params = LmParams::init(&e, shape, 1.0, 1);
+            let mut runner = LmRunner::new(&e, shape, 2).unwrap();
+            let mut losses = vec![runner.train_step(&mut params, &tokens, &targets, 0.5)];
+            if let Some((thread, step)) = fault {
+                faults::arm_panic(thread, step);
+                losses.push(runner.train_step(&mut params, &tokens, &targets, 0.0));
+            }
+            losses.push(runner.train_step(&mut params, &tokens, &targets, 0.5));
+            losses
+        };
+        (run(None), run(Some((1, 7))))
+    });
+    let (clean, faulty) = out;
+    let err = faulty[1].clone().expect_err("the injected panic is an error");
+    assert!(err.contains("stopped on every thread") && err.contains("on purpose"), "{err}");
+    // A failed step with learning rate 0 changes nothing: the steps around it match a clean run.
+    assert_eq!(clean[0], faulty[0]);
+    assert_eq!(clean[1], faulty[2], "training goes on from where it was");
 }

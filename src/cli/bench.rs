@@ -83,7 +83,7 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
     let mut runner = LmRunner::with_first_layer(&engine, shape, threads, args.first_layer)?;
     runner.flush_denormals = args.denormals == Denormals::Flush;
     let embedded = runner.first_layer_embedded();
-    let m = measure(&engine, &mut runner, &args);
+    let m = measure(&engine, &mut runner, &args)?;
     let n = args.batch * args.seq;
     let median = m.times[m.times.len() / 2];
     let (flops, peer_flops) = flops_per_step(&engine, &args, embedded);
@@ -160,7 +160,7 @@ struct Measured {
 }
 
 /// Warm-up steps, then the timed ones, on random tokens of a fixed seed.
-fn measure(engine: &Engine, runner: &mut LmRunner<'_>, args: &Args) -> Measured {
+fn measure(engine: &Engine, runner: &mut LmRunner<'_>, args: &Args) -> Result<Measured, String> {
     let shape = LmShape { vocab: args.vocab, hidden: args.hidden, layers: 1, batch: args.batch, steps: args.seq };
     let mut params = LmParams::init(engine, shape, 1.0, 0);
     let mut rng = crate::rng::Rng::new(1);
@@ -170,11 +170,12 @@ fn measure(engine: &Engine, runner: &mut LmRunner<'_>, args: &Args) -> Measured 
     let lr = if args.optimizer == OptimizerKind::Adam { 1e-3 } else { 0.1 };
     let mut opt = Optimizer::new(args.optimizer, &params);
     let mut step = |runner: &mut LmRunner<'_>, params: &mut LmParams| {
-        runner.forward_backward(params, &tokens, &targets, false);
+        runner.forward_backward(params, &tokens, &targets, false)?;
         opt.update(params, runner, lr, 0.0);
+        Ok::<(), String>(())
     };
     for _ in 0..args.warmup {
-        step(runner, &mut params);
+        step(runner, &mut params)?;
     }
     runner.times = Default::default();
     let cell_before = runner.cell_times();
@@ -182,12 +183,12 @@ fn measure(engine: &Engine, runner: &mut LmRunner<'_>, args: &Args) -> Measured 
     let cpu0 = crate::runtime::cpu_time();
     for _ in 0..args.steps {
         let t0 = Instant::now();
-        step(runner, &mut params);
+        step(runner, &mut params)?;
         times.push(t0.elapsed().as_secs_f64());
     }
     let cpu_ms = (crate::runtime::cpu_time() - cpu0).as_secs_f64() * 1e3 / args.steps as f64;
     times.sort_by(f64::total_cmp);
-    Measured { times, cpu_ms, cell_before }
+    Ok(Measured { times, cpu_ms, cell_before })
 }
 
 /// Where the time of the timed steps went, phase by phase.

@@ -14,11 +14,11 @@ pub fn evaluate(runner: &mut LmRunner<'_>, params: &LmParams, task: &Task, set: 
         let carry = b.stream && i > 0;
         match &b.frames {
             Some(f) => {
-                runner.evaluate_frames(params, f, Some(&b.weights), carry);
+                runner.evaluate_frames(params, f, Some(&b.weights), carry)?;
                 tally.add_hits(b, runner.row_hits());
             }
             None => {
-                runner.evaluate(params, &b.tokens, &b.targets, Some(&b.weights), carry);
+                runner.evaluate(params, &b.tokens, &b.targets, Some(&b.weights), carry)?;
             }
         }
         let (right, losses) = runner.row_results();

@@ -140,7 +140,7 @@ impl<'e> Trainer<'e> {
                 carry,
                 dropout,
             ),
-        };
+        }?;
         let norm = self.runner.grad_norm();
         if !loss.is_finite() || !norm.is_finite() {
             let origin = super::diverge::origin(&self.runner, &state.params, &batch);

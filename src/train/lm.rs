@@ -228,8 +228,8 @@ impl<'e> LmRunner<'e> {
         tokens: &[u32],
         carry: bool,
         dropout: Option<(&mut Rng, f64)>,
-    ) {
-        self.forward_input(p, Input::Tokens(tokens), carry, dropout);
+    ) -> Result<(), String> {
+        self.forward_input(p, Input::Tokens(tokens), carry, dropout)
     }
 
     /// [`LmRunner::forward_layers`] from symbols or from sets of units.
@@ -239,7 +239,7 @@ impl<'e> LmRunner<'e> {
         input: Input<'_>,
         carry: bool,
         dropout: Option<(&mut Rng, f64)>,
-    ) {
+    ) -> Result<(), String> {
         let h = self.shape.hidden;
         let n = self.rows() * h;
         let e = self.engine;
@@ -305,10 +305,9 @@ impl<'e> LmRunner<'e> {
                 self.layers[l].zero_states(e);
             }
             if let (0, true, Input::Tokens(tokens)) = (l, self.first_embedded, input) {
-                e.forward_embedded(&mut self.layers[0], &p.cells[0], &p.embed, tokens, self.threads)
-                    .unwrap_or_else(super::fatal);
+                e.forward_embedded(&mut self.layers[0], &p.cells[0], &p.embed, tokens, self.threads)?;
             } else {
-                e.forward(&mut self.layers[l], &p.cells[l], self.threads).unwrap_or_else(super::fatal);
+                e.forward(&mut self.layers[l], &p.cells[l], self.threads)?;
             }
         }
         if dropping {
@@ -318,16 +317,17 @@ impl<'e> LmRunner<'e> {
             }
         }
         self.masks_live = dropping;
+        Ok(())
     }
 
     /// Gradients of every parameter from the output layer's gradient in `logits`.
-    pub(super) fn backward(&mut self, p: &LmParams, tokens: &[u32]) {
-        self.backward_input(p, Input::Tokens(tokens));
+    pub(super) fn backward(&mut self, p: &LmParams, tokens: &[u32]) -> Result<(), String> {
+        self.backward_input(p, Input::Tokens(tokens))
     }
 
     /// [`LmRunner::backward`] for symbols or sets of units read by the last forward pass.
-    pub(super) fn backward_input(&mut self, p: &LmParams, input: Input<'_>) {
-        self.backward_layers(p, input);
+    pub(super) fn backward_input(&mut self, p: &LmParams, input: Input<'_>) -> Result<(), String> {
+        self.backward_layers(p, input)?;
         if self.tied {
             // One matrix in two places: its gradient is the sum, all of it on the embedding.
             for (d, g) in self.dembed.iter_mut().zip(&mut self.grads.out_w) {
@@ -337,9 +337,10 @@ impl<'e> LmRunner<'e> {
             self.touched.clear();
             self.touched.extend(0..self.shape.vocab as u32);
         }
+        Ok(())
     }
 
-    fn backward_layers(&mut self, p: &LmParams, input: Input<'_>) {
+    fn backward_layers(&mut self, p: &LmParams, input: Input<'_>) -> Result<(), String> {
         let s = self.shape;
         let (h, n) = (s.hidden, self.rows() * s.hidden);
         let e = self.engine;
@@ -367,10 +368,9 @@ impl<'e> LmRunner<'e> {
                     tokens,
                     &mut self.dembed,
                     self.threads,
-                )
-                .unwrap_or_else(super::fatal);
+                )?;
             } else {
-                e.backward(bufs, &p.cells[l], &self.dy[..n], grads, self.threads).unwrap_or_else(super::fatal);
+                e.backward(bufs, &p.cells[l], &self.dy[..n], grads, self.threads)?;
             }
             if l > 0 {
                 let dx = self.layers[l].input_grad(e);
@@ -403,6 +403,7 @@ impl<'e> LmRunner<'e> {
                 }
             }
         }
+        Ok(())
     }
 
     /// Forward and backward on one batch of the current length: the mean cross-entropy over the
@@ -417,12 +418,12 @@ impl<'e> LmRunner<'e> {
         weights: Option<&[f32]>,
         carry: bool,
         dropout: Option<(&mut Rng, f64)>,
-    ) -> f64 {
+    ) -> Result<f64, String> {
         let _fp = FlushDenormals::new(self.flush_denormals);
-        self.forward_layers(p, tokens, carry, dropout);
+        self.forward_layers(p, tokens, carry, dropout)?;
         let loss = self.output_layer(p, targets, weights, false);
-        self.backward(p, tokens);
-        loss
+        self.backward(p, tokens)?;
+        Ok(loss)
     }
 
     /// [`LmRunner::forward_backward_weighted`] for music: multi-hot frames in, 88 independent
@@ -434,20 +435,26 @@ impl<'e> LmRunner<'e> {
         weights: Option<&[f32]>,
         carry: bool,
         dropout: Option<(&mut Rng, f64)>,
-    ) -> f64 {
+    ) -> Result<f64, String> {
         let _fp = FlushDenormals::new(self.flush_denormals);
-        self.forward_input(p, Input::Sets(&frames.input), carry, dropout);
+        self.forward_input(p, Input::Sets(&frames.input), carry, dropout)?;
         let loss = self.sigmoid_layer(p, &frames.target, weights, false);
-        self.backward_input(p, Input::Sets(&frames.input));
-        loss
+        self.backward_input(p, Input::Sets(&frames.input))?;
+        Ok(loss)
     }
 
     /// Forward only on music frames; afterwards [`LmRunner::row_results`] gives each row's loss
     /// and [`LmRunner::row_hits`] its note counts.
-    pub fn evaluate_frames(&mut self, p: &LmParams, frames: &Frames, weights: Option<&[f32]>, carry: bool) -> f64 {
+    pub fn evaluate_frames(
+        &mut self,
+        p: &LmParams,
+        frames: &Frames,
+        weights: Option<&[f32]>,
+        carry: bool,
+    ) -> Result<f64, String> {
         let _fp = FlushDenormals::new(self.flush_denormals);
-        self.forward_input(p, Input::Sets(&frames.input), carry, None);
-        self.sigmoid_layer(p, &frames.target, weights, true)
+        self.forward_input(p, Input::Sets(&frames.input), carry, None)?;
+        Ok(self.sigmoid_layer(p, &frames.target, weights, true))
     }
 
     /// The dropout mask of the last training pass on connection `l` (layer l's input for l < L,
@@ -463,17 +470,23 @@ impl<'e> LmRunner<'e> {
     }
 
     /// [`LmRunner::forward_backward_weighted`] with every row counted and no dropout.
-    pub fn forward_backward(&mut self, p: &LmParams, tokens: &[u32], targets: &[u32], carry: bool) -> f64 {
+    pub fn forward_backward(
+        &mut self,
+        p: &LmParams,
+        tokens: &[u32],
+        targets: &[u32],
+        carry: bool,
+    ) -> Result<f64, String> {
         self.forward_backward_weighted(p, tokens, targets, None, carry, None)
     }
 
     /// One step of plain SGD on one batch (states start at zero): forward, loss, BPTT, update.
     /// Returns the mean cross-entropy before the update.
-    pub fn train_step(&mut self, p: &mut LmParams, tokens: &[u32], targets: &[u32], lr: f32) -> f64 {
-        let loss = self.forward_backward(p, tokens, targets, false);
+    pub fn train_step(&mut self, p: &mut LmParams, tokens: &[u32], targets: &[u32], lr: f32) -> Result<f64, String> {
+        let loss = self.forward_backward(p, tokens, targets, false)?;
         let mut opt = super::optim::Optimizer::new(super::optim::OptimizerKind::Sgd, p);
         opt.update(p, self, f64::from(lr), 0.0);
-        loss
+        Ok(loss)
     }
 
     /// Forward only: the mean loss over weighted rows; afterwards [`LmRunner::row_results`]
@@ -485,10 +498,10 @@ impl<'e> LmRunner<'e> {
         targets: &[u32],
         weights: Option<&[f32]>,
         carry: bool,
-    ) -> f64 {
+    ) -> Result<f64, String> {
         let _fp = FlushDenormals::new(self.flush_denormals);
-        self.forward_layers(p, tokens, carry, None);
-        self.output_layer(p, targets, weights, true)
+        self.forward_layers(p, tokens, carry, None)?;
+        Ok(self.output_layer(p, targets, weights, true))
     }
 
     /// Per row of the last `evaluate`: whether the top prediction was the target, and the
@@ -498,9 +511,8 @@ impl<'e> LmRunner<'e> {
         (&self.tables.row_right[..n], &self.tables.row_loss[..n])
     }
 
-    /// The Euclidean norm of all gradients together (the embedding's included). Gradients are
-    /// cut into fixed blocks summed on every thread and added in block order, so the thread
-    /// count does not change the result.
+    /// The Euclidean norm of all gradients together (the embedding's included), the same for
+    /// any thread count.
     pub fn grad_norm(&self) -> f64 {
         let h = self.shape.hidden;
         let mut slices: Vec<&[f32]> =
@@ -508,17 +520,7 @@ impl<'e> LmRunner<'e> {
         slices.extend(self.grads.cells.iter().flatten().map(Vec::as_slice));
         slices.push(&self.grads.out_w);
         slices.push(&self.grads.out_b);
-        const BLOCK: usize = 1 << 14;
-        let blocks: Vec<&[f32]> = slices.iter().flat_map(|s| s.chunks(BLOCK)).collect();
-        let mut sums = vec![0f64; blocks.len()];
-        let per = blocks.len().div_ceil(self.threads.max(1)).max(1);
-        let mut parts: Vec<(&[&[f32]], &mut [f64])> = blocks.chunks(per).zip(sums.chunks_mut(per)).collect();
-        crate::runtime::pool::run_parts(&mut parts, |_, (blocks, sums)| {
-            for (b, s) in blocks.iter().zip(sums.iter_mut()) {
-                *s = sum_of_squares(b);
-            }
-        });
-        sums.iter().sum::<f64>().sqrt()
+        super::optim::norm(&slices, self.threads)
     }
 
     /// The gradients in [`LmParams::tensors`] order.
@@ -576,22 +578,4 @@ impl<'e> LmRunner<'e> {
         }
         t
     }
-}
-
-/// The sum of squares of `v`: eight f32 lanes per run of 1024 (vectorisable), runs summed in
-/// f64, so it is fast and still accurate on long gradients.
-fn sum_of_squares(v: &[f32]) -> f64 {
-    v.chunks(1024)
-        .map(|run| {
-            let mut lanes = [0f32; 8];
-            let mut it = run.chunks_exact(8);
-            for c in &mut it {
-                for (l, x) in lanes.iter_mut().zip(c) {
-                    *l += x * x;
-                }
-            }
-            let tail: f32 = it.remainder().iter().map(|x| x * x).sum();
-            lanes.iter().map(|&l| f64::from(l)).sum::<f64>() + f64::from(tail)
-        })
-        .sum()
 }

@@ -23,9 +23,3 @@ pub use fit::Hooks;
 pub use run::Run;
 pub use schedule::Schedule;
 pub use state::{Diverged, EvalRecord, Event, Outcome, RunEnd, RunState, Stop, Trained};
-
-/// A failed engine step (a panicking thread, stopped on every thread) leaves no model to go on
-/// with: a panic, reported by the CLI as an internal error.
-fn fatal(e: String) {
-    panic!("{e}")
-}

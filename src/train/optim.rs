@@ -126,3 +126,38 @@ impl Optimizer {
         Update { grad_norm, clip_scale }
     }
 }
+
+/// The Euclidean norm of `slices` together, on `threads` threads. They are cut into fixed blocks,
+/// each summed on some thread and added in block order, so the thread count does not change the
+/// result.
+pub(super) fn norm(slices: &[&[f32]], threads: usize) -> f64 {
+    const BLOCK: usize = 1 << 14;
+    let blocks: Vec<&[f32]> = slices.iter().flat_map(|s| s.chunks(BLOCK)).collect();
+    let mut sums = vec![0f64; blocks.len()];
+    let per = blocks.len().div_ceil(threads.max(1)).max(1);
+    let mut parts: Vec<(&[&[f32]], &mut [f64])> = blocks.chunks(per).zip(sums.chunks_mut(per)).collect();
+    crate::runtime::pool::run_parts(&mut parts, |_, (blocks, sums)| {
+        for (b, s) in blocks.iter().zip(sums.iter_mut()) {
+            *s = sum_of_squares(b);
+        }
+    });
+    sums.iter().sum::<f64>().sqrt()
+}
+
+/// The sum of squares of `v`: eight f32 lanes per run of 1024 (vectorisable), runs summed in
+/// f64, so it is fast and still accurate on long gradients.
+fn sum_of_squares(v: &[f32]) -> f64 {
+    v.chunks(1024)
+        .map(|run| {
+            let mut lanes = [0f32; 8];
+            let mut it = run.chunks_exact(8);
+            for c in &mut it {
+                for (l, x) in lanes.iter_mut().zip(c) {
+                    *l += x * x;
+                }
+            }
+            let tail: f32 = it.remainder().iter().map(|x| x * x).sum();
+            lanes.iter().map(|&l| f64::from(l)).sum::<f64>() + f64::from(tail)
+        })
+        .sum()
+}

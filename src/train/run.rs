@@ -154,7 +154,7 @@ pub fn loss_on_batch(cell: &Cell, dir: &Path, mut batch: crate::tensors::TensorS
             return Err(format!("{what}: music `inputs` is [T, B, {}]", task.vocab()));
         }
         let frames = crate::tasks::Frames { input: sets(&inputs), target: sets(&targets) };
-        return Ok(runner.evaluate_frames(&model.params, &frames, weights.as_deref(), false));
+        return runner.evaluate_frames(&model.params, &frames, weights.as_deref(), false);
     }
-    Ok(runner.evaluate(&model.params, &symbols(&inputs)?, &symbols(&targets)?, weights.as_deref(), false))
+    runner.evaluate(&model.params, &symbols(&inputs)?, &symbols(&targets)?, weights.as_deref(), false)
 }
