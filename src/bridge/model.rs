@@ -50,8 +50,9 @@ pub fn pytorch(cell: &Cell, m: &ModelInfo) -> String {
     s.push_str(
         "    def loss(self, inputs, targets, weights=None):\n        \"\"\"The mean loss over the rows of weight 1 (every row without `weights` [T, B]): cross-entropy\n        per symbol, or for music the 88 keys' log-losses summed per frame; `cellc test` reports it.\"\"\"\n        logits, _ = self(inputs)\n        if MUSIC:\n            rows = F.binary_cross_entropy_with_logits(logits, targets, reduction=\"none\").sum(-1)\n        else:\n            rows = F.cross_entropy(logits.reshape(-1, VOCAB), targets.reshape(-1), reduction=\"none\")\n            rows = rows.reshape(targets.shape)\n        if weights is None:\n            return rows.mean()\n        return (rows * weights).sum() / weights.sum()\n\n\n",
     );
+    s.push_str(READ_VERIFIED);
     s.push_str(
-        "def load(path=\"model.safetensors\", dtype=torch.float32):\n    \"\"\"The trained model from a checkpoint's `model.safetensors`.\"\"\"\n    from safetensors.torch import load_file\n\n    tensors = load_file(path)\n    model = Model().to(dtype)\n    with torch.no_grad():\n        model.embed.copy_(tensors.pop(\"embed\"))\n        model.out_W.copy_(tensors.pop(\"out.W\"))\n        model.out_b.copy_(tensors.pop(\"out.b\"))\n        for l, layer in enumerate(model.layers):\n            for name, p in layer.cell.named_parameters():\n                p.copy_(tensors.pop(f\"layer{l}.{name}\"))\n    if tensors:\n        raise ValueError(f\"{path}: tensors this model does not have: {sorted(tensors)}\")\n    return model\n",
+        "def load(path=\"model.safetensors\", dtype=torch.float32):\n    \"\"\"The trained model from a checkpoint's `model.safetensors` (its digests verified).\"\"\"\n    tensors = {k: torch.from_numpy(v) for k, v in _read_verified(path).items()}\n    model = Model().to(dtype)\n    with torch.no_grad():\n        model.embed.copy_(tensors.pop(\"embed\"))\n        model.out_W.copy_(tensors.pop(\"out.W\"))\n        model.out_b.copy_(tensors.pop(\"out.b\"))\n        for l, layer in enumerate(model.layers):\n            for name, p in layer.cell.named_parameters():\n                p.copy_(tensors.pop(f\"layer{l}.{name}\"))\n    if tensors:\n        raise ValueError(f\"{path}: tensors this model does not have: {sorted(tensors)}\")\n    return model\n",
     );
     s
 }
@@ -68,8 +69,50 @@ pub fn jax(cell: &Cell, m: &ModelInfo) -> String {
     s.push_str(
         "def model_loss(model, inputs, targets, weights=None):\n    \"\"\"The mean loss over the rows of weight 1, as `cellc test` reports it.\"\"\"\n    logits, _ = model_apply(model, inputs)\n    if MUSIC:\n        rows = (jnp.maximum(logits, 0) - logits * targets + jnp.log1p(jnp.exp(-jnp.abs(logits)))).sum(-1)\n    else:\n        logp = jax.nn.log_softmax(logits, axis=-1)\n        rows = -jnp.take_along_axis(logp, targets[..., None], axis=-1)[..., 0]\n    if weights is None:\n        return rows.mean()\n    return (rows * weights).sum() / weights.sum()\n\n\n",
     );
+    s.push_str(READ_VERIFIED);
     s.push_str(
-        "def load(path=\"model.safetensors\", dtype=jnp.float32):\n    \"\"\"The trained model from a checkpoint's `model.safetensors`, as nested dicts.\"\"\"\n    from safetensors.numpy import load_file\n\n    t = {k: jnp.asarray(v, dtype) for k, v in load_file(path).items()}\n    layers = [{p: t.pop(f\"layer{l}.{p}\") for p in PARAMS} for l in range(LAYERS)]\n    model = {\"embed\": t.pop(\"embed\"), \"out.W\": t.pop(\"out.W\"), \"out.b\": t.pop(\"out.b\"), \"layers\": layers}\n    if t:\n        raise ValueError(f\"{path}: tensors this model does not have: {sorted(t)}\")\n    return model\n",
+        "def load(path=\"model.safetensors\", dtype=jnp.float32):\n    \"\"\"The trained model from a checkpoint's `model.safetensors` (its digests verified), as\n    nested dicts.\"\"\"\n    t = {k: jnp.asarray(v, dtype) for k, v in _read_verified(path).items()}\n    layers = [{p: t.pop(f\"layer{l}.{p}\") for p in PARAMS} for l in range(LAYERS)]\n    model = {\"embed\": t.pop(\"embed\"), \"out.W\": t.pop(\"out.W\"), \"out.b\": t.pop(\"out.b\"), \"layers\": layers}\n    if t:\n        raise ValueError(f\"{path}: tensors this model does not have: {sorted(t)}\")\n    return model\n",
     );
     s
 }
+
+/// The generated modules' reader of `model.safetensors`: it checks the SHA-256 digests cellc
+/// writes into every tensor file (`tensors::DIGEST_KEY`, the same rules as `TensorSet::decode`)
+/// and that every weight is finite, so a damaged file fails in Python as it does in cellc.
+const READ_VERIFIED: &str = r#"def _read_verified(path):
+    """The tensors of a safetensors file cellc wrote, as numpy arrays; a tensor whose bytes do not
+    match the digest written with it, a missing or extra tensor, damaged metadata or a weight
+    that is not finite is a ValueError naming the file and the tensor."""
+    import hashlib
+    import json
+
+    import numpy as np
+    from safetensors import safe_open
+
+    with safe_open(path, framework="numpy") as f:
+        meta = dict(f.metadata() or {})
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    if "cellc.sha256" in meta:
+        digests = json.loads(meta.pop("cellc.sha256"))
+        h = hashlib.sha256()
+        for k in sorted(meta, key=lambda k: k.encode()):
+            for part in (k.encode(), meta[k].encode()):
+                h.update(len(part).to_bytes(8, "little") + part)
+        if digests.get("metadata") != h.hexdigest():
+            raise ValueError(f"{path}: the metadata is damaged (it does not match the digest written with it)")
+        listed = digests["tensors"]
+        for name, a in tensors.items():
+            if name not in listed:
+                raise ValueError(f"{path}: tensor `{name}` was not written with this file")
+            if hashlib.sha256(np.ascontiguousarray(a, dtype="<f4").tobytes()).hexdigest() != listed[name]:
+                raise ValueError(f"{path}: tensor `{name}` is damaged (its bytes do not match its digest)")
+        for name in listed:
+            if name not in tensors:
+                raise ValueError(f"{path}: tensor `{name}` is missing (the file was written with it)")
+    for name, a in tensors.items():
+        if not np.isfinite(a).all():
+            raise ValueError(f"{path}: tensor `{name}` has a weight that is not finite")
+    return tensors
+
+
+"#;

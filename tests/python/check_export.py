@@ -19,7 +19,9 @@ Prints one line per case and a last line `ok N` or `failed N`; exits 1 when any 
 
 import importlib.util
 import json
+import os
 import sys
+import tempfile
 import traceback
 
 import numpy as np
@@ -163,7 +165,25 @@ def check_model(case, i):
     for name, got in (("pytorch", t), ("jax", j)):
         if not abs(got - want) <= 1e-4 * max(1.0, abs(want)):
             raise AssertionError(f"{name} loss {got:.7f}, cellc test {want:.7f}")
-    return f"loss cellc {want:.6f}, pytorch {t:.6f}, jax {j:.6f}"
+    check_damage_is_refused(case["checkpoint"], tm, jm)
+    return f"loss cellc {want:.6f}, pytorch {t:.6f}, jax {j:.6f}, damage refused"
+
+
+def check_damage_is_refused(path, tm, jm):
+    """A flipped bit in the last weight of a copy: both loaders refuse it, naming the tensor."""
+    data = bytearray(open(path, "rb").read())
+    data[-1] ^= 0x01
+    with tempfile.TemporaryDirectory() as d:
+        damaged = os.path.join(d, "model.safetensors")
+        open(damaged, "wb").write(bytes(data))
+        for name, load in (("pytorch", tm.load), ("jax", jm.load)):
+            try:
+                load(damaged)
+            except ValueError as e:
+                if "is damaged" not in str(e) or damaged not in str(e):
+                    raise AssertionError(f"{name}: the wrong error for a damaged file: {e}")
+            else:
+                raise AssertionError(f"{name}: a damaged model.safetensors loaded without an error")
 
 
 def write_torch_rnn(case, i):
