@@ -458,4 +458,14 @@ fn a_comparison_on_postgres_with_a_worker_killed_equals_the_sqlite_one() {
     assert_eq!(on_pg.json("/api/overview")["experiments"][0]["done"], 6);
     let name = view.experiments().unwrap().into_iter().next().unwrap();
     assert!(view.jobs(&name).unwrap().iter().any(|j| j.attempts > 1), "the killed worker's run was redone");
+    // The server stops: the dashboard says why it cannot read, keeps what it had, and clears the
+    // message when the server is back.
+    server.stop();
+    let error = eventually("the dashboard to report the lost server", || {
+        on_pg.json("/api/overview")["store_error"].as_str().map(str::to_string)
+    });
+    assert!(error.contains("lost the connection to postgres://") && !error.contains(PASSWORD), "{error}");
+    assert_eq!(on_pg.json("/api/overview")["experiments"][0]["done"], 6, "what it read before");
+    server.start_again();
+    eventually("the dashboard to read again", || on_pg.json("/api/overview")["store_error"].is_null().then_some(()));
 }

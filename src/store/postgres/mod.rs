@@ -70,7 +70,9 @@ impl PgStore {
                  -c idle_in_transaction_session_timeout=10000",
             );
         }
-        let session = session::Session::connect(target)?;
+        // Readers (the dashboard) report a lost server at once and try again at their next
+        // poll; writers wait for it to come back.
+        let session = session::Session::connect(target, access != Access::ReadOnly)?;
         let mut store = PgStore { session, describe };
         let checked = if access == Access::ReadOnly { store.check_version() } else { store.migrate(access) };
         checked.map_err(|e| format!("{}: {e}", store.describe))?;

@@ -45,6 +45,10 @@ pub struct Session {
     pub describe: String,
     /// Session advisory locks held (the server drops them with the connection).
     locks: Vec<i64>,
+    /// Whether a lost connection is waited for (coordinators, workers) or reported at once,
+    /// with one reconnection tried per call (readers such as the dashboard, which show the
+    /// error and poll again).
+    patient: bool,
 }
 
 /// Whether `e` means the connection is gone (rather than that the statement was wrong): the
@@ -69,10 +73,10 @@ pub fn connection_lost(e: &postgres::Error) -> bool {
 }
 
 impl Session {
-    pub fn connect(target: Target) -> Result<Session, String> {
+    pub fn connect(target: Target, patient: bool) -> Result<Session, String> {
         let client = target.connect()?;
         let describe = target.describe();
-        Ok(Session { client, target, describe, locks: vec![] })
+        Ok(Session { client, target, describe, locks: vec![], patient })
     }
 
     /// The connection as it is, for what must not be retried (opening and migrating).
@@ -80,15 +84,35 @@ impl Session {
         &mut self.client
     }
 
-    /// Runs `op` on the connection; if the connection was lost, reconnects and runs it again.
+    /// Runs `op` on the connection; if the connection was lost, reconnects and runs it again
+    /// (an impatient session: once).
     pub fn run<T>(&mut self, mut op: impl FnMut(&mut Client) -> Result<T, postgres::Error>) -> Result<T, String> {
+        let mut lost_since = None;
         loop {
             match op(&mut self.client) {
                 Ok(v) => return Ok(v),
-                Err(e) if connection_lost(&e) => self.reconnect(&error_text(&e))?,
+                Err(e) if connection_lost(&e) => {
+                    let first = lost_since.is_none();
+                    let since = *lost_since.get_or_insert_with(Instant::now);
+                    let describe = self.describe.clone();
+                    let lost = |last: &str| format!("lost the connection to {describe}: {last}");
+                    if self.patient {
+                        self.wait_and_reconnect(&error_text(&e), since)?;
+                    } else if first {
+                        self.reconnect_once().map_err(|last| lost(&last))?;
+                    } else {
+                        return Err(lost(&error_text(&e)));
+                    }
+                }
                 Err(e) => return Err(error_text(&e)),
             }
         }
+    }
+
+    /// One attempt to connect and take the locks back.
+    fn reconnect_once(&mut self) -> Result<(), String> {
+        self.client = self.target.connect()?;
+        self.relock().map_err(|e| e.0)
     }
 
     /// Remembers a session advisory lock this connection took, to take it again after a reconnect.
@@ -99,8 +123,9 @@ impl Session {
     }
 
     /// Waits for the server with exponential backoff (0.1 s doubling to 2 s) until a connection
-    /// opens and the locks are back, or the time allowed runs out.
-    fn reconnect(&mut self, reason: &str) -> Result<(), String> {
+    /// opens and the locks are back, or the time allowed since the connection was first lost
+    /// (`since`; a connection lost again at once does not restart the clock) runs out.
+    fn wait_and_reconnect(&mut self, reason: &str, since: Instant) -> Result<(), String> {
         let allowed = self.target.reconnect_for;
         let describe = self.describe.clone();
         let gave_up = |last: &str| {
@@ -117,7 +142,7 @@ impl Session {
             self.describe,
             allowed.as_secs_f64()
         ));
-        let started = Instant::now();
+        let started = since;
         let mut pause = Duration::from_millis(100);
         let mut last = reason.to_string();
         loop {
