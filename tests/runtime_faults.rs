@@ -33,6 +33,7 @@ fn within<T: Send + 'static>(limit: Duration, what: &str, f: impl FnOnce() -> T 
 fn a_thread_that_panics_ends_the_step_on_every_thread_and_the_pool_carries_on() {
     let _turn = ONE_FAULT_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let mut rng = Rng::new(5);
+    let mut slowest = Duration::ZERO;
     for round in 0..20 {
         let name = ["gru", "lstm", "mut1"][round % 3];
         let threads = 2 + round % 2;
@@ -52,6 +53,7 @@ fn a_thread_that_panics_ends_the_step_on_every_thread_and_the_pool_carries_on() 
                 (bufs.output(&e).to_vec(), grads.clone())
             };
             let want = clean(&mut bufs, &mut grads);
+            let t = std::time::Instant::now();
             let failed = if backward {
                 e.forward(&mut bufs, &weights, threads).unwrap();
                 faults::arm_panic(thread, step);
@@ -60,14 +62,18 @@ fn a_thread_that_panics_ends_the_step_on_every_thread_and_the_pool_carries_on() 
                 faults::arm_panic(thread, step);
                 e.forward(&mut bufs, &weights, threads)
             };
+            let took = t.elapsed();
             let again = clean(&mut bufs, &mut grads);
-            (failed, want == again)
+            (failed, want == again, took)
         });
-        let (failed, same) = result;
+        let (failed, same, took) = result;
+        slowest = slowest.max(took);
         let err = failed.expect_err("the injected panic is an error");
         assert!(err.contains("stopped on every thread") && err.contains("on purpose"), "{err}");
         assert!(same, "round {round}: the next call gives the numbers of a clean one");
     }
+    // Reported, not asserted (a loaded machine is slower): the target is well under a second.
+    eprintln!("the slowest failing call returned its error after {slowest:?}");
 }
 
 #[test]
