@@ -255,13 +255,14 @@ type Reference = (&'static str, fn(f64) -> f64, f64);
 #[test]
 fn activations_are_accurate_over_their_whole_range() {
     let points = activation_points();
-    let reference: [Reference; 6] = [
+    let reference: [Reference; 7] = [
         ("tanh", f64::tanh, 1.5e-6),
         ("sigm", cellc::ir::sigmoid, 1.5e-6),
         ("exp", f64::exp, 1.5e-6),
         ("softplus", cellc::ir::softplus, 1.5e-6),
         ("relu", |x| if x > 0.0 || x.is_nan() { x } else { 0.0 }, 0.0),
         ("abs", f64::abs, 0.0),
+        ("sqrt", f64::sqrt, 1e-7),
     ];
     for (name, f, bound) in reference {
         let got = jit_activation(name, &points);

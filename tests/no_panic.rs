@@ -95,6 +95,7 @@ const TOKENS: &[&str] = &[
     "exp",
     "abs",
     "softplus",
+    "sqrt",
     "id",
     "1",
     "0.5",

@@ -108,5 +108,11 @@ fn activation_vjp(graph: &mut Graph, f: Func, y: NodeId, a: NodeId, g: NodeId) -
             let s = graph.build(Op::Sign, &[a]);
             graph.mul(g, s)
         }
+        // sqrt' = 1 / (2 y), applied as (g / y) / 2
+        Func::Sqrt => {
+            let g_y = graph.div(g, y);
+            let two = graph.constant(2.0);
+            graph.div(g_y, two)
+        }
     }
 }

@@ -19,6 +19,7 @@ impl Dialect for Jax {
             Func::Exp => format!("jnp.exp({arg})"),
             Func::Softplus => format!("jax.nn.softplus({arg})"),
             Func::Abs => format!("jnp.abs({arg})"),
+            Func::Sqrt => format!("jnp.sqrt({arg})"),
         }
     }
     fn param(&self, name: &str) -> String {

@@ -18,6 +18,7 @@ impl Dialect for Torch {
             Func::Exp => format!("torch.exp({arg})"),
             Func::Softplus => format!("F.softplus({arg})"),
             Func::Abs => format!("torch.abs({arg})"),
+            Func::Sqrt => format!("torch.sqrt({arg})"),
         }
     }
     fn param(&self, name: &str) -> String {

@@ -250,6 +250,7 @@ fn emit_node(
                 Func::Exp => m.exp(b, x),
                 Func::Softplus => m.softplus(b, x),
                 Func::Abs => b.ins().fabs(x),
+                Func::Sqrt => b.ins().sqrt(x),
             }
         }
         Op::Step => {

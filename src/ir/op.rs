@@ -114,6 +114,7 @@ pub fn activation(f: Func, a: f64) -> f64 {
         Func::Exp => a.exp(),
         Func::Softplus => softplus(a),
         Func::Abs => a.abs(),
+        Func::Sqrt => a.sqrt(),
     }
 }
 

@@ -13,10 +13,13 @@ pub enum Func {
     Exp,
     Softplus,
     Abs,
+    /// The square root, as in a normalisation's `sqrt(mean(d*d) + eps)`.
+    Sqrt,
 }
 
 impl Func {
-    pub const ALL: [Func; 7] = [Func::Tanh, Func::Sigm, Func::Relu, Func::Id, Func::Exp, Func::Softplus, Func::Abs];
+    pub const ALL: [Func; 8] =
+        [Func::Tanh, Func::Sigm, Func::Relu, Func::Id, Func::Exp, Func::Softplus, Func::Abs, Func::Sqrt];
 
     /// The canonical name (`sigmoid` is an alias of `sigm`).
     pub fn name(self) -> &'static str {
@@ -28,6 +31,7 @@ impl Func {
             Func::Exp => "exp",
             Func::Softplus => "softplus",
             Func::Abs => "abs",
+            Func::Sqrt => "sqrt",
         }
     }
 

@@ -102,10 +102,15 @@ impl ExprGen<'_> {
             1 => (format!("b{}", self.rng.below(4)), true),
             2 => ((*self.rng.pick(&["0.5", "1", "2", "0.25"])).to_string(), false),
             3 | 4 => {
-                let f = *self.rng.pick(&["tanh", "sigm", "relu", "id", "exp", "softplus", "abs", "sigmoid"]);
-                // exp only of bounded arguments, so values stay finite.
+                let f = *self.rng.pick(&["tanh", "sigm", "relu", "id", "exp", "softplus", "abs", "sigmoid", "sqrt"]);
+                // exp only of bounded arguments, so values stay finite; sqrt only of arguments in
+                // [0.5, 1.5], away from its infinite slope at 0.
                 let (arg, v) = self.expr(depth - 1);
-                if f == "exp" { (format!("exp(tanh({arg}))"), v) } else { (format!("{f}({arg})"), v) }
+                match f {
+                    "exp" => (format!("exp(tanh({arg}))"), v),
+                    "sqrt" => (format!("sqrt(0.5 + sigm({arg}))"), v),
+                    _ => (format!("{f}({arg})"), v),
+                }
             }
             5 => {
                 self.mats += 1;
