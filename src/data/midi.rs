@@ -58,18 +58,23 @@ pub fn write(frames: &[Vec<u8>]) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// The frames a file written by [`write`] holds (notes sounding at each frame's start).
+/// The most frames a file may hold: 10 hours at 120 beats a minute (a longer one is damaged or
+/// hostile; the fuzzer found a 45-byte file asking for 3 GB).
+const MAX_FRAMES: u32 = 10 * 3600 * 2 * 2;
+
+/// The frames a file written by [`write`] holds (notes sounding at each frame's start). Any
+/// bytes give frames or an error in time and memory linear in the file's length.
 pub fn read(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
     let smf = Smf::parse(bytes).map_err(|e| format!("not a MIDI file: {e}"))?;
     let Timing::Metrical(ppq) = smf.header.timing else { return Err("MIDI file without metrical timing".into()) };
-    let frame_ticks = u32::from(ppq.as_int()) / 2;
+    let frame_ticks = (u32::from(ppq.as_int()) / 2).max(1);
     let mut sounding: Vec<u8> = vec![];
     let mut changes: Vec<(u32, Vec<u8>)> = vec![];
     let mut end = 0;
     for track in &smf.tracks {
         let mut tick = 0u32;
         for ev in track {
-            tick += ev.delta.as_int();
+            tick = tick.saturating_add(ev.delta.as_int());
             end = end.max(tick);
             if let TrackEventKind::Midi { message, .. } = ev.kind {
                 let (key, on) = match message {
@@ -79,7 +84,9 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
                 };
                 let unit = key.checked_sub(LOWEST).ok_or("a note below the piano")?;
                 if on {
-                    sounding.push(unit);
+                    if !sounding.contains(&unit) {
+                        sounding.push(unit); // a key sounds once however often it is struck
+                    }
                 } else {
                     sounding.retain(|&n| n != unit);
                 }
@@ -87,10 +94,20 @@ pub fn read(bytes: &[u8]) -> Result<Vec<Vec<u8>>, String> {
             }
         }
     }
-    let mut frames = vec![];
-    for f in 0..end / frame_ticks.max(1) {
+    let count = end / frame_ticks;
+    if count > MAX_FRAMES {
+        return Err(format!("the MIDI file lasts {count} frames, more than the {MAX_FRAMES} a piece may have"));
+    }
+    // One sweep over the changes in time order (tracks' changes interleave).
+    changes.sort_by_key(|c| c.0);
+    let (mut frames, mut next, mut current) = (Vec::with_capacity(count as usize), 0, &[][..]);
+    for f in 0..count {
         let at = f * frame_ticks;
-        let mut notes = changes.iter().rev().find(|c| c.0 <= at).map_or(vec![], |c| c.1.clone());
+        while let Some(c) = changes.get(next).filter(|c| c.0 <= at) {
+            current = &c.1;
+            next += 1;
+        }
+        let mut notes = current.to_vec();
         notes.sort_unstable();
         frames.push(notes);
     }
