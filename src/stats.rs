@@ -38,7 +38,7 @@ pub struct Stats {
 /// Counts the cell at hidden size `h` and input size `d`.
 pub fn stats(fwd: &Graph, bwd: &Backward, h: usize, d: usize) -> Stats {
     let size = |s: Shape| match s {
-        Shape::Scalar => 1,
+        Shape::Scalar | Shape::Row => 1,
         Shape::Vector(Dim::H) => h as u64,
         Shape::Vector(Dim::D) => d as u64,
     };

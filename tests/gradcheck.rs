@@ -70,3 +70,35 @@ fn random_cells_pass_gradcheck() {
     }
     eprintln!("1,000 random cells: worst relative error {:.2e} ({})", worst.0, worst.1);
 }
+
+/// The same on random cells that use `mean`, `sum` and layer normalisations: the derivative of a
+/// reduction (a sum repeated back along the vector) and of the broadcast of one number per
+/// example (a sum of the adjoint) against finite differences.
+#[test]
+fn random_cells_with_reductions_pass_gradcheck() {
+    let mut rng = Rng::new(2026);
+    let options = support::CellGen { reductions: true, ..support::CellGen::default() };
+    let (mut worst, mut reducing) = ((0.0, String::new()), 0);
+    for case in 0..1_000 {
+        let text = support::random_cell(&mut rng, &format!("reducing{case}"), options);
+        reducing += usize::from(text.contains("mean(") || text.contains("sum("));
+        let (ws, checked) = support::check_text("random.cell", &text);
+        assert!(!checked.has_errors(), "generated cell does not check:\n{text}\n{}", support::render(&ws, &checked));
+        let seed = 5000 + case;
+        let r =
+            check_cell(&checked.cells[0], seed, CheckSizes { hidden: 3, input: 2, seq: 3, batch: 2, per_tensor: 4 });
+        assert!(
+            r.worst <= TOLERANCE,
+            "random cell {case} (seed {seed}): error {:.2e} at {} (analytic {}, numeric {})\n{text}",
+            r.worst,
+            r.worst_at,
+            r.analytic,
+            r.numeric
+        );
+        if r.worst > worst.0 {
+            worst = (r.worst, format!("case {case} at {}", r.worst_at));
+        }
+    }
+    assert!(reducing > 600, "only {reducing} of 1,000 cells reduce anything");
+    eprintln!("1,000 random cells ({reducing} with reductions): worst relative error {:.2e} ({})", worst.0, worst.1);
+}

@@ -18,6 +18,7 @@ fn tree(src: &str) -> String {
             ExprKind::Local(i) => cell.equations[*i].name.clone(),
             ExprKind::Param(p) => cell.params[*p].name.clone(),
             ExprKind::Call(f, a) => format!("{}({})", f.name(), show(a, cell)),
+            ExprKind::Reduce(r, a) => format!("{}({})", r.name(), show(a, cell)),
             ExprKind::Neg(a) => format!("neg({})", show(a, cell)),
             ExprKind::MatVec(p, a) => format!("{}@({})", cell.params[*p].name, show(a, cell)),
             ExprKind::Sum(t) => {

@@ -10,6 +10,7 @@
 pub mod print;
 mod rules;
 
+use crate::check::Shape;
 use crate::ir::{Graph, NodeId, Op};
 use rules::Contribution;
 
@@ -99,11 +100,18 @@ pub fn grad(forward: &Graph) -> Backward {
     backward
 }
 
-/// adj[target] += value
+/// adj[target] += value. An adjoint has its node's shape: a contribution a vector makes to one
+/// number per example (which broadcast along it) is summed over the vector, and one number per
+/// example contributed to a vector is repeated along it.
 fn accumulate(g: &mut Graph, adj: &mut [Option<NodeId>], target: NodeId, value: NodeId) {
     if g.const_value(target).is_some() {
         return;
     }
+    let value = match (g.node(target).shape, g.node(value).shape) {
+        (Shape::Row, Shape::Vector(d)) => g.build(Op::Sum(d), &[value]),
+        (Shape::Vector(d), Shape::Row) => g.build(Op::Broadcast(d), &[value]),
+        _ => value,
+    };
     let slot = &mut adj[target.index()];
     *slot = Some(match *slot {
         None => value,

@@ -64,6 +64,13 @@ pub fn vjp(graph: &mut Graph, y: NodeId, g: NodeId, need: [bool; 2]) -> Vec<Cont
             push(0, graph, &|gr| gr.build(Op::MatVecT(p), &[g]));
             out.push(Outer { param: p, g, v: a });
         }
+        // y = sum(a) (one number per example):  da = g, repeated along a
+        Op::Sum(d) => push(0, graph, &|gr| gr.build(Op::Broadcast(d), &[g])),
+        // y = mean(a):  da = g / n, repeated along a
+        Op::Mean(d) => push(0, graph, &|gr| gr.build(Op::Spread(d), &[g])),
+        // The adjoints of those, for the derivative of a derivative: each other's transposes.
+        Op::Broadcast(d) => push(0, graph, &|gr| gr.build(Op::Sum(d), &[g])),
+        Op::Spread(d) => push(0, graph, &|gr| gr.build(Op::Mean(d), &[g])),
         // y = Wᵀ u:  du = W g,  dW += u ⊗ g
         Op::MatVecT(p) => {
             push(0, graph, &|gr| gr.build(Op::MatVec(p), &[g]));

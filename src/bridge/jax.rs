@@ -4,7 +4,7 @@
 
 use super::python::{self, Dialect, dim, docstring, py_name};
 use crate::check::{Cell, Init, ParamKind};
-use crate::syntax::Func;
+use crate::syntax::{Func, Reduction};
 use crate::workspace::CellSource;
 
 struct Jax;
@@ -21,6 +21,9 @@ impl Dialect for Jax {
             Func::Abs => format!("jnp.abs({arg})"),
             Func::Sqrt => format!("jnp.sqrt({arg})"),
         }
+    }
+    fn reduce(&self, r: Reduction, arg: &str) -> String {
+        format!("jnp.{}({arg}, axis=-1, keepdims=True)", r.name())
     }
     fn param(&self, name: &str) -> String {
         format!("params[\"{name}\"]")

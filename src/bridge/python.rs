@@ -4,13 +4,15 @@
 //! comments is a dialect too.
 
 use crate::check::{Cell, Expr, ExprKind, Shape, Target};
-use crate::syntax::Func;
 use crate::syntax::ast::{MulOp, Sign};
+use crate::syntax::{Func, Reduction};
 
 /// How one notation spells the pieces of an expression.
 pub(super) trait Dialect {
     /// `f(arg)`.
     fn call(&self, f: Func, arg: &str) -> String;
+    /// A reduction of `arg` over its last axis, kept as an axis of one so it broadcasts back.
+    fn reduce(&self, r: Reduction, arg: &str) -> String;
     /// A parameter by name.
     fn param(&self, name: &str) -> String;
     /// Weight matrix `name` times `arg` (already an atom: a name or parenthesised).
@@ -70,6 +72,9 @@ impl Dialect for CellText {
     fn call(&self, f: Func, arg: &str) -> String {
         format!("{}({arg})", f.name())
     }
+    fn reduce(&self, r: Reduction, arg: &str) -> String {
+        format!("{}({arg})", r.name())
+    }
     fn param(&self, name: &str) -> String {
         name.to_string()
     }
@@ -128,6 +133,7 @@ pub(super) fn expr(cell: &Cell, e: &Expr, d: &dyn Dialect) -> String {
         ExprKind::Param(p) => d.param(&cell.params[*p].name),
         ExprKind::Call(f, a) if a.shape == Shape::Scalar => d.call(*f, &d.scalar(&expr(cell, a, d))),
         ExprKind::Call(f, a) => d.call(*f, &expr(cell, a, d)),
+        ExprKind::Reduce(r, a) => d.reduce(*r, &expr(cell, a, d)),
         ExprKind::Neg(a) => format!("-{}", child(cell, a, d, Prec::Unary)),
         ExprKind::MatVec(p, a) => d.matvec(&cell.params[*p].name, &child(cell, a, d, Prec::Atom)),
         ExprKind::Sum(terms) => {
@@ -184,7 +190,9 @@ fn per_example(cell: &Cell, e: &Expr) -> bool {
         ExprKind::Input | ExprKind::State(_) | ExprKind::Next(_) => true,
         ExprKind::Const(_) | ExprKind::Param(_) => false,
         ExprKind::Local(i) => per_example(cell, &cell.equations[*i].expr),
-        ExprKind::Call(_, a) | ExprKind::Neg(a) | ExprKind::MatVec(_, a) => per_example(cell, a),
+        ExprKind::Call(_, a) | ExprKind::Reduce(_, a) | ExprKind::Neg(a) | ExprKind::MatVec(_, a) => {
+            per_example(cell, a)
+        }
         ExprKind::Sum(terms) => terms.iter().any(|(_, t)| per_example(cell, t)),
         ExprKind::Product(factors) => factors.iter().any(|(_, f)| per_example(cell, f)),
     }

@@ -3,7 +3,7 @@
 
 use super::python::{self, Dialect, class_name, dim, docstring, py_name};
 use crate::check::{Cell, Init, ParamKind};
-use crate::syntax::Func;
+use crate::syntax::{Func, Reduction};
 use crate::workspace::CellSource;
 
 struct Torch;
@@ -20,6 +20,9 @@ impl Dialect for Torch {
             Func::Abs => format!("torch.abs({arg})"),
             Func::Sqrt => format!("torch.sqrt({arg})"),
         }
+    }
+    fn reduce(&self, r: Reduction, arg: &str) -> String {
+        format!("({arg}).{}(-1, keepdim=True)", r.name())
     }
     fn param(&self, name: &str) -> String {
         format!("self.{name}")

@@ -6,8 +6,8 @@
 use std::fmt;
 
 use crate::diag::Span;
-use crate::syntax::Func;
 use crate::syntax::ast::{MulOp, Sign};
+use crate::syntax::{Func, Reduction};
 
 /// A checked recurrent cell.
 #[derive(Clone, Debug, PartialEq)]
@@ -87,7 +87,9 @@ impl Expr {
     fn erase_spans(&mut self) {
         self.span = Span::default();
         match &mut self.kind {
-            ExprKind::Call(_, a) | ExprKind::Neg(a) | ExprKind::MatVec(_, a) => a.erase_spans(),
+            ExprKind::Call(_, a) | ExprKind::Reduce(_, a) | ExprKind::Neg(a) | ExprKind::MatVec(_, a) => {
+                a.erase_spans()
+            }
             ExprKind::Sum(terms) => terms.iter_mut().for_each(|(_, t)| t.erase_spans()),
             ExprKind::Product(factors) => factors.iter_mut().for_each(|(_, f)| f.erase_spans()),
             _ => {}
@@ -170,7 +172,7 @@ impl fmt::Display for ParamKind {
 }
 
 /// A vector size: the hidden size H or the input size D.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Dim {
     H,
     D,
@@ -191,6 +193,8 @@ pub enum Shape {
     /// A number, broadcast against vectors.
     Scalar,
     Vector(Dim),
+    /// One number per example (a reduction such as `mean(v)`), broadcast along vectors.
+    Row,
 }
 
 /// How a parameter starts, as declared with `init` (or `Default`: the trainer's uniform law).
@@ -254,6 +258,8 @@ pub enum ExprKind {
     /// A vector parameter.
     Param(usize),
     Call(Func, Box<Expr>),
+    /// A reduction over the vector its argument is (one number per example).
+    Reduce(Reduction, Box<Expr>),
     Neg(Box<Expr>),
     Sum(Vec<(Sign, Expr)>),
     /// Element-wise products and quotients; the first operator is always `Mul`.

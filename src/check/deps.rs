@@ -13,7 +13,9 @@ pub(super) fn reads(e: &Expr, next_of: &dyn Fn(usize) -> Option<usize>, out: &mu
             }
         }
         ExprKind::Const(_) | ExprKind::Input | ExprKind::State(_) | ExprKind::Param(_) => {}
-        ExprKind::Call(_, a) | ExprKind::Neg(a) | ExprKind::MatVec(_, a) => reads(a, next_of, out),
+        ExprKind::Call(_, a) | ExprKind::Reduce(_, a) | ExprKind::Neg(a) | ExprKind::MatVec(_, a) => {
+            reads(a, next_of, out)
+        }
         ExprKind::Sum(terms) => terms.iter().for_each(|(_, t)| reads(t, next_of, out)),
         ExprKind::Product(factors) => factors.iter().for_each(|(_, f)| reads(f, next_of, out)),
     }

@@ -10,7 +10,7 @@ mod init;
 mod names;
 mod shapes;
 
-pub use crate::syntax::Func;
+pub use crate::syntax::{Func, Reduction};
 pub use cell::*;
 
 use std::collections::HashMap;
@@ -175,7 +175,7 @@ fn reserved(name: &str) -> Option<String> {
     if name == "x" {
         return Some("`x` is the cell's input".into());
     }
-    if Func::from_name(name).is_some() {
+    if crate::syntax::is_builtin(name) {
         return Some(format!("`{name}` is a built-in function"));
     }
     if name.starts_with(|c: char| c.is_ascii_uppercase()) {

@@ -6,7 +6,9 @@
 
 use super::Dim;
 use super::flatten::Flat;
-use super::{Checker, Equation, Expr, ExprKind, Func, Init, Named, Param, ParamKind, Shape, Target, reserved};
+use super::{
+    Checker, Equation, Expr, ExprKind, Func, Init, Named, Param, ParamKind, Reduction, Shape, Target, reserved,
+};
 use crate::diag::{Diagnostic, Span, did_you_mean};
 use crate::syntax::ast::{self, MulOp, Sign};
 
@@ -181,6 +183,11 @@ impl Checker<'_> {
             ast::ExprKind::Number(n) => value(ExprKind::Const(n.value)),
             ast::ExprKind::Var { name, primed } => self.resolve_name(name, *primed, e.span),
             ast::ExprKind::Paren(inner) => self.resolve(inner),
+            ast::ExprKind::Call { func, arg } if Reduction::from_name(&func.name).is_some() => {
+                let r = Reduction::from_name(&func.name)?;
+                let arg = self.resolve_value(arg)?;
+                value(ExprKind::Reduce(r, Box::new(arg)))
+            }
             ast::ExprKind::Call { func, arg } => {
                 let f = self.resolve_func(func);
                 let arg = self.resolve_value(arg);
@@ -241,7 +248,7 @@ impl Checker<'_> {
             ExprKind::State(s)
         } else if let Some(&i) = self.equation_index.get(&(name.to_string(), false)) {
             ExprKind::Local(i)
-        } else if Func::from_name(name).is_some() {
+        } else if crate::syntax::is_builtin(name) {
             self.error(
                 Diagnostic::error("cellc::function_as_value", format!("`{name}` is a function, not a value"))
                     .label(span, "used without an argument")
@@ -279,10 +286,10 @@ impl Checker<'_> {
         }
         let mut d = Diagnostic::error("cellc::unknown_function", format!("unknown function `{}`", func.name))
             .label(func.span, "not a built-in function");
-        let list = Func::all_names().collect::<Vec<_>>().join(", ");
+        let list = crate::syntax::builtin_names().collect::<Vec<_>>().join(", ");
         d = d.help(if func.name.starts_with(|c: char| c.is_ascii_uppercase()) {
             format!("weight matrices multiply with `*`: write `{}*(...)`", func.name)
-        } else if let Some(s) = did_you_mean(&func.name, Func::all_names()) {
+        } else if let Some(s) = did_you_mean(&func.name, crate::syntax::builtin_names()) {
             format!("did you mean `{s}`? The functions are: {list}")
         } else {
             format!("the functions are: {list}")

@@ -1,6 +1,7 @@
 //! Shape inference: every vector has size H or D; matrices get [rows, cols] from their uses.
 //!
-//! States are H, the input `x` is D, numbers broadcast. Combining an H-vector and a D-vector
+//! States are H, the input `x` is D, numbers broadcast, and so does a reduction (`mean(v)`: one
+//! number per example) along any vector it meets. Combining an H-vector and a D-vector
 //! element-wise is allowed and ties D to H (reported by `cellc check --verbose`). A weight matrix
 //! has one shape, so using it on (or producing) vectors of different sizes is a conflict, unless
 //! the cell ties D to H anyway.
@@ -8,10 +9,11 @@
 use super::{Checker, Dim, Expr, ExprKind, ParamKind, Shape, Target};
 use crate::diag::{Diagnostic, Span};
 
-/// A shape during inference: a scalar, a known size, or a variable.
+/// A shape during inference: a scalar, one number per example, a known size, or a variable.
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Sv {
     Scalar,
+    Row,
     Dim(Dim),
     Var(usize),
 }
@@ -62,10 +64,11 @@ impl Infer {
         }
     }
 
-    /// Element-wise combination: scalars broadcast, variables bind, H with D ties D to H.
+    /// Element-wise combination: scalars and rows broadcast, variables bind, H with D ties D to H.
     fn unify(&mut self, a: Sv, b: Sv, span: Span) -> Sv {
         match (self.value(a), self.value(b)) {
             (Sv::Scalar, x) | (x, Sv::Scalar) => x,
+            (Sv::Row, x) | (x, Sv::Row) => x,
             (Sv::Var(r), Sv::Var(s)) => {
                 self.parent[r] = s;
                 Sv::Var(s)
@@ -102,6 +105,20 @@ impl Infer {
                 }
             },
             ExprKind::Call(_, a) | ExprKind::Neg(a) => self.expr(a, names, shapes),
+            ExprKind::Reduce(r, a) => {
+                let s = self.expr(a, names, shapes);
+                if matches!(self.value(s), Sv::Scalar | Sv::Row) {
+                    self.errors.push(
+                        Diagnostic::error("cellc::shape_conflict", format!("`{}` of a number", r.name()))
+                            .label(a.span, "this is already one number per example, not a vector")
+                            .help(format!(
+                                "`{}` reduces a vector (a state, `x`, a vector parameter) to one number",
+                                r.name()
+                            )),
+                    );
+                }
+                Sv::Row
+            }
             ExprKind::Sum(terms) => {
                 let mut acc = Sv::Scalar;
                 for (_, t) in terms {
@@ -120,7 +137,7 @@ impl Infer {
             }
             ExprKind::MatVec(p, v) => {
                 let cols = self.expr(v, names, shapes);
-                if self.value(cols) == Sv::Scalar {
+                if matches!(self.value(cols), Sv::Scalar | Sv::Row) {
                     self.errors.push(
                         Diagnostic::error(
                             "cellc::shape_conflict",
@@ -143,22 +160,47 @@ impl Infer {
     fn resolve(&mut self, s: Sv) -> Shape {
         match self.value(s) {
             Sv::Scalar => Shape::Scalar,
+            Sv::Row => Shape::Row,
             Sv::Dim(d) if self.forced.is_none() => Shape::Vector(d),
             _ => Shape::Vector(Dim::H),
+        }
+    }
+
+    /// A matrix has one shape: a use whose size is still free (inside a reduction, whose result
+    /// does not tie its argument to anything) takes the size another use of the matrix has.
+    fn tie_matrix_uses(&mut self) {
+        for p in 0..self.matrix_uses.len() {
+            for rows in [true, false] {
+                let side = |u: &MatUse| if rows { u.rows } else { u.cols };
+                let sides: Vec<Sv> = self.matrix_uses[p].iter().map(side).collect();
+                let Some(d) = sides.iter().find_map(|&s| match self.value(s) {
+                    Sv::Dim(d) => Some(d),
+                    _ => None,
+                }) else {
+                    continue;
+                };
+                for s in sides {
+                    if let Sv::Var(r) = self.value(s) {
+                        self.bound[r] = Some(d);
+                    }
+                }
+            }
         }
     }
 
     fn dim(&mut self, s: Sv) -> Dim {
         match self.resolve(s) {
             Shape::Vector(d) => d,
-            Shape::Scalar => Dim::H,
+            Shape::Scalar | Shape::Row => Dim::H,
         }
     }
 }
 
 fn write_back(e: &mut Expr, shapes: &[Shape], k: &mut usize) {
     match &mut e.kind {
-        ExprKind::Call(_, a) | ExprKind::Neg(a) | ExprKind::MatVec(_, a) => write_back(a, shapes, k),
+        ExprKind::Call(_, a) | ExprKind::Reduce(_, a) | ExprKind::Neg(a) | ExprKind::MatVec(_, a) => {
+            write_back(a, shapes, k)
+        }
         ExprKind::Sum(terms) => terms.iter_mut().for_each(|(_, t)| write_back(t, shapes, k)),
         ExprKind::Product(factors) => factors.iter_mut().for_each(|(_, f)| write_back(f, shapes, k)),
         _ => {}
@@ -193,6 +235,7 @@ impl Checker<'_> {
             inf.equation_shape[i] = s;
             inf.node_shapes[i] = shapes;
         }
+        inf.tie_matrix_uses();
         self.d_equals_h = inf.forced;
         for (i, eq) in self.equations.iter_mut().enumerate() {
             let shapes: Vec<Shape> = inf.node_shapes[i].clone().into_iter().map(|s| inf.resolve(s)).collect();

@@ -104,6 +104,7 @@ fn details(cell: &Cell, sources: &Sources) -> String {
 fn shape_word(shape: crate::check::Shape) -> String {
     match shape {
         crate::check::Shape::Scalar => "scalar".into(),
+        crate::check::Shape::Row => "one number per example".into(),
         crate::check::Shape::Vector(d) => format!("{d}-vector"),
     }
 }

@@ -20,6 +20,16 @@ pub struct Sizes {
     pub input: usize,
 }
 
+impl Sizes {
+    /// The length of a vector of size `d`.
+    pub fn of(self, d: crate::ir::Dim) -> usize {
+        match d {
+            crate::ir::Dim::H => self.hidden,
+            crate::ir::Dim::D => self.input,
+        }
+    }
+}
+
 /// Inputs of one sequence run: `x` is [T, B, D]; one [B, H] initial value per state.
 #[derive(Clone, Debug)]
 pub struct SeqInputs {
@@ -86,6 +96,11 @@ fn eval(g: &Graph, order: &[NodeId], weights: &[ArrayD<f64>], sizes: Sizes, step
             Op::Const(_) => vec![g.const_value(id).unwrap_or(f64::NAN)],
             Op::MatVec(p) => matvec(&weights[p as usize], arg(0), false),
             Op::MatVecT(p) => matvec(&weights[p as usize], arg(0), true),
+            // One number per example is a vector of length 1, like a scalar.
+            Op::Sum(d) => vec![row_sum(arg(0), sizes.of(d))],
+            Op::Mean(d) => vec![row_sum(arg(0), sizes.of(d)) / sizes.of(d) as f64],
+            Op::Broadcast(d) => widen(arg(0), sizes.of(d)),
+            Op::Spread(d) => widen(arg(0), sizes.of(d)).iter().map(|v| v / sizes.of(d) as f64).collect(),
             op if op.arity() == 1 => arg(0).iter().map(|&a| op.apply(a, 0.0)).collect(),
             op => {
                 let (a, b) = (arg(0), arg(1));
@@ -126,6 +141,11 @@ fn matvec(w: &ArrayD<f64>, v: &[f64], transpose: bool) -> Vec<f64> {
     } else {
         (0..rows).map(|r| (0..cols).map(|c| at(r, c) * v_at(c)).sum()).collect()
     }
+}
+
+/// The sum of `v` as a vector of length `n` (a number broadcasts).
+fn row_sum(v: &[f64], n: usize) -> f64 {
+    if v.len() == 1 { v[0] * n as f64 } else { v.iter().sum() }
 }
 
 /// A value as a vector of length `n` (broadcasting a scalar).

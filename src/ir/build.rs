@@ -6,7 +6,7 @@
 //! `tests/ir.rs` checks on random graphs that simplification never changes a value.
 
 use super::{Graph, NodeId, Op};
-use crate::check::Func;
+use crate::check::{Func, Shape};
 
 impl Graph {
     pub fn constant(&mut self, v: f64) -> NodeId {
@@ -105,6 +105,9 @@ impl Graph {
             Op::Neg if negated(self, 0).is_some() => negated(self, 0).unwrap_or(args[0]),
             Op::Act(Func::Id) => args[0],
             Op::MatVec(_) | Op::MatVecT(_) if is(self, 0, 0.0) => self.constant(0.0),
+            Op::Sum(_) | Op::Mean(_) | Op::Broadcast(_) | Op::Spread(_) if is(self, 0, 0.0) => self.constant(0.0),
+            // The mean of what is already one number per example is that number.
+            Op::Mean(_) if matches!(self.node(args[0]).shape, Shape::Scalar | Shape::Row) => args[0],
             _ => self.intern(op, args),
         }
     }

@@ -1,7 +1,7 @@
 //! Checked cell to graph. Lowering cannot fail: `check::Cell` is valid by construction.
 
 use super::{CellSig, Graph, NodeId, Op, ParamInfo, simplify};
-use crate::check::{Cell, Expr, ExprKind, Target};
+use crate::check::{Cell, Dim, Expr, ExprKind, Reduction, Shape, Target};
 use crate::syntax::ast::{MulOp, Sign};
 
 /// The cell as a simplified graph: what every later stage starts from.
@@ -71,6 +71,19 @@ impl Lowerer<'_> {
             ExprKind::Call(f, a) => {
                 let a = self.expr(a);
                 self.g.intern(Op::Act(*f), &[a])
+            }
+            ExprKind::Reduce(r, a) => {
+                // Over the vector the argument is (the checker refuses numbers; H by default).
+                let dim = match a.shape {
+                    Shape::Vector(d) => d,
+                    Shape::Scalar | Shape::Row => Dim::H,
+                };
+                let a = self.expr(a);
+                let op = match r {
+                    Reduction::Mean => Op::Mean(dim),
+                    Reduction::Sum => Op::Sum(dim),
+                };
+                self.g.intern(op, &[a])
             }
             ExprKind::Neg(a) => {
                 let a = self.expr(a);

@@ -18,7 +18,9 @@ pub use lower::{lower, lower_raw, lower_values};
 pub use op::{Op, activation, broadcast, sigmoid, softplus};
 pub use verify::verify;
 
-use crate::check::{Dim, Init, ParamKind, Shape};
+/// Vector sizes, which the graph's later readers (the interpreter) see through the IR.
+pub use crate::check::Dim;
+use crate::check::{Init, ParamKind, Shape};
 
 /// Index of a node in its graph's arena.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -167,6 +169,8 @@ impl Graph {
                 ParamKind::Matrix { cols, .. } => Shape::Vector(cols),
                 ParamKind::Vector { .. } => panic!("MatVecT with vector {}", self.sig.params[p as usize].name),
             },
+            Op::Sum(_) | Op::Mean(_) => Shape::Row,
+            Op::Broadcast(d) | Op::Spread(d) => Shape::Vector(d),
         }
     }
 

@@ -30,6 +30,17 @@ pub enum Op {
     MatVec(u32),
     /// The transpose of weight matrix `i` times the argument (backward).
     MatVecT(u32),
+    /// The sum over the vector of this size the argument is (or broadcasts to): one number per
+    /// example (`Shape::Row`).
+    Sum(Dim),
+    /// The mean over the vector of this size the argument is (or broadcasts to).
+    Mean(Dim),
+    /// Backward only: one number per example repeated along a vector of this size (the adjoint
+    /// of a sum).
+    Broadcast(Dim),
+    /// Backward only: one number per example divided by this size and repeated along the vector
+    /// (the adjoint of a mean).
+    Spread(Dim),
 }
 
 impl Op {
@@ -56,12 +67,20 @@ impl Op {
         match self {
             Op::Input | Op::State(_) | Op::Param(_) | Op::Const(_) | Op::AdjNext(_) => 0,
             Op::Neg | Op::Act(_) | Op::Step | Op::Sign | Op::MatVec(_) | Op::MatVecT(_) => 1,
+            Op::Sum(_) | Op::Mean(_) | Op::Broadcast(_) | Op::Spread(_) => 1,
             Op::Add | Op::Sub | Op::Mul | Op::Div => 2,
         }
     }
 
+    /// Whether each lane of the result depends on the same lane of the arguments only.
     pub fn is_elementwise(self) -> bool {
-        !matches!(self, Op::MatVec(_) | Op::MatVecT(_))
+        !matches!(self, Op::MatVec(_) | Op::MatVecT(_)) && !self.is_row_op()
+    }
+
+    /// Whether the op moves between a vector and one number per example (a reduction, or the
+    /// adjoint's way back).
+    pub fn is_row_op(self) -> bool {
+        matches!(self, Op::Sum(_) | Op::Mean(_) | Op::Broadcast(_) | Op::Spread(_))
     }
 
     /// The value of an element-wise op on numbers: the single definition the interpreter, constant
@@ -133,10 +152,11 @@ pub fn softplus(a: f64) -> f64 {
     if a > 30.0 { a + (-a).exp().ln_1p() } else { a.exp().ln_1p() }
 }
 
-/// The shape of an element-wise result: scalars broadcast; H and D only meet when D = H.
+/// The shape of an element-wise result: scalars and rows broadcast; H and D only meet when D = H.
 pub fn broadcast(a: Shape, b: Shape) -> Shape {
     match (a, b) {
         (Shape::Scalar, s) | (s, Shape::Scalar) => s,
+        (Shape::Row, s) | (s, Shape::Row) => s,
         (Shape::Vector(x), Shape::Vector(y)) if x == y => Shape::Vector(x),
         _ => Shape::Vector(Dim::H),
     }

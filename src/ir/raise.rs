@@ -64,6 +64,11 @@ impl Raiser<'_> {
             Op::Sign => call("sign", arg(0)),
             Op::MatVec(p) => matvec(&sig.params[p as usize].name, arg(0)),
             Op::MatVecT(p) => matvec(&format!("{}ᵀ", sig.params[p as usize].name), arg(0)),
+            Op::Sum(_) => call("sum", arg(0)),
+            Op::Mean(_) => call("mean", arg(0)),
+            // Backward only, for people: a broadcast is implicit, a spread divides by the size.
+            Op::Broadcast(_) => arg(0),
+            Op::Spread(d) => expr(ExprKind::Product(vec![(MulOp::Mul, arg(0)), (MulOp::Div, var(&d.to_string()))])),
         }
     }
 

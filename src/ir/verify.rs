@@ -35,13 +35,19 @@ pub fn verify(g: &Graph) -> Result<(), String> {
                     if broadcast(arg_shape(0), Shape::Vector(from)) != Shape::Vector(from) && !g.sig.d_equals_h {
                         return Err(at(format!("multiplies a {:?} by a matrix expecting {from}", arg_shape(0))));
                     }
-                    if arg_shape(0) == Shape::Scalar {
+                    if matches!(arg_shape(0), Shape::Scalar | Shape::Row) {
                         return Err(at("a matrix multiplies a scalar".into()));
                     }
                     Shape::Vector(into)
                 }
                 _ => return Err(at("MatVec must name a matrix parameter".into())),
             },
+            Op::Sum(d) | Op::Mean(d) => {
+                if broadcast(arg_shape(0), Shape::Vector(d)) != Shape::Vector(d) && !g.sig.d_equals_h {
+                    return Err(at(format!("reduces a {:?} over a {d}-vector", arg_shape(0))));
+                }
+                Shape::Row
+            }
             Op::State(s) | Op::AdjNext(s) if s as usize >= g.sig.states.len() => {
                 return Err(at("no such state".into()));
             }
@@ -58,7 +64,8 @@ pub fn verify(g: &Graph) -> Result<(), String> {
         if n.index() >= g.len() {
             return Err(format!("output of state {s} is not a node"));
         }
-        if !matches!(g.node(*n).shape, Shape::Scalar | Shape::Vector(crate::check::Dim::H)) && !g.sig.d_equals_h {
+        let shape = g.node(*n).shape;
+        if !matches!(shape, Shape::Scalar | Shape::Row | Shape::Vector(crate::check::Dim::H)) && !g.sig.d_equals_h {
             return Err(format!("output of state {s} is not an H-vector"));
         }
     }

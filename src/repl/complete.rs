@@ -4,7 +4,6 @@
 use std::path::Path;
 
 use super::commands::COMMANDS;
-use crate::check::Func;
 use crate::stdlib;
 
 const KEYWORDS: &[&str] = &["cell", "state", "output", "init", "let"];
@@ -54,7 +53,7 @@ pub fn complete(line: &str, pos: usize, words: &[String]) -> (usize, Vec<String>
         } else if first == "let" && in_second_word(before) {
             LET_NAMES.to_vec()
         } else {
-            Func::all_names().chain(KEYWORDS.iter().copied()).collect()
+            crate::syntax::builtin_names().chain(KEYWORDS.iter().copied()).collect()
         };
         let pool = fixed.into_iter().map(str::to_string).chain(words.iter().cloned());
         out = pool.filter(|w| w.starts_with(word) && w != word).collect();

@@ -40,7 +40,7 @@ fn written(e: &Engine, stage: &Stage) -> Vec<(Slot, NodeId)> {
     let g = &e.backward.graph;
     let dim = |n: NodeId| match g.node(n).shape {
         Shape::Vector(d) => d,
-        Shape::Scalar => Dim::H,
+        Shape::Scalar | Shape::Row => Dim::H,
     };
     match stage {
         Stage::Gemm { out, nodes, .. } => {

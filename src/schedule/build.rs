@@ -129,7 +129,7 @@ impl<'a> Planner<'a> {
     fn dim(&self, id: NodeId) -> Dim {
         match self.g.node(id).shape {
             Shape::Vector(d) => d,
-            Shape::Scalar => Dim::H,
+            Shape::Scalar | Shape::Row => Dim::H,
         }
     }
 

@@ -171,7 +171,7 @@ fn hint(expected: &[&str], token: &str, before: &str) -> Option<String> {
         return Some("there is no power operator; write `a*a`".into());
     }
     if expected.contains(&"an operator") && starts_operand {
-        if super::Func::from_name(prev_word).is_some() && before.ends_with(char::is_whitespace) {
+        if super::is_builtin(prev_word) && before.ends_with(char::is_whitespace) {
             return Some(format!("call a function with parentheses: `{prev_word}(...)`"));
         }
         return Some("products need an explicit `*`: write `W*h`, not `W h`".into());

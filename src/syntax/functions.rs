@@ -47,3 +47,36 @@ impl Func {
         Func::ALL.into_iter().map(Func::name).chain(["sigmoid"])
     }
 }
+
+/// A built-in reduction over a vector: one number per example, which broadcasts back along the
+/// vector wherever it meets one (`d = v - mean(v)`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Reduction {
+    Mean,
+    Sum,
+}
+
+impl Reduction {
+    pub const ALL: [Reduction; 2] = [Reduction::Mean, Reduction::Sum];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Reduction::Mean => "mean",
+            Reduction::Sum => "sum",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Reduction> {
+        Reduction::ALL.into_iter().find(|r| r.name() == name)
+    }
+}
+
+/// Whether `name` is a built-in function of either kind.
+pub fn is_builtin(name: &str) -> bool {
+    Func::from_name(name).is_some() || Reduction::from_name(name).is_some()
+}
+
+/// Every built-in name a user may call: the element-wise functions, their aliases, the reductions.
+pub fn builtin_names() -> impl Iterator<Item = &'static str> {
+    Func::all_names().chain(Reduction::ALL.into_iter().map(Reduction::name))
+}

@@ -55,11 +55,13 @@ pub struct CellGen {
     pub max_depth: usize,
     /// Allow `/` (whose derivative can blow up near zero).
     pub division: bool,
+    /// Use the reductions `mean` and `sum`, also as a layer normalisation.
+    pub reductions: bool,
 }
 
 impl Default for CellGen {
     fn default() -> Self {
-        CellGen { max_states: 2, max_locals: 4, max_depth: 3, division: true }
+        CellGen { max_states: 2, max_locals: 4, max_depth: 3, division: true, reductions: false }
     }
 }
 
@@ -96,6 +98,10 @@ struct ExprGen<'a> {
 impl ExprGen<'_> {
     /// An expression and whether its value is a vector.
     fn expr(&mut self, depth: usize) -> (String, bool) {
+        // Drawn only when asked for, so the cells of the other tests stay the same.
+        if self.opts.reductions && depth > 0 && self.rng.chance(0.25) {
+            return self.reduction(depth);
+        }
         let choice = if depth == 0 { self.rng.below(3) } else { self.rng.below(9) };
         match choice {
             0 => self.rng.pick(&self.vars).clone(),
@@ -134,6 +140,24 @@ impl ExprGen<'_> {
                 } else {
                     (format!("-({a}) - {b}"), va || vb)
                 }
+            }
+        }
+    }
+}
+
+impl ExprGen<'_> {
+    /// A reduction of a vector: its mean, its (scaled) sum, or the vector layer-normalised. A
+    /// mean or sum is one number per example, which counts as "not a vector" here (a matrix
+    /// cannot multiply it, a reduction cannot reduce it).
+    fn reduction(&mut self, depth: usize) -> (String, bool) {
+        let (a, v) = self.expr(depth - 1);
+        let a = if v { a } else { format!("{a} + h") };
+        match self.rng.below(3) {
+            0 => (format!("mean({a})"), false),
+            1 => (format!("sum({a})*0.25"), false),
+            _ => {
+                let d = format!("(({a}) - mean({a}))");
+                (format!("{d}/sqrt(mean({d}*{d}) + 0.5)"), true)
             }
         }
     }
