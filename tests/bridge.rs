@@ -1,6 +1,6 @@
 //! The bridges to PyTorch and JAX, checked in the real frameworks (`tests/python/check_export.py`
-//! in the environment of `support::python`): `cellc export` of every std cell and of 100 random
-//! cells computes what `cellc eval` computes, outputs and every gradient, in both frameworks; an
+//! in the environment of `support::python`): `cellc export` of every std cell, of 100 random
+//! cells and of 30 with reductions computes what `cellc eval` computes, outputs and every gradient, in both frameworks; an
 //! exported trained model gives the loss `cellc test --batch` gives; `cellc import` of PyTorch's
 //! `nn.LSTM` and `nn.GRU` reproduces PyTorch's outputs through `cellc eval`. Also: `cellc sample`
 //! is deterministic for a seed, and the MIDI file it writes holds the notes it reports.
@@ -102,6 +102,16 @@ fn exported_cells_compute_what_cellc_eval_computes_in_pytorch_and_jax() {
     for k in 0..100 {
         let name = format!("random{k}");
         let text = support::random_cell(&mut rng, &name, support::CellGen::default());
+        let cell = support::checked_cell(&text);
+        let file = dir.join(format!("{name}.cell"));
+        std::fs::write(&file, &text).unwrap();
+        cases.push(cell_case(&dir, &name, path(&file), &cell, &mut rng));
+    }
+    // Reductions and layer normalisations (`mean`, `sum`; the interpreter computes them).
+    let reducing = support::CellGen { reductions: true, ..support::CellGen::default() };
+    for k in 0..30 {
+        let name = format!("reducing{k}");
+        let text = support::random_cell(&mut rng, &name, reducing);
         let cell = support::checked_cell(&text);
         let file = dir.join(format!("{name}.cell"));
         std::fs::write(&file, &text).unwrap();

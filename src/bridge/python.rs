@@ -205,7 +205,10 @@ pub(super) fn next_states(cell: &Cell, d: &dyn Dialect) -> Vec<String> {
             let name = &cell.states[s].name;
             let eq = cell.equations.iter().find(|e| e.target == Target::Next(s));
             match eq {
-                Some(eq) if !per_example(cell, &eq.expr) => d.rows_like(&d.next(name), &d.state(name)),
+                // One row for every example (no x or state read), or one number per example.
+                Some(eq) if !per_example(cell, &eq.expr) || eq.expr.shape == Shape::Row => {
+                    d.rows_like(&d.next(name), &d.state(name))
+                }
                 _ => d.next(name),
             }
         })
