@@ -45,15 +45,16 @@ fn std_cells_and_examples_pass_gradcheck() {
     eprintln!("std cells and examples: worst relative error {:.2e} ({})", worst.0, worst.1);
 }
 
-#[test]
-fn random_cells_pass_gradcheck() {
-    let mut rng = Rng::new(2024);
-    let mut worst = (0.0, String::new());
+/// Gradchecks 1,000 random cells drawn with `options` from `rng_seed`; returns the texts and the
+/// worst error with where it was.
+fn random_cells_pass(rng_seed: u64, options: support::CellGen, seed_base: u64) -> (Vec<String>, f64, String) {
+    let mut rng = Rng::new(rng_seed);
+    let (mut texts, mut worst) = (vec![], (0.0, String::new()));
     for case in 0..1_000 {
-        let text = support::random_cell(&mut rng, &format!("random{case}"), support::CellGen::default());
+        let text = support::random_cell(&mut rng, &format!("random{case}"), options);
         let (ws, checked) = support::check_text("random.cell", &text);
         assert!(!checked.has_errors(), "generated cell does not check:\n{text}\n{}", support::render(&ws, &checked));
-        let seed = 1000 + case;
+        let seed = seed_base + case;
         let r =
             check_cell(&checked.cells[0], seed, CheckSizes { hidden: 3, input: 2, seq: 3, batch: 2, per_tensor: 4 });
         assert!(
@@ -67,8 +68,15 @@ fn random_cells_pass_gradcheck() {
         if r.worst > worst.0 {
             worst = (r.worst, format!("case {case} at {}", r.worst_at));
         }
+        texts.push(text);
     }
-    eprintln!("1,000 random cells: worst relative error {:.2e} ({})", worst.0, worst.1);
+    (texts, worst.0, worst.1)
+}
+
+#[test]
+fn random_cells_pass_gradcheck() {
+    let (_, worst, at) = random_cells_pass(2024, support::CellGen::default(), 1000);
+    eprintln!("1,000 random cells: worst relative error {worst:.2e} ({at})");
 }
 
 /// The same on random cells that use `mean`, `sum` and layer normalisations: the derivative of a
@@ -76,29 +84,9 @@ fn random_cells_pass_gradcheck() {
 /// example (a sum of the adjoint) against finite differences.
 #[test]
 fn random_cells_with_reductions_pass_gradcheck() {
-    let mut rng = Rng::new(2026);
     let options = support::CellGen { reductions: true, ..support::CellGen::default() };
-    let (mut worst, mut reducing) = ((0.0, String::new()), 0);
-    for case in 0..1_000 {
-        let text = support::random_cell(&mut rng, &format!("reducing{case}"), options);
-        reducing += usize::from(text.contains("mean(") || text.contains("sum("));
-        let (ws, checked) = support::check_text("random.cell", &text);
-        assert!(!checked.has_errors(), "generated cell does not check:\n{text}\n{}", support::render(&ws, &checked));
-        let seed = 5000 + case;
-        let r =
-            check_cell(&checked.cells[0], seed, CheckSizes { hidden: 3, input: 2, seq: 3, batch: 2, per_tensor: 4 });
-        assert!(
-            r.worst <= TOLERANCE,
-            "random cell {case} (seed {seed}): error {:.2e} at {} (analytic {}, numeric {})\n{text}",
-            r.worst,
-            r.worst_at,
-            r.analytic,
-            r.numeric
-        );
-        if r.worst > worst.0 {
-            worst = (r.worst, format!("case {case} at {}", r.worst_at));
-        }
-    }
+    let (texts, worst, at) = random_cells_pass(2026, options, 5000);
+    let reducing = texts.iter().filter(|t| t.contains("mean(") || t.contains("sum(")).count();
     assert!(reducing > 600, "only {reducing} of 1,000 cells reduce anything");
-    eprintln!("1,000 random cells ({reducing} with reductions): worst relative error {:.2e} ({})", worst.0, worst.1);
+    eprintln!("1,000 random cells ({reducing} with reductions): worst relative error {worst:.2e} ({at})");
 }
