@@ -242,6 +242,12 @@ fn bad_input_gets_a_one_line_error() {
     fail(&["search", "--store", s, "--steps", "arith:10"], "is not TASK=STEPS");
     fail(&["search", "--store", s, "--keep", "2"], "is not a fraction");
     fail(&["search", "--store", s, "--seeds", "nosuchcell"], "nosuchcell");
+    // A bad flag is a usage error (exit 2), before any store is opened.
+    let named = dir.join("named.sqlite");
+    let out = cellc().args(["search", "--name", "runs/7", "--store"]).arg(&named).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("`/` cannot be in a search's name") && !named.exists(), "{err}");
     fail(&["search", "replay", "5", "--store", s], "no run 5");
     fail(&["search", "report", "--store", dir.join("missing.sqlite").to_str().unwrap()], "no such store");
 }

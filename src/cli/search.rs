@@ -71,8 +71,9 @@ struct StartArgs {
     /// postgres://user@host/db URL (workers on many machines).
     #[arg(long, env = "CELLC_STORE", hide_env_values = true, default_value = "search.sqlite")]
     store: String,
-    /// The search's name in the store.
-    #[arg(long, default_value = "search")]
+    /// The search's name in the store (letters, digits and `-_.:+@`: it also names the search
+    /// in `cellc dashboard`'s addresses).
+    #[arg(long, default_value = "search", value_parser = experiment_name)]
     name: String,
     /// Continue the named search with the options it was created with.
     #[arg(long)]
@@ -456,6 +457,16 @@ fn report_cmd(a: &ReportArgs) -> Outcome {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// A search's name: one that is safe in a URL path segment as it is.
+fn experiment_name(name: &str) -> Result<String, String> {
+    let allowed = |c: char| c.is_alphanumeric() || "-_.:+@".contains(c);
+    match name.chars().find(|&c| !allowed(c)) {
+        _ if name.is_empty() => Err("a search needs a name".into()),
+        Some(c) => Err(format!("`{c}` cannot be in a search's name (letters, digits and `-_.:+@` can)")),
+        None => Ok(name.to_string()),
+    }
 }
 
 /// Opens a store that must exist already (an SQLite file; a database is always there), to read
