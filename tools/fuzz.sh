@@ -27,7 +27,8 @@ run() {
     if cargo +nightly fuzz run -O "$t" "corpus/$t" -- -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
         -print_final_stats=1 > "logs/$t.log" 2>&1; then
         echo "$t: ok, $(grep -o 'stat::number_of_executed_units: [0-9]*' "logs/$t.log" | grep -o '[0-9]*$') executions," \
-            "$(grep -o 'cov: [0-9]*' "logs/$t.log" | tail -1) edges, corpus $(ls "corpus/$t" | wc -l) files"
+            "$(grep -o 'cov: [0-9]*' "logs/$t.log" | tail -1) edges, $(grep -o 'ft: [0-9]*' "logs/$t.log" | tail -1)" \
+            "features, corpus $(ls "corpus/$t" | wc -l) files"
     else
         echo "$t: FAILED (a crash or a hang: fuzz/logs/$t.log, input in fuzz/artifacts/$t/)"
         return 1
