@@ -37,11 +37,14 @@ fn assert_same(a: &Array3<f64>, b: &Array3<f64>, what: &str) {
     }
 }
 
+/// `n` random cells, and as many again that use reductions (`mean`, `sum`, layer normalisations).
 fn random_cells(n: usize, seed: u64) -> Vec<(String, cellc::check::Cell)> {
     let mut rng = Rng::new(seed);
-    (0..n)
+    let reducing = support::CellGen { reductions: true, ..support::CellGen::default() };
+    (0..2 * n)
         .map(|k| {
-            let text = support::random_cell(&mut rng, &format!("r{k}"), support::CellGen::default());
+            let options = if k < n { support::CellGen::default() } else { reducing };
+            let text = support::random_cell(&mut rng, &format!("r{k}"), options);
             let cell = support::checked_cell(&text);
             (text, cell)
         })
@@ -91,6 +94,8 @@ fn simplification_rules() {
         ("h - -b", "h + b"),
         ("(-h)*b", "-(h*b)"),
         ("W*(0*h) + h", "h"),
+        ("h - mean(0*h)", "h"),
+        ("h + sum(h*0)", "h"),
     ] {
         let cell = support::checked_cell(&format!("cell t {{\n    state h\n    h' = {rhs}\n}}\n"));
         let g = ir::lower(&cell);

@@ -96,6 +96,8 @@ const TOKENS: &[&str] = &[
     "abs",
     "softplus",
     "sqrt",
+    "mean",
+    "sum",
     "id",
     "1",
     "0.5",
