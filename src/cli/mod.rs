@@ -178,7 +178,8 @@ pub enum Command {
     /// experiments/NAME/cells/ID, runs/ID).
     Dashboard(dashboard::Args),
     /// Train runs of the searches in a store (what `cellc search` starts; run more on other
-    /// machines against a shared store).
+    /// machines against a shared store). On PostgreSQL a worker that loses its server waits
+    /// for it and goes on, for up to CELLC_PG_RECONNECT seconds (600).
     Worker(search::WorkerArgs),
     /// List the real data sets cellc can find (Penn Treebank, music, text), with their sizes.
     Data(data::Args),
