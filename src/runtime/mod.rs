@@ -99,14 +99,8 @@ impl Engine {
     }
 
     pub fn from_graph(forward: Graph) -> Result<Engine, String> {
-        // Issue 26 in progress: the language, checker, interpreter and derivative know `mean` and
-        // `sum`; the schedule and the kernels do not yet.
-        if forward.ids().any(|id| forward.node(id).op.is_row_op()) {
-            return Err(format!(
-                "cell `{}` uses `mean` or `sum`, which the compiled kernels do not run yet; `cellc grad`, `cellc gradcheck` and \
-                 `cellc eval --engine interp` work on it",
-                forward.sig.name
-            ));
+        if let Some(why) = schedule::unsupported(&forward) {
+            return Err(why);
         }
         let backward = crate::autodiff::grad(&forward);
         let schedule = schedule::plan(&backward);
