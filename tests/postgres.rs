@@ -83,6 +83,7 @@ fn workers_killed_mid_run_finish_every_run_once_with_the_single_machine_results(
     // workers go on with the planned round meanwhile. The search has more than 10 runs.
     let coordinator_kill_at = [2, 6, 10];
     let (mut worker_kills, mut coordinator_kills) = (0, 0);
+    let mut killed: Vec<u32> = vec![];
     let mut finished_at_last_kill = 0;
     let mut leaked_check = false;
     let started = Instant::now();
@@ -103,6 +104,7 @@ fn workers_killed_mid_run_finish_every_run_once_with_the_single_machine_results(
         if finished > finished_at_last_kill
             && let Some(slot) = slots.iter_mut().find(|w| holder(w.id()))
         {
+            killed.push(slot.id());
             slot.kill().unwrap(); // SIGKILL, mid-run
             slot.wait().unwrap();
             worker_kills += 1;
@@ -157,8 +159,14 @@ fn workers_killed_mid_run_finish_every_run_once_with_the_single_machine_results(
     }
     assert!(!output.contains("panicked"), "{output}");
     assert!(!output.contains(PASSWORD), "the password was printed");
-    let ids: BTreeSet<i64> = jobs.iter().map(|j| j.id).collect();
-    assert_eq!(finished.keys().copied().collect::<BTreeSet<_>>(), ids, "runs not recorded by any worker");
+    // A worker killed after its result was stored but before it printed the line is the one
+    // exception (the kill was decided on a snapshot taken a moment earlier).
+    for j in &jobs {
+        let killed_after_storing =
+            || j.worker.as_ref().is_some_and(|w| killed.iter().any(|pid| w.contains(&format!("/{pid}/"))));
+        assert!(j.state == JobState::Done, "run {} is {:?}", j.id, j.state);
+        assert!(finished.contains_key(&j.id) || killed_after_storing(), "run {} not recorded by any worker", j.id);
+    }
     let twice: Vec<_> = finished.iter().filter(|(_, n)| **n != 1).collect();
     assert!(twice.is_empty(), "runs recorded more than once: {twice:?}");
     let redone = jobs.iter().filter(|j| j.attempts > 1).count();

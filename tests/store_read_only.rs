@@ -127,5 +127,5 @@ fn a_store_with_a_write_ahead_log_left_in_a_read_only_directory_is_refused_with_
     }
     let s = copy.join("s.sqlite").display().to_string();
     let out = cellc_in_read_only(&copy, &["search", "status", "--store", &s]);
-    one_line_error(&out, &["cannot read the store", "s.sqlite-wal", "copy the store and its -wal file"]);
+    one_line_error(&out, &["cannot read the store", "s.sqlite-wal", "copy the store and both files"]);
 }

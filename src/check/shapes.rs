@@ -168,7 +168,15 @@ impl Infer {
 
     /// A matrix has one shape: a use whose size is still free (inside a reduction, whose result
     /// does not tie its argument to anything) takes the size another use of the matrix has.
+    /// Binding one size can free another matrix's, so this repeats until nothing changes (the
+    /// result does not depend on the order of the parameters).
     fn tie_matrix_uses(&mut self) {
+        while self.tie_matrix_uses_once() {}
+    }
+
+    /// One pass of [`Infer::tie_matrix_uses`]: whether it bound anything.
+    fn tie_matrix_uses_once(&mut self) -> bool {
+        let mut changed = false;
         for p in 0..self.matrix_uses.len() {
             for rows in [true, false] {
                 let side = |u: &MatUse| if rows { u.rows } else { u.cols };
@@ -182,10 +190,12 @@ impl Infer {
                 for s in sides {
                     if let Sv::Var(r) = self.value(s) {
                         self.bound[r] = Some(d);
+                        changed = true;
                     }
                 }
             }
         }
+        changed
     }
 
     fn dim(&mut self, s: Sv) -> Dim {

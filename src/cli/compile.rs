@@ -43,7 +43,7 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
     let bwd = crate::autodiff::grad(&fwd);
     let t_ir = start.elapsed();
     if let Some(why) = crate::schedule::unsupported(&fwd) {
-        return Err(format!("cannot compile `{}`: {why}", cell.name).into());
+        return Err(why.into());
     }
     let schedule = crate::schedule::plan(&bwd);
     let t_plan = start.elapsed();

@@ -42,6 +42,12 @@ pub fn verify(g: &Graph) -> Result<(), String> {
                 }
                 _ => return Err(at("MatVec must name a matrix parameter".into())),
             },
+            Op::Broadcast(d) | Op::Spread(d) => {
+                if !matches!(arg_shape(0), Shape::Row | Shape::Scalar) {
+                    return Err(at(format!("spreads a {:?}, not one number per example", arg_shape(0))));
+                }
+                Shape::Vector(d)
+            }
             Op::Sum(d) | Op::Mean(d) => {
                 if broadcast(arg_shape(0), Shape::Vector(d)) != Shape::Vector(d) && !g.sig.d_equals_h {
                     return Err(at(format!("reduces a {:?} over a {d}-vector", arg_shape(0))));

@@ -211,8 +211,9 @@ impl Store {
     }
 
     /// Opens an existing store to read it only. SQLite's write-ahead log lets readers and
-    /// writers proceed together; the reader takes no write lock, ever (`query_only`), and never
-    /// `immutable`/`nolock`, which would read torn pages while workers write.
+    /// writers proceed together; the reader takes no write lock, ever (`query_only`), and is
+    /// `immutable` only where no writer can be at work (`read_only_media`): under a writer it
+    /// would read torn pages.
     fn open_read_only(path: &Path) -> Result<Store, String> {
         use rusqlite::OpenFlags;
         let name = path.display().to_string();

@@ -3,11 +3,12 @@
 //! database file", and a reader still reads the store when that is safe.
 //!
 //! SQLite in WAL mode keeps two files beside the store, `-wal` and `-shm`, and even a reader
-//! needs to create the `-shm` one. In a directory nobody can write, no writer can be running
-//! (it could not create `-wal` either), so a store with no write-ahead log left over is exactly
-//! its main file: it is opened `immutable`, which needs neither file. A store that still has a
-//! `-wal` (a writer stopped before checkpointing) must not be read that way, since committed
-//! transactions live in that file.
+//! needs to create the `-shm` one. A writer has both while it has the store open, and removes
+//! them when it closes it cleanly. So a store in a directory this process cannot write, with
+//! neither file beside it, is exactly its main file and nobody is writing it: it is opened
+//! `immutable`, which needs neither file. Otherwise (a writer at work, as another user; or a
+//! `-wal` left by a writer that stopped before checkpointing, holding committed transactions)
+//! it is refused with the reason.
 
 use std::path::Path;
 
@@ -17,9 +18,15 @@ use rusqlite::{Connection, OpenFlags};
 /// but not a read-only mount).
 fn writable(dir: &Path) -> Result<(), std::io::Error> {
     let probe = dir.join(format!(".cellc-probe-{}", std::process::id()));
-    std::fs::OpenOptions::new().write(true).create_new(true).open(&probe)?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
+    match std::fs::OpenOptions::new().write(true).create_new(true).open(&probe) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        // Left by a process with our pid that died: the directory took it, so it is writable.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn parent(path: &Path) -> &Path {
@@ -59,12 +66,13 @@ pub fn open_immutable(path: &Path) -> Option<Result<Connection, String>> {
         return None;
     }
     let name = path.display();
-    let wal = format!("{name}-wal");
-    if std::fs::metadata(&wal).is_ok_and(|m| m.len() > 0) {
+    let (wal, shm) = (format!("{name}-wal"), format!("{name}-shm"));
+    if [&wal, &shm].iter().any(|f| Path::new(f).exists()) {
         return Some(Err(format!(
-            "cannot read the store {name}: its directory {} is read-only and {wal} holds transactions that \
-             SQLite cannot read without creating {name}-shm; copy the store and its -wal file to a writable \
-             directory",
+            "cannot read the store {name}: this process cannot write its directory {}, and {wal} or {shm} \
+             beside it means a writer has it open or stopped before checkpointing (SQLite cannot read it from \
+             here without creating {shm}); read it as its writer's user, or copy the store and both files to \
+             a writable directory",
             dir.display()
         )));
     }

@@ -145,7 +145,7 @@ impl Target {
         let reconnect_for = match env("CELLC_PG_RECONNECT") {
             None => DEFAULT_RECONNECT,
             Some(text) => match text.trim().parse::<f64>() {
-                Ok(secs) if secs.is_finite() && secs >= 0.0 => Duration::from_secs_f64(secs),
+                Ok(secs) if Duration::try_from_secs_f64(secs).is_ok() => Duration::from_secs_f64(secs),
                 _ => return Err(format!("CELLC_PG_RECONNECT must be a number of seconds, not `{text}`")),
             },
         };

@@ -217,12 +217,20 @@ impl ExperimentStore for PgStore {
         let sql = format!(
             "INSERT INTO searches (name, kind, config, state, created_ms) VALUES ($1, $2, $3, 'running', {NOW})"
         );
-        // A unique violation is an answer, not an error, so that a retry after a lost reply can
-        // tell "created by this very statement" from "there already".
-        let created = self.session.run(|c| match c.execute(&sql, &[&name, &kind, &config]) {
-            Ok(_) => Ok(true),
-            Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(false),
-            Err(e) => Err(e),
+        // A unique violation on a second attempt (the first one's reply lost with the connection)
+        // is this very experiment if the row holds what we wrote: created.
+        let mut attempts = 0;
+        let created = self.session.run(|c| {
+            attempts += 1;
+            match c.execute(&sql, &[&name, &kind, &config]) {
+                Ok(_) => Ok(true),
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) && attempts > 1 => {
+                    let row = c.query_one("SELECT kind, config FROM searches WHERE name = $1", &[&name])?;
+                    Ok(row.try_get::<_, String>(0)? == kind && row.try_get::<_, String>(1)? == config)
+                }
+                Err(e) if e.code() == Some(&SqlState::UNIQUE_VIOLATION) => Ok(false),
+                Err(e) => Err(e),
+            }
         })?;
         if created {
             Ok(())

@@ -177,14 +177,16 @@ impl Session {
             let got = self.client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]).and_then(|r| r.try_get(0));
             match got {
                 Ok(true) => {}
+                // Another session holds it: another coordinator, or our own old session, which
+                // the server has not yet seen die (a network drop): keep trying until the deadline.
                 Ok(false) => {
                     return Err((
                         format!(
-                            "lost the connection to {} and, while it was away, another process took this \
-                             coordinator's lock (another `cellc search --resume` is running); stopping",
+                            "this coordinator's lock is held by another session (another `cellc search \
+                             --resume`, or this one's old connection the server has not yet closed) on {}",
                             self.describe
                         ),
-                        false,
+                        true,
                     ));
                 }
                 Err(e) => return Err((error_text(&e), connection_lost(&e))),
