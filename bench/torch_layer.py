@@ -10,12 +10,15 @@ processes took the cores. Implementations:
   fused:nn_gru|lstm  PyTorch's library nn.GRU / nn.LSTM (ATen/oneDNN kernels)
   jit:CELL           the anchors' custom cell, TorchScript
   compile_full:CELL  the anchors' custom cell, whole loss under torch.compile
+  jit:lstm_ln, compile_full:lstm_ln, eager:lstm_ln
+                     the layer-normalised LSTM of bench/ln_lstm_torch.py (ATen's layer_norm)
 
 usage (from the repository's root, with the package built in release mode:
 `pip install ./python`, or `maturin develop --release -m python/Cargo.toml` in the venv):
   python bench/torch_layer.py                        # small, medium and ptb; every implementation
   python bench/torch_layer.py --configs small --impls cellc:mut1,jit:mut1 --rounds 2
   python bench/torch_layer.py --own-threads          # cellc on its own threads (see below)
+  python bench/torch_layer.py --impls cellc:lstm_ln,jit:lstm_ln,compile_full:lstm_ln
 
 Writes anchor-results/torch-layer-DATE/CONFIG.json (every timing) and table.md (medians, the
 spread of the rounds' medians, and cellc's ratios).
@@ -26,7 +29,8 @@ PyTorch's spinning OpenMP threads.
 
 Equal work: cellc:gru_torch computes what nn.GRU computes (PyTorch's GRU: reset gate after the
 recurrent product) and cellc:lstm what nn.LSTM computes up to which gate takes tanh; cellc:gru
-and cellc:mut1 are the anchors' custom gru and mut1.
+and cellc:mut1 are the anchors' custom gru and mut1; cellc:lstm_ln computes what
+bench/ln_lstm_torch.py computes (checked at start: same weights, same outputs).
 """
 
 import argparse
@@ -47,6 +51,9 @@ import common  # noqa: E402
 from cells_torch import CustomCellStep, FusedStep, sgd_  # noqa: E402
 
 import cellc.torch as ct  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(__file__))
+import ln_lstm_torch  # noqa: E402
 
 DEFAULT_IMPLS = ("cellc:mut1,cellc:gru,cellc:lstm,cellc:gru_torch,fused:nn_gru,fused:nn_lstm,"
                  "jit:mut1,jit:gru,jit:lstm,compile_full:mut1,compile_full:gru,compile_full:lstm")
@@ -78,6 +85,8 @@ def build(mode, cell, cfg, tokens, targets):
         return CellLayerStep(cell, B, H, T, V, tokens, targets, common.LR)
     if mode == "fused":
         return FusedStep(cell, B, H, T, V, tokens, targets, common.LR)
+    if cell == "lstm_ln":
+        return ln_lstm_torch.LnLstmStep(mode, H, V, tokens, targets, common.LR)
     return CustomCellStep(cell, mode, common.init_params(cell, H, V), tokens, targets, common.LR)
 
 
@@ -93,6 +102,8 @@ def main():
     ap.add_argument("--own-threads", action="store_true")
     args = ap.parse_args()
     shared = ct.share_threads(not args.own_threads)
+    if "lstm_ln" in args.impls:
+        check_ln_lstm_equal()
     out = args.out or time.strftime("anchor-results/torch-layer-%Y%m%d-%H%M%S", time.gmtime())
     os.makedirs(out, exist_ok=True)
     rows = []
@@ -159,7 +170,35 @@ TARGETS = {
     "cellc:gru": ("best of TorchScript, torch.compile GRU", ["jit:gru", "compile_full:gru"]),
     "cellc:lstm": ("nn.LSTM", ["fused:nn_lstm"]),
     "cellc:gru_torch": ("nn.GRU", ["fused:nn_gru"]),
+    "cellc:lstm_ln": ("best of TorchScript, torch.compile LN-LSTM", ["jit:lstm_ln", "compile_full:lstm_ln"]),
 }
+
+
+def check_ln_lstm_equal(H=16, B=3, T=5):
+    """cellc's lstm_ln and the PyTorch LN-LSTM give the same outputs from the same weights."""
+    torch.manual_seed(0)
+    w = {k: torch.tensor(v) for k, v in ln_lstm_torch.init_params(H, 7).items()}
+    w["b"] = torch.randn(4 * H) * 0.1
+    w["gx"], w["gh"], w["bc"] = 1 + torch.randn(4 * H) * 0.1, 1 + torch.randn(4 * H) * 0.1, torch.randn(H) * 0.1
+    layer = ct.CellLayer("lstm_ln", H, H)
+    p = layer.cells[0]
+    with torch.no_grad():
+        for k, gate in enumerate("ijfo"):
+            cols = slice(k * H, (k + 1) * H)
+            getattr(p, f"W_x{gate}").copy_(w["Wx"][:, cols].T)
+            getattr(p, f"W_h{gate}").copy_(w["Wh"][:, cols].T)
+            getattr(p, f"g_x{gate}").copy_(w["gx"][cols])
+            getattr(p, f"g_h{gate}").copy_(w["gh"][cols])
+            getattr(p, f"b_{gate}").copy_(w["b"][cols])
+        p.g_c.copy_(w["gc"])
+        p.b_c.copy_(w["bc"])
+        xs = torch.randn(T, B, H)
+        ours, _ = layer(xs)
+        theirs = ln_lstm_torch.ln_lstm_loop(xs, torch.zeros(B, H), *[w[k] for k in ln_lstm_torch.CELL_KEYS])
+    diff = float((ours - theirs).abs().max())
+    if not diff < 1e-4:
+        raise SystemExit(f"cellc's lstm_ln and the PyTorch LN-LSTM differ by {diff:.2e}: not equal work")
+    print(f"equal work: cellc lstm_ln and the PyTorch LN-LSTM agree to {diff:.1e} (H={H}, B={B}, T={T})")
 
 
 def render_table(rows, args, shared):

@@ -10,6 +10,8 @@ pub const STD_CELLS: &[(&str, &str)] = &[
     ("lstm_b", include_str!("../std/lstm_b.cell")),
     ("gru", include_str!("../std/gru.cell")),
     ("gru_torch", include_str!("../std/gru_torch.cell")),
+    ("lstm_ln", include_str!("../std/lstm_ln.cell")),
+    ("gru_ln", include_str!("../std/gru_ln.cell")),
     ("mut1", include_str!("../std/mut1.cell")),
     ("mut2", include_str!("../std/mut2.cell")),
     ("mut3", include_str!("../std/mut3.cell")),

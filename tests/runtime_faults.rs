@@ -82,8 +82,8 @@ fn a_schedule_whose_slots_do_not_fit_is_refused_before_any_run() {
     use cellc::runtime::check_schedule;
     use cellc::schedule::{Cols, Stage};
     let e = engine("gru");
-    let sig = &e.forward.sig;
-    assert_eq!(check_schedule(sig, &e.schedule), Ok(()));
+    let g = &e.backward.graph;
+    assert_eq!(check_schedule(g, &e.schedule), Ok(()));
     // A GEMM writing past its output's rows, and a kernel reading a slot of the other width:
     // what a planner bug would make.
     let mut sch = e.schedule.clone();
@@ -92,7 +92,7 @@ fn a_schedule_whose_slots_do_not_fit_is_refused_before_any_run() {
         Stage::Kernel { .. } => None,
     });
     out.unwrap().col = Cols { h: 100, d: 0 };
-    let err = check_schedule(sig, &sch).unwrap_err();
+    let err = check_schedule(g, &sch).unwrap_err();
     assert!(err.contains("GEMM's output spans columns"), "{err}");
     let mut sch = e.schedule.clone();
     let arg = sch.forward_step.iter_mut().find_map(|s| match s {
@@ -101,7 +101,7 @@ fn a_schedule_whose_slots_do_not_fit_is_refused_before_any_run() {
     });
     let arg = arg.unwrap();
     arg.dim = if arg.dim == Dim::H { Dim::D } else { Dim::H };
-    assert!(check_schedule(sig, &sch).unwrap_err().contains("reads rows of"));
+    assert!(check_schedule(g, &sch).unwrap_err().contains("reads rows of"));
 }
 
 /// The same fault under the trainer's language model: the training step returns the error

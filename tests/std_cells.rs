@@ -45,6 +45,8 @@ fn std_cells_check_with_the_papers_shapes() {
         lstm_b: state h, c (emits h) | 12 params: W_xi[H,D] W_hi[H,H] b_i[H] W_xj[H,D] W_hj[H,H] b_j[H] W_xf[H,D] W_hf[H,H] b_f[H] W_xo[H,D] W_ho[H,H] b_o[H] | D free
         gru: state h | 9 params: W_xr[H,D] W_hr[H,H] b_r[H] W_xz[H,D] W_hz[H,H] b_z[H] W_xh[H,D] W_hh[H,H] b_h[H] | D free
         gru_torch: state h | 10 params: W_xr[H,D] W_hr[H,H] b_r[H] W_xz[H,D] W_hz[H,H] b_z[H] W_xn[H,D] b_xn[H] W_hn[H,H] b_hn[H] | D free
+        lstm_ln: state h, c (emits h) | 22 params: W_hi[H,H] W_hj[H,H] W_hf[H,H] W_ho[H,H] W_xi[H,D] W_xj[H,D] W_xf[H,D] W_xo[H,D] g_hi[H] g_xi[H] b_i[H] g_hj[H] g_xj[H] b_j[H] g_hf[H] g_xf[H] b_f[H] g_ho[H] g_xo[H] b_o[H] g_c[H] b_c[H] | D free
+        gru_ln: state h | 16 params: W_hr[H,H] W_hz[H,H] W_xr[H,D] W_xz[H,D] g_hr[H] g_xr[H] b_r[H] g_hz[H] g_xz[H] b_z[H] W_xh[H,D] W_hh[H,H] g_xh[H] b_h[H] g_hh[H] b_hh[H] | D free
         mut1: state h | 7 params: W_xz[H,H] b_z[H] W_xr[H,H] W_hr[H,H] b_r[H] W_hh[H,H] b_h[H] | D = H
         mut2: state h | 8 params: W_xz[H,H] W_hz[H,H] b_z[H] W_hr[H,H] b_r[H] W_hh[H,H] W_xh[H,H] b_h[H] | D = H
         mut3: state h | 9 params: W_xz[H,D] W_hz[H,H] b_z[H] W_xr[H,D] W_hr[H,H] b_r[H] W_hh[H,H] W_xh[H,D] b_h[H] | D free
@@ -54,6 +56,18 @@ fn std_cells_check_with_the_papers_shapes() {
         indrnn: state h | 3 params: W_xh[H,D] u[H] b_h[H] | D free
         ugrnn: state h | 6 params: W_xc[H,D] W_hc[H,H] b_c[H] W_xg[H,D] W_hg[H,H] b_g[H] | D free"#]]
     .assert_eq(&lines.join("\n"));
+}
+
+#[test]
+fn layer_normalised_cells_start_with_unit_gains() {
+    let ws = Workspace::new();
+    for (cell, gains) in [("lstm_ln", 9), ("gru_ln", 6)] {
+        let c = std_cell(&ws, cell);
+        let unit: Vec<&str> =
+            c.params.iter().filter(|p| p.init == cellc::check::Init::Const(1.0)).map(|p| p.name.as_str()).collect();
+        assert_eq!(unit.len(), gains, "{cell}: {unit:?}");
+        assert!(unit.iter().all(|n| n.starts_with("g_")), "{cell}: {unit:?}");
+    }
 }
 
 #[test]

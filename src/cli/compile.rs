@@ -42,9 +42,6 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
     let fwd = crate::ir::lower(&cell);
     let bwd = crate::autodiff::grad(&fwd);
     let t_ir = start.elapsed();
-    if let Some(why) = crate::schedule::unsupported(&fwd) {
-        return Err(why.into());
-    }
     let schedule = crate::schedule::plan(&bwd);
     let t_plan = start.elapsed();
     let opts = crate::codegen::Options { clif: args.emit == Emit::Clif, asm: args.emit == Emit::Asm };

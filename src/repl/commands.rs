@@ -126,9 +126,6 @@ fn on_cell(s: &mut Session, name: &str, arg: &str, cell: &Cell) -> Reply {
                 th(st.backward.matmul_flops as usize),
             ))
         }
-        "schedule" | "clif" if crate::schedule::unsupported(&fwd).is_some() => {
-            Reply::err(format!("error: {}", crate::schedule::unsupported(&fwd).unwrap_or_default()))
-        }
         "schedule" => {
             let plan = crate::schedule::plan(&bwd);
             Reply::ok(crate::schedule::describe(&plan, &bwd).trim_end())

@@ -103,13 +103,13 @@ mod tests {
     fn commands_cells_tasks_functions_and_names() {
         assert_eq!(c(":gr"), (0, vec![":grad".to_string(), ":gradcheck".to_string()]));
         assert!(c(":load gr").1.contains(&"gru".to_string()), "std names and paths in the working directory");
-        assert_eq!(c(":load lstm_").1, ["lstm_b", "lstm_f", "lstm_i", "lstm_o"]);
+        assert_eq!(c(":load lstm_").1, ["lstm_b", "lstm_f", "lstm_i", "lstm_ln", "lstm_o"]);
         assert_eq!(c(":train mus").1.len(), 4);
         assert_eq!(c("h' = ta"), (5, vec!["tanh".to_string()]));
         assert_eq!(c("h' = sig").1, ["sigm", "sigmoid"]);
         assert_eq!(c("h' = W_").1, ["W_xz"]);
         assert_eq!(c("let s").1, ["seed"]);
-        assert_eq!(c("cell mine = gr").1, ["gru", "gru_torch"]);
+        assert_eq!(c("cell mine = gr").1, ["gru", "gru_ln", "gru_torch"]);
         assert_eq!(c("h' = ").1, Vec::<String>::new());
     }
 }

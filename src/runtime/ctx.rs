@@ -2,8 +2,8 @@
 
 use super::gemm::{Mat, MatMut, matmul};
 use super::{Buffers, Engine, MAX_KERNEL_ARGS, Sizes};
-use crate::check::{Dim, ParamKind};
-use crate::ir::CellSig;
+use crate::check::{Dim, ParamKind, Shape};
+use crate::ir::{CellSig, Graph};
 use crate::schedule::{Blocks, Buffer, BufferRole, Schedule, Slot, Stage, WeightStack};
 
 pub fn buffer_len(b: &Buffer, s: Sizes) -> usize {
@@ -88,8 +88,10 @@ pub(super) fn gemm_fits(
 
 /// The schedule's slots against what reads them, before any run (a planner bug is a compile
 /// error, not memory read past a row): every kernel argument is as wide as the rows its kernel
-/// was compiled for, and every GEMM fits its slots, at sizes of several shapes.
-pub fn check_schedule(sig: &CellSig, sch: &Schedule) -> Result<(), String> {
+/// was compiled for (a row value it reads needs only its first column), and every GEMM fits its
+/// slots, at sizes of several shapes.
+pub fn check_schedule(g: &Graph, sch: &Schedule) -> Result<(), String> {
+    let sig = &g.sig;
     let samples = [(3, 5), (7, 2), (16, 16)];
     for (hidden, input) in samples {
         let input = if sig.d_equals_h { hidden } else { input };
@@ -99,7 +101,8 @@ pub fn check_schedule(sig: &CellSig, sch: &Schedule) -> Result<(), String> {
             match stage {
                 Stage::Kernel { kernel, args } => {
                     let spec = &sch.kernels[*kernel];
-                    if let Some(a) = args.iter().find(|a| a.dim != spec.dim) {
+                    let row_input = |i: usize| i < spec.inputs.len() && g.node(spec.inputs[i]).shape == Shape::Row;
+                    if let Some((_, a)) = args.iter().enumerate().find(|(i, a)| a.dim != spec.dim && !row_input(*i)) {
                         return Err(format!(
                             "kernel {} reads rows of {:?} from a slot of {:?}",
                             spec.name, spec.dim, a.dim

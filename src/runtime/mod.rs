@@ -99,12 +99,9 @@ impl Engine {
     }
 
     pub fn from_graph(forward: Graph) -> Result<Engine, String> {
-        if let Some(why) = schedule::unsupported(&forward) {
-            return Err(why);
-        }
         let backward = crate::autodiff::grad(&forward);
         let schedule = schedule::plan(&backward);
-        ctx::check_schedule(&forward.sig, &schedule)
+        ctx::check_schedule(&backward.graph, &schedule)
             .map_err(|e| format!("the schedule is wrong (a cellc bug): {e}"))?;
         if let Some(k) = schedule.kernels.iter().find(|k| k.inputs.len() + k.outputs.len() > MAX_KERNEL_ARGS) {
             return Err(format!("kernel {} has more than {MAX_KERNEL_ARGS} arguments", k.name));

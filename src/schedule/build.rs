@@ -5,8 +5,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use super::*;
 use crate::autodiff::{Backward, ParamGrad};
-use crate::check::{ParamKind, Shape};
+use crate::check::Shape;
 use crate::ir::{Graph, NodeId, Op};
+
+mod stages;
 
 /// The phases, in run order.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -33,6 +35,9 @@ struct Planner<'a> {
     b: &'a Backward,
     /// Display names (`cellc grad`'s), for buffer names.
     names: HashMap<NodeId, String>,
+    /// The vector size each row value (one number per example) was reduced over, so the kernel
+    /// of those columns computes it.
+    row_dims: HashMap<NodeId, Dim>,
     /// The input gradient as a signed sum: `± g W` terms (parameter, g) and other terms.
     input_matvecs: Vec<(usize, NodeId, f32)>,
     input_rest: Vec<(NodeId, f32)>,
@@ -109,6 +114,7 @@ impl<'a> Planner<'a> {
             g,
             b,
             names: crate::autodiff::print::names(b),
+            row_dims: row_dims(g),
             input_matvecs: vec![],
             input_rest: vec![],
             phase_of: HashMap::new(),
@@ -129,8 +135,17 @@ impl<'a> Planner<'a> {
     fn dim(&self, id: NodeId) -> Dim {
         match self.g.node(id).shape {
             Shape::Vector(d) => d,
-            Shape::Scalar | Shape::Row => Dim::H,
+            Shape::Row => self.row_dims[&id],
+            Shape::Scalar => Dim::H,
         }
+    }
+
+    /// GEMMs and kernel boundaries between `arg` and its reader `n` in one phase: 1 across a
+    /// matrix product, and 1 when `n` uses a row value reduced over the other size (the kernel
+    /// over those columns must finish first).
+    fn level_step(&self, arg: NodeId, n: NodeId) -> u32 {
+        let crosses = self.g.node(arg).shape == Shape::Row && self.dim(arg) != self.dim(n);
+        u32::from(is_matrix_op(self.g.node(n).op) || crosses)
     }
 
     /// Splits the input gradient into `± Wᵀ g` terms, which become GEMMs over all rows (or, for
@@ -142,7 +157,10 @@ impl<'a> Planner<'a> {
         let mut stack = vec![(self.b.d_input, 1.0f32)];
         while let Some((n, sign)) = stack.pop() {
             let node = g.node(n);
-            let open = n == self.b.d_input || counts[n.index()] == 1;
+            // A term that is one number per example stays inside its sum: the runtime adds
+            // vectors.
+            let rows_inside = node.args().iter().any(|&a| g.node(a).shape == Shape::Row);
+            let open = (n == self.b.d_input || counts[n.index()] == 1) && !rows_inside;
             match node.op {
                 Op::Add if open => stack.extend([(node.args[1], sign), (node.args[0], sign)]),
                 Op::Sub if open => stack.extend([(node.args[1], -sign), (node.args[0], sign)]),
@@ -199,21 +217,22 @@ impl<'a> Planner<'a> {
         }
     }
 
-    /// Level: GEMMs between the phase's start and the node, counting its own. GEMMs run as
+    /// Level: GEMMs (and crossings from a row value of one vector size to the other, see
+    /// [`Planner::level_step`]) between the phase's start and the node, counting its own. GEMMs run as
     /// early as they can; an element-wise value then moves as late as its readers in the phase
     /// allow, so it is computed in the kernel that uses it instead of being stored in between.
     fn assign_levels(&mut self) {
         for id in self.g.ids() {
             let Some(&phase) = self.phase_of.get(&id) else { continue };
             let n = self.g.node(id);
-            let base = n
+            let level = n
                 .args()
                 .iter()
                 .filter(|a| self.phase_of.get(a) == Some(&phase))
-                .map(|a| self.level[a])
+                .map(|&a| self.level[&a] + self.level_step(a, id))
                 .max()
-                .unwrap_or(0);
-            self.level.insert(id, base + u32::from(is_matrix_op(n.op)));
+                .unwrap_or(u32::from(is_matrix_op(n.op)));
+            self.level.insert(id, level);
         }
         let mut latest: HashMap<NodeId, u32> = HashMap::new();
         for id in self.g.ids().collect::<Vec<_>>().into_iter().rev() {
@@ -228,7 +247,7 @@ impl<'a> Planner<'a> {
                 if self.phase_of.get(&a) != Some(&phase) {
                     continue;
                 }
-                let need = if is_matrix_op(n.op) { self.level[&id] - 1 } else { self.level[&id] };
+                let need = self.level[&id] - self.level_step(a, id);
                 let entry = latest.entry(a).or_insert(need);
                 *entry = (*entry).min(need);
             }
@@ -304,7 +323,9 @@ impl<'a> Planner<'a> {
         let g = self.g;
         for (s, &next) in g.next.iter().enumerate() {
             let per_row = matches!(self.phase_of.get(&next), Some(Phase::ForwardPre | Phase::ForwardStep));
-            if per_row && !is_matrix_op(g.node(next).op) && !self.homes.contains_key(&next) {
+            // (A row value reduced over D lives beside its kernel and is spread over H later.)
+            let kernel_dim_fits = self.dim(next) == Dim::H;
+            if per_row && kernel_dim_fits && !is_matrix_op(g.node(next).op) && !self.homes.contains_key(&next) {
                 self.homes.insert(next, Slot { buf: self.state_bufs[s], col: Cols::default(), dim: Dim::H, shift: 1 });
             }
         }
@@ -359,188 +380,21 @@ impl<'a> Planner<'a> {
             },
         }
     }
-
-    /// Where a value can be read: its home, or the leaf's own buffer. `None` for constants.
-    fn slot(&mut self, id: NodeId) -> Option<Slot> {
-        if let Some(s) = self.homes.get(&id) {
-            return Some(*s);
-        }
-        let col = Cols::default();
-        Some(match self.g.node(id).op {
-            Op::Input => Slot { buf: self.input_buf, col, dim: self.buffers_dim(self.input_buf), shift: 0 },
-            Op::State(s) => Slot { buf: self.state_bufs[s as usize], col, dim: Dim::H, shift: 0 },
-            Op::AdjNext(s) => Slot { buf: self.adjoint_bufs[s as usize], col, dim: Dim::H, shift: 1 },
-            Op::Param(p) => {
-                let p = p as usize;
-                let len = match self.g.sig.params[p].kind {
-                    ParamKind::Vector { len } => len,
-                    ParamKind::Matrix { .. } => unreachable!("matrices are only read by GEMMs"),
-                };
-                let buf = match self.param_bufs.get(&p) {
-                    Some(&b) => b,
-                    None => {
-                        self.buffers.push(Buffer {
-                            name: self.g.sig.params[p].name.clone(),
-                            role: BufferRole::Param(p),
-                            width: Cols::of(len),
-                            blocks: Blocks::Broadcast,
-                        });
-                        let b = self.buffers.len() - 1;
-                        self.param_bufs.insert(p, b);
-                        b
-                    }
-                };
-                Slot { buf, col, dim: len, shift: 0 }
-            }
-            Op::Const(_) => return None,
-            _ => unreachable!("computed value {id:?} without a home"),
-        })
-    }
-
-    /// The stages of one phase: for each level, its GEMMs then its kernels; last, the sinks of
-    /// values no kernel of the phase computes.
-    fn stages(&mut self, phase: Phase, stored: &BTreeSet<NodeId>) -> Vec<Stage> {
-        let nodes: Vec<NodeId> = self.g.ids().filter(|id| self.phase_of.get(id) == Some(&phase)).collect();
-        let max_level = nodes.iter().map(|n| self.level[n]).max().unwrap_or(0);
-        let sinks = self.sinks.get(&phase).cloned().unwrap_or_default();
-        let mut stages = vec![];
-        let mut sunk = BTreeSet::new();
-        for level in 0..=max_level {
-            for (key, group) in self.gemm_groups(stored) {
-                if key.0 == phase && key.1 == level {
-                    stages.push(self.gemm_stage(key.2, key.3, &group));
-                }
-            }
-            for dim in [Dim::H, Dim::D] {
-                let members: Vec<NodeId> = nodes
-                    .iter()
-                    .copied()
-                    .filter(|&n| self.level[&n] == level && !is_matrix_op(self.g.node(n).op) && self.dim(n) == dim)
-                    .collect();
-                if members.is_empty() {
-                    continue;
-                }
-                let extra: Vec<Sink> = sinks.iter().filter(|s| members.contains(&s.node)).copied().collect();
-                sunk.extend(extra.iter().map(|s| s.node));
-                let name = format!("{}_{level}{}", phase_name(phase), if dim == Dim::D { "_d" } else { "" });
-                stages.push(self.kernel_stage(name, dim, &members, stored, &extra));
-            }
-        }
-        let rest: Vec<Sink> = sinks.iter().filter(|s| !sunk.contains(&s.node)).copied().collect();
-        for dim in [Dim::H, Dim::D] {
-            let part: Vec<Sink> = rest.iter().filter(|s| s.slot.dim == dim).copied().collect();
-            if !part.is_empty() {
-                let name = format!("{}_out{}", phase_name(phase), if dim == Dim::D { "_d" } else { "" });
-                stages.push(self.kernel_stage(name, dim, &[], stored, &part));
-            }
-        }
-        stages
-    }
-
-    fn gemm_stage(&mut self, operand: NodeId, backward: bool, group: &[NodeId]) -> Stage {
-        let params: Vec<usize> = group
-            .iter()
-            .map(|&n| match self.g.node(n).op {
-                Op::MatVec(p) | Op::MatVecT(p) => p as usize,
-                _ => unreachable!("GEMM groups hold matrix products"),
-            })
-            .collect();
-        let stack = WeightStack { params, transposed: !backward };
-        let stack = match self.stacks.iter().position(|s| *s == stack) {
-            Some(i) => i,
-            None => {
-                self.stacks.push(stack);
-                self.stacks.len() - 1
-            }
-        };
-        let operand = self.slot(operand).expect("GEMM operands are vectors");
-        let out = self.homes[&group[0]];
-        Stage::Gemm { operand, stack, out, nodes: group.to_vec() }
-    }
-
-    /// A kernel computing `members` (in order), reading what it does not compute, storing stored
-    /// members and the `sinks`.
-    fn kernel_stage(
-        &mut self,
-        name: String,
-        dim: Dim,
-        members: &[NodeId],
-        stored: &BTreeSet<NodeId>,
-        sinks: &[Sink],
-    ) -> Stage {
-        let inside: BTreeSet<NodeId> = members.iter().copied().collect();
-        let mut inputs: Vec<NodeId> = vec![];
-        let needs = |id: NodeId, g: &Graph, inputs: &mut Vec<NodeId>| {
-            if !inside.contains(&id) && g.const_value(id).is_none() && !inputs.contains(&id) {
-                inputs.push(id);
-            }
-        };
-        for &m in members {
-            for &a in self.g.node(m).args() {
-                needs(a, self.g, &mut inputs);
-            }
-        }
-        for s in sinks {
-            needs(s.node, self.g, &mut inputs);
-        }
-        let mut outputs = vec![];
-        let mut args = vec![];
-        for &i in &inputs {
-            args.push(self.slot(i).expect("inputs are not constants"));
-        }
-        for &m in members {
-            if stored.contains(&m) {
-                outputs.push((m, Store::Set));
-                args.push(self.homes[&m]);
-            }
-        }
-        for s in sinks {
-            if self.homes.get(&s.node) != Some(&s.slot) {
-                outputs.push((s.node, s.store));
-                args.push(s.slot);
-            }
-        }
-        self.kernels.push(KernelSpec { name, dim, inputs, nodes: members.to_vec(), outputs });
-        Stage::Kernel { kernel: self.kernels.len() - 1, args }
-    }
-
-    fn input_grad_plan(&mut self) -> InputGradPlan {
-        let matvecs = self.input_matvecs.clone();
-        let rest = self.input_rest.clone();
-        InputGradPlan {
-            matvecs: matvecs.iter().filter_map(|&(p, n, sign)| self.slot(n).map(|s| (p, s, sign))).collect(),
-            rest: rest.iter().filter_map(|&(n, sign)| self.slot(n).map(|s| (s, sign))).collect(),
-        }
-    }
-
-    fn grad_plans(&mut self) -> Vec<GradPlan> {
-        let grads = self.b.d_params.clone();
-        grads
-            .iter()
-            .map(|grad| match grad {
-                ParamGrad::Vector(n) => {
-                    GradPlan::Vector(if self.g.const_value(*n).is_some() { None } else { self.slot(*n) })
-                }
-                ParamGrad::Matrix(terms) => GradPlan::Matrix(
-                    terms
-                        .iter()
-                        .filter_map(|(gn, vn)| match (self.slot(*gn), self.slot(*vn)) {
-                            (Some(gs), Some(vs)) => Some((gs, vs)),
-                            _ => None, // a constant factor: only zero is possible here
-                        })
-                        .collect(),
-                ),
-            })
-            .collect()
-    }
 }
 
-fn phase_name(p: Phase) -> &'static str {
-    match p {
-        Phase::Setup => "setup",
-        Phase::ForwardPre => "fwd_pre",
-        Phase::ForwardStep => "fwd_step",
-        Phase::BackwardStep => "bwd_step",
-        Phase::BackwardPost => "bwd_post",
+/// The vector size each row value of `g` comes from: a reduction's, or its first row argument's.
+fn row_dims(g: &Graph) -> HashMap<NodeId, Dim> {
+    let mut dims = HashMap::new();
+    for id in g.ids() {
+        let n = g.node(id);
+        if n.shape != Shape::Row {
+            continue;
+        }
+        let dim = match n.op {
+            Op::Sum(d) | Op::Mean(d) => d,
+            _ => n.args().iter().find_map(|a| dims.get(a).copied()).unwrap_or(Dim::H),
+        };
+        dims.insert(id, dim);
     }
+    dims
 }

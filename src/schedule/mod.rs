@@ -18,23 +18,11 @@
 //! lives in registers inside one kernel.
 
 mod build;
+pub mod passes;
 mod print;
 
 pub use build::plan;
 pub use print::describe;
-
-/// Why [`plan`] cannot schedule this forward graph yet, if it cannot. Issue 26 in progress: the
-/// language, checker, interpreter and derivative know `mean` and `sum`; the schedule and the
-/// kernels do not yet. Every path to `plan` asks first.
-pub fn unsupported(forward: &crate::ir::Graph) -> Option<String> {
-    forward.ids().any(|id| forward.node(id).op.is_row_op()).then(|| {
-        format!(
-            "cell `{}` uses `mean` or `sum`, which the compiled kernels do not run yet; `cellc grad`, \
-             `cellc gradcheck` and `cellc eval --engine interp` work on it",
-            forward.sig.name
-        )
-    })
-}
 
 use crate::check::Dim;
 use crate::ir::NodeId;
