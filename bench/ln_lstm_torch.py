@@ -4,7 +4,7 @@ cellc's std cell `lstm_ln` in bench/torch_layer.py.
 The cell is the one of std/lstm_ln.cell, written the way PyTorch's own benchmark LayerNorm-LSTM
 (pytorch/benchmarks/fastrnns/custom_lstms.py) writes it: one GEMM per operand for all four gates,
 ATen's fused `layer_norm` over the 4H gate pre-activations (input and recurrent apart) and over
-the new cell state, gates in the order of `lstm` (i candidate, j input gate, f, o). Unlike that
+the new cell state (eps 1e-5), gates in the order of `lstm` (i candidate, j input gate, f, o). Unlike that
 benchmark, the input side (x @ Wx and its layer norm) runs for all steps at once before the loop,
 as cellc does: the strongest PyTorch baseline, not a handicapped one.
 
@@ -20,7 +20,6 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-EPS = 1e-5
 
 
 def ln_lstm_loop(xs: Tensor, h: Tensor, Wx: Tensor, Wh: Tensor, gx: Tensor, gh: Tensor, b: Tensor,
@@ -28,14 +27,14 @@ def ln_lstm_loop(xs: Tensor, h: Tensor, Wx: Tensor, Wh: Tensor, gx: Tensor, gh: 
     T, B, D = xs.shape
     H = h.shape[1]
     # Input side for every step at once: LN(x Wx) over the 4H gate numbers, with the bias.
-    xg = F.layer_norm(torch.mm(xs.reshape(T * B, D), Wx), [4 * H], gx, b, EPS).reshape(T, B, 4 * H)
+    xg = F.layer_norm(torch.mm(xs.reshape(T * B, D), Wx), [4 * H], gx, b, 1e-5).reshape(T, B, 4 * H)
     c = torch.zeros_like(h)
     hs: List[Tensor] = []
     for t in range(T):
-        g = xg[t] + F.layer_norm(torch.mm(h, Wh), [4 * H], gh, None, EPS)
+        g = xg[t] + F.layer_norm(torch.mm(h, Wh), [4 * H], gh, None, 1e-5)
         i, j, f, o = g.chunk(4, 1)
         c = c * torch.sigmoid(f) + torch.tanh(i) * torch.sigmoid(j)
-        h = torch.tanh(F.layer_norm(c, [H], gc, bc, EPS)) * torch.sigmoid(o)
+        h = torch.tanh(F.layer_norm(c, [H], gc, bc, 1e-5)) * torch.sigmoid(o)
         hs.append(h)
     return torch.stack(hs)
 

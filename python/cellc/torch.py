@@ -160,6 +160,14 @@ def _ptrs(tensors):
     return [_mem(t) for t in tensors]
 
 
+def _saved_memory(x, n):
+    """A float32 block for the saved activations from cellc's pool (reused once PyTorch lets go
+    of it: no page faults on every step's fresh 50 MB), else an empty tensor like x."""
+    if x.dtype == torch.float32 and n > 0:
+        return torch.frombuffer(_native.saved_memory(n), dtype=torch.float32)
+    return x.new_empty(n)
+
+
 @torch.library.custom_op("cellc::seq", mutates_args=(), device_types="cpu")
 def seq(key: str, x: Tensor, h0: Tensor, weights: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
     """The cell over a sequence: x [T, B, D] and the initial states [S, B, H] to y [T, B, H]
@@ -169,7 +177,7 @@ def seq(key: str, x: Tensor, h0: Tensor, weights: list[Tensor]) -> tuple[Tensor,
     engine = entry.engine
     x, h0, weights = x.contiguous(), h0.contiguous(), [w.contiguous() for w in weights]
     y, h_final = x.new_empty(T, B, H), h0.new_empty(h0.shape)
-    saved = x.new_empty(_saved_len(key, x.dtype, T, B, H, D))
+    saved = _saved_memory(x, _saved_len(key, x.dtype, T, B, H, D))
     dims = (T, B, H, D)
     if x.dtype == torch.float32:
         engine.forward(dims, _mem(x), _mem(h0), _ptrs(weights), _mem(y), _mem(h_final),

@@ -1,11 +1,13 @@
 //! `cellc._native`: the Rust half of the Python package. [`cell::Cell`] checks a cell and
 //! describes it; [`engine::Engine`] runs it over a sequence, forward and backward, on tensor
-//! memory that the Python half (`cellc/torch.py`) validates and hands over as addresses.
+//! memory that the Python half (`cellc/torch.py`) validates and hands over as addresses;
+//! [`saved::SavedMemory`] is reused memory for the activations a forward run saves.
 //! Nothing here imports PyTorch: tensors cross as (address, length) pairs.
 
 mod cell;
 mod engine;
 mod memory;
+mod saved;
 
 use pyo3::prelude::*;
 
@@ -20,6 +22,8 @@ pyo3::create_exception!(
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<cell::Cell>()?;
     m.add_class::<engine::Engine>()?;
+    m.add_class::<saved::SavedMemory>()?;
+    m.add_function(wrap_pyfunction!(saved::saved_memory, m)?)?;
     m.add("CellError", m.py().get_type::<CellError>())?;
     m.add_function(wrap_pyfunction!(cell::std_names, m)?)?;
     m.add_function(wrap_pyfunction!(use_openmp, m)?)?;

@@ -8,6 +8,7 @@ use crate::autodiff::{Backward, ParamGrad};
 use crate::check::Shape;
 use crate::ir::{Graph, NodeId, Op};
 
+mod remat;
 mod stages;
 
 /// The phases, in run order.
@@ -49,6 +50,8 @@ struct Planner<'a> {
     sinks: BTreeMap<Phase, Vec<Sink>>,
     kernels: Vec<KernelSpec>,
     stacks: Vec<WeightStack>,
+    /// Values each kernel recomputes instead of reading them from a slot (`remat.rs`).
+    recomputed: BTreeMap<remat::KernelKey, BTreeSet<NodeId>>,
     state_bufs: Vec<BufId>,
     adjoint_bufs: Vec<BufId>,
     input_buf: BufId,
@@ -62,7 +65,8 @@ pub fn plan(b: &Backward) -> Schedule {
     p.assign_phases();
     p.assign_levels();
     p.add_sinks();
-    let stored = p.stored_nodes();
+    let mut stored = p.stored_nodes();
+    p.rematerialize(&mut stored);
     p.assign_homes(&stored);
     let setup = p.stages(Phase::Setup, &stored);
     let forward_pre = p.stages(Phase::ForwardPre, &stored);
@@ -125,6 +129,7 @@ impl<'a> Planner<'a> {
             sinks: BTreeMap::new(),
             kernels: vec![],
             stacks: vec![],
+            recomputed: BTreeMap::new(),
             state_bufs,
             adjoint_bufs,
             input_buf,

@@ -43,7 +43,7 @@ impl Planner<'_> {
                 Slot { buf, col, dim: len, shift: 0 }
             }
             Op::Const(_) => return None,
-            _ => unreachable!("computed value {id:?} without a home"),
+            op => unreachable!("computed value {id:?} ({op:?}) without a home"),
         })
     }
 
@@ -62,11 +62,13 @@ impl Planner<'_> {
                 }
             }
             for dim in [Dim::H, Dim::D] {
-                let members: Vec<NodeId> = nodes
+                let own = nodes
                     .iter()
                     .copied()
-                    .filter(|&n| self.level[&n] == level && !is_matrix_op(self.g.node(n).op) && self.dim(n) == dim)
-                    .collect();
+                    .filter(|&n| self.level[&n] == level && !is_matrix_op(self.g.node(n).op) && self.dim(n) == dim);
+                let again = self.recomputed.get(&(phase, level, dim)).into_iter().flatten().copied();
+                // Node ids are in topological order.
+                let members: Vec<NodeId> = own.chain(again).collect::<BTreeSet<_>>().into_iter().collect();
                 if members.is_empty() {
                     continue;
                 }
