@@ -359,3 +359,40 @@ fn saved_activations_depend_only_on_the_forward_inputs() {
         assert_eq!(saved, after, "{}: the backward run wrote saved activations", cell.name);
     }
 }
+
+/// What the search's normalisation operator (`cellc search --normalise`) makes of each std
+/// cell, at every vector node it can normalise, runs on the kernels as the interpreter runs it.
+#[test]
+fn normalised_std_cells_match_the_interpreter() {
+    use cellc::ir::{NodeId, Op, simplify};
+    use cellc::search::edit::{apply_normalisation, rebuild};
+    let ws = cellc::workspace::Workspace::new();
+    let (mut tested, mut worst) = (0, 0.0f64);
+    for name in ["tanh_rnn", "gru", "lstm", "mut1"] {
+        let g = cellc::ir::lower(&ws.check_std(name).unwrap().cells[0]);
+        let vectors: Vec<NodeId> = g
+            .reachable(&g.next)
+            .into_iter()
+            .filter(|&id| g.node(id).op.arity() > 0 && matches!(g.node(id).shape, cellc::check::Shape::Vector(_)))
+            .collect();
+        for (k, &at) in vectors.iter().enumerate() {
+            let node = *g.node(at);
+            let m = simplify(&rebuild(&g, at, |out, map| {
+                let args: Vec<NodeId> = node.args().iter().map(|a| map[a.index()]).collect();
+                let value = out.intern(node.op, &args);
+                apply_normalisation(out, value)
+            }));
+            assert!(m.ids().any(|id| matches!(m.node(id).op, Op::Mean(_))));
+            let c =
+                cellc::search::candidate::candidate(&m, "normalised").unwrap_or_else(|e| panic!("{name} at {k}: {e}"));
+            let cell = support::checked_cell(&c.source.text);
+            let engine = Engine::compile(&cell).unwrap_or_else(|e| panic!("{e}\n{}", c.source.text));
+            let sizes = Sizes { hidden: 9, input: 9, batch: 2, steps: 3 };
+            let (e, at) = compare(&engine, &problem(&engine, sizes, k as u64), 1 + k % 2);
+            assert!(e <= TOLERANCE, "error {e:.2e} in {at}\n{}", c.source.text);
+            worst = worst.max(e);
+            tested += 1;
+        }
+    }
+    eprintln!("{tested} normalised std cells: worst JIT/interpreter error {worst:.2e}");
+}

@@ -144,6 +144,10 @@ struct StartArgs {
     /// decided (0: skip). Only a confirmed interval above 1 counts as beating the GRU.
     #[arg(long, default_value_t = 5)]
     confirm: usize,
+    /// Let mutations also insert a layer normalisation (`d = v - mean(v)`, `d/sqrt(mean(d*d) +
+    /// 1e-5)*g + b`, new gain and bias): a seventh operator beside the paper's six.
+    #[arg(long)]
+    normalise: bool,
     /// The most seeds a confirmation adds per cell before calling it inconclusive (at least 3).
     #[arg(long, default_value_t = 10)]
     confirm_seeds: usize,
@@ -297,6 +301,7 @@ fn config(ui: &Ui, a: &StartArgs) -> Result<SearchConfig, Failure> {
         data,
         confirm_top: a.confirm,
         confirm_seeds: a.confirm_seeds,
+        normalise: a.normalise,
     })
 }
 

@@ -84,7 +84,7 @@ mod tests {
         let mut rng = Rng::new(5);
         let (mut valid, mut tried) = (0, 0);
         for _ in 0..200 {
-            let Some((m, _)) = super::super::mutate::mutate(&g, &mut rng) else { continue };
+            let Some((m, _)) = super::super::mutate::mutate(&g, &mut rng, false) else { continue };
             tried += 1;
             if let Ok(c) = candidate(&m, "c9") {
                 valid += 1;

@@ -49,6 +49,10 @@ pub struct SearchConfig {
     /// on fresh paired seeds (0: none).
     #[serde(default = "default_confirm_top")]
     pub confirm_top: usize,
+    /// Whether mutations may also insert a layer normalisation (not one of the paper's
+    /// operators; off by default and in searches stored before it existed).
+    #[serde(default)]
+    pub normalise: bool,
     /// The most seeds a confirmation adds before it calls a difference inconclusive.
     #[serde(default = "default_confirm_seeds")]
     pub confirm_seeds: usize,

@@ -1,5 +1,6 @@
 //! Graph surgery for the mutation operators: rebuild a graph with one node replaced, add a
-//! Linear(a, ·) with fresh parameters, and prune states and parameters nothing uses any more.
+//! Linear(a, ·) or a layer normalisation with fresh parameters, and prune states and parameters
+//! nothing uses any more.
 
 use crate::check::{Dim, Init, ParamKind};
 use crate::ir::{CellSig, Graph, NodeId, Op, ParamInfo};
@@ -45,6 +46,41 @@ pub fn rebuild(g: &Graph, at: NodeId, replace: impl FnOnce(&mut Graph, &[NodeId]
         }
     }
     out
+}
+
+/// A layer normalisation of `v` in `out` with a new gain (starting at 1) and bias:
+/// `d = v - mean(v)`, `d / sqrt(mean(d*d) + 1e-5) * g + b` (Ba et al. 2016).
+pub fn apply_normalisation(out: &mut Graph, v: NodeId) -> NodeId {
+    let dim = match out.node(v).shape {
+        crate::check::Shape::Vector(d) => d,
+        _ => Dim::H,
+    };
+    let k = (1..)
+        .find(|k| !out.sig.params.iter().any(|p| p.name == format!("g_n{k}") || p.name == format!("b_n{k}")))
+        .unwrap_or(1);
+    let gain = out.sig.params.len() as u32;
+    out.sig.params.push(ParamInfo {
+        name: format!("g_n{k}"),
+        kind: ParamKind::Vector { len: dim },
+        init: Init::Const(1.0),
+    });
+    out.sig.params.push(ParamInfo {
+        name: format!("b_n{k}"),
+        kind: ParamKind::Vector { len: dim },
+        init: Init::Default,
+    });
+    let mean = out.intern(Op::Mean(dim), &[v]);
+    let d = out.intern(Op::Sub, &[v, mean]);
+    let dd = out.intern(Op::Mul, &[d, d]);
+    let var = out.intern(Op::Mean(dim), &[dd]);
+    let eps = out.intern(Op::constant(1e-5), &[]);
+    let var_eps = out.intern(Op::Add, &[var, eps]);
+    let sd = out.intern(Op::Act(crate::check::Func::Sqrt), &[var_eps]);
+    let n = out.intern(Op::Div, &[d, sd]);
+    let g = out.intern(Op::Param(gain), &[]);
+    let b = out.intern(Op::Param(gain + 1), &[]);
+    let scaled = out.intern(Op::Mul, &[n, g]);
+    out.intern(Op::Add, &[scaled, b])
 }
 
 /// `act(v)` in `out`; a Linear adds a new square matrix and bias to the signature.

@@ -7,8 +7,8 @@
 //! The result may be invalid (a shape error, no input, no recurrence): [`super::candidate`]
 //! checks it and the caller redraws.
 
-use super::edit::{apply_activation, rebuild};
-use crate::check::Func;
+use super::edit::{apply_activation, apply_normalisation, rebuild};
+use crate::check::{Func, Shape};
 use crate::ir::{Graph, NodeId, Op, simplify};
 use crate::rng::Rng;
 
@@ -52,6 +52,9 @@ pub enum Operator {
     RemoveNode,
     ReplaceByAncestor,
     ReplaceByCombination,
+    /// Not the paper's (`cellc search --normalise`): a layer normalisation of the node's value,
+    /// with a new gain and bias.
+    InsertNormalisation,
 }
 
 const OPERATORS: [Operator; 6] = [
@@ -63,9 +66,12 @@ const OPERATORS: [Operator; 6] = [
     Operator::ReplaceByCombination,
 ];
 
-/// Applies a random mutation to `g`; returns the new (simplified) graph and what was done, one
-/// line per operator applied. `None` when no operator could be applied.
-pub fn mutate(g: &Graph, rng: &mut Rng) -> Option<(Graph, Vec<String>)> {
+/// Applies a random mutation to `g` (with the paper's six operators, and a seventh that inserts
+/// a layer normalisation if `normalise`); returns the new (simplified) graph and what was done,
+/// one line per operator applied. `None` when no operator could be applied.
+pub fn mutate(g: &Graph, rng: &mut Rng, normalise: bool) -> Option<(Graph, Vec<String>)> {
+    let operators: Vec<Operator> =
+        OPERATORS.iter().copied().chain(normalise.then_some(Operator::InsertNormalisation)).collect();
     let nodes = computed(g).len();
     let p = rng.f64();
     let k = (0..nodes).filter(|_| rng.chance(p)).count().max(1);
@@ -77,7 +83,7 @@ pub fn mutate(g: &Graph, rng: &mut Rng) -> Option<(Graph, Vec<String>)> {
             break;
         }
         let at = *rng.pick(&candidates);
-        let mut ops: Vec<Operator> = OPERATORS.iter().copied().filter(|o| applicable(&current, at, *o)).collect();
+        let mut ops: Vec<Operator> = operators.iter().copied().filter(|o| applicable(&current, at, *o)).collect();
         rng.shuffle(&mut ops);
         if let Some((next, what)) = ops.iter().find_map(|&o| apply(&current, at, o, rng)) {
             current = next;
@@ -99,6 +105,7 @@ fn applicable(g: &Graph, at: NodeId, o: Operator) -> bool {
         Operator::ReplaceElementwise => matches!(op, Op::Add | Op::Sub | Op::Mul | Op::Div),
         Operator::InsertActivation | Operator::ReplaceByAncestor | Operator::ReplaceByCombination => true,
         Operator::RemoveNode => op.arity() == 1 && g.use_counts(&g.next)[at.index()] == 1,
+        Operator::InsertNormalisation => matches!(g.node(at).shape, Shape::Vector(_)),
     }
 }
 
@@ -137,6 +144,14 @@ fn apply(g: &Graph, at: NodeId, o: Operator, rng: &mut Rng) -> Option<(Graph, St
         Operator::RemoveNode => {
             let out = rebuild(g, at, |_, map| map[node.args[0].index()]);
             (out, format!("remove {label}"))
+        }
+        Operator::InsertNormalisation => {
+            let out = rebuild(g, at, |out, map| {
+                let args: Vec<NodeId> = node.args().iter().map(|a| map[a.index()]).collect();
+                let value = out.intern(node.op, &args);
+                apply_normalisation(out, value)
+            });
+            (out, format!("normalise {label}"))
         }
         Operator::ReplaceByAncestor => {
             let ancestors = strict_ancestors(g, at);
@@ -209,7 +224,7 @@ mod tests {
         let mut seen = std::collections::HashSet::new();
         for _ in 0..300 {
             // Mutants may be invalid (shapes); `candidate` rejects those. Here: operators fire.
-            if let Some((_, what)) = mutate(&g, &mut rng) {
+            if let Some((_, what)) = mutate(&g, &mut rng, false) {
                 for w in what {
                     seen.insert(w.split(' ').next().unwrap_or("").to_string());
                 }
@@ -221,10 +236,30 @@ mod tests {
     }
 
     #[test]
+    fn the_normalisation_operator_fires_only_when_asked() {
+        let g = graph("gru");
+        let (mut rng, mut valid) = (Rng::new(4), 0);
+        for _ in 0..300 {
+            if let Some((_, what)) = mutate(&g, &mut rng, false) {
+                assert!(!what.iter().any(|w| w.starts_with("normalise")), "{what:?}");
+            }
+        }
+        for _ in 0..300 {
+            let Some((m, what)) = mutate(&g, &mut rng, true) else { continue };
+            // (A later operator of the same mutation may take the normalisation out again.)
+            let normalised = m.ids().any(|id| matches!(m.node(id).op, Op::Mean(_)));
+            if what.iter().any(|w| w.starts_with("normalise")) && normalised {
+                valid += usize::from(super::super::candidate::candidate(&m, "c1").is_ok());
+            }
+        }
+        assert!(valid >= 10, "only {valid} valid normalised mutants");
+    }
+
+    #[test]
     fn the_same_seed_gives_the_same_mutation() {
         let g = graph("lstm");
-        let a = mutate(&g, &mut Rng::new(9)).map(|(_, w)| w);
-        let b = mutate(&g, &mut Rng::new(9)).map(|(_, w)| w);
+        let a = mutate(&g, &mut Rng::new(9), true).map(|(_, w)| w);
+        let b = mutate(&g, &mut Rng::new(9), true).map(|(_, w)| w);
         assert_eq!(a, b);
     }
 }

@@ -150,7 +150,7 @@ impl Planner<'_> {
             };
             let graph = crate::ir::lower(&cell.checked()?);
             self.row.generated += 1;
-            let Some((mutated, what)) = super::mutate::mutate(&graph, rng) else {
+            let Some((mutated, what)) = super::mutate::mutate(&graph, rng, self.view.config.normalise) else {
                 self.row.rejected += 1;
                 continue;
             };
@@ -281,6 +281,7 @@ mod tests {
             data: None,
             confirm_top: 5,
             confirm_seeds: 10,
+            normalise: false,
         }
     }
 
