@@ -158,6 +158,8 @@ impl Engine {
                     Blocks::Steps => "steps",
                     Blocks::StatesPlusOne => "states",
                     Blocks::Broadcast => "once",
+                    // Only the backward pass writes per-part sums; they are never saved.
+                    Blocks::Parts => "parts",
                 };
                 (b.width.h, b.width.d, rows)
             })

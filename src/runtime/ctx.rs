@@ -11,6 +11,7 @@ pub fn buffer_len(b: &Buffer, s: Sizes) -> usize {
         Blocks::Steps => s.steps * s.batch,
         Blocks::StatesPlusOne => (s.steps + 1) * s.batch,
         Blocks::Broadcast => 1,
+        Blocks::Parts => crate::schedule::MAX_PARTS,
     };
     b.width.at(s.hidden, s.input) * rows
 }
@@ -28,13 +29,16 @@ pub(super) enum Rows {
     Step { t: usize, from: usize, count: usize },
     /// `count` rows of all T*B rows, from `from`.
     All { from: usize, count: usize },
+    /// The same, run as part `part` of a parallel split: a `Blocks::Parts` slot is that part's
+    /// row, which every row adds to.
+    Part { part: usize, from: usize, count: usize },
 }
 
 impl Rows {
     pub(super) fn count(self) -> usize {
         match self {
             Rows::Once => 1,
-            Rows::Step { count, .. } | Rows::All { count, .. } => count,
+            Rows::Step { count, .. } | Rows::All { count, .. } | Rows::Part { count, .. } => count,
         }
     }
 }
@@ -177,6 +181,12 @@ impl<'r> Ctx<'r> {
             // SAFETY: in bounds by the assertion.
             return (unsafe { base.add(col) }, 0);
         }
+        if buf.blocks == Blocks::Parts {
+            let Rows::Part { part, .. } = rows else { panic!("a per-part slot outside a split phase") };
+            assert!(part * width + col + cols <= len, "per-part slot out of bounds");
+            // SAFETY: in bounds by the assertion.
+            return (unsafe { base.add(part * width + col) }, 0);
+        }
         let block_row = |block: i64| -> usize {
             let b = block + i64::from(slot.shift);
             assert!(b >= 0, "slot before the first block");
@@ -185,7 +195,7 @@ impl<'r> Ctx<'r> {
         let row0 = match rows {
             Rows::Once => panic!("a setup stage reads a per-row buffer"),
             Rows::Step { t, from, .. } => block_row(t as i64) + from,
-            Rows::All { from, .. } => block_row(0) + from,
+            Rows::All { from, .. } | Rows::Part { from, .. } => block_row(0) + from,
         };
         let n = rows.count();
         assert!(n == 0 || (row0 + n - 1) * width + col + cols <= len, "slot view out of bounds");

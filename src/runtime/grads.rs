@@ -244,8 +244,19 @@ pub fn table_grad(
     bufs.scatter = scatter;
 }
 
-/// `dst[c] = sum over rows of slot[row][c]`.
+/// `dst[c] = sum over rows of slot[row][c]` (for a per-part slot: over its parts' sums, in
+/// part order).
 fn column_sums(ctx: &Ctx<'_>, slot: &Slot, rows: Rows, dst: &mut [f32]) {
+    if ctx.e.schedule.buffers[slot.buf].blocks == crate::schedule::Blocks::Parts {
+        dst.fill(0.0);
+        for part in 0..crate::schedule::MAX_PARTS {
+            let (p, _) = ctx.view(slot, Rows::Part { part, from: 0, count: 1 });
+            // SAFETY: `view` checked that the part's row is in bounds.
+            let row = unsafe { std::slice::from_raw_parts(p, dst.len()) };
+            dst.iter_mut().zip(row).for_each(|(d, v)| *d += v);
+        }
+        return;
+    }
     let (p, stride) = ctx.view(slot, rows);
     let cols = dst.len();
     dst.fill(0.0);

@@ -79,6 +79,7 @@ fn finite(bufs: &Buffers, e: &Engine, slot: &Slot, t: Option<usize>) -> bool {
     let cols = if slot.dim == Dim::H { s.hidden } else { s.input };
     let rows = match (buf.blocks, t) {
         (Blocks::Broadcast, _) | (_, None) => 0..1,
+        (Blocks::Parts, _) => 0..crate::schedule::MAX_PARTS,
         (_, Some(t)) => {
             let block = t as i64 + i64::from(slot.shift);
             if block < 0 {

@@ -195,6 +195,20 @@ pub fn parallel(threads: usize, n: usize, f: impl Fn(usize, usize) + Sync) {
     });
 }
 
+/// [`parallel`], telling `f` which part it runs: `f(part, from, count)`, at most
+/// `crate::schedule::MAX_PARTS` parts.
+pub fn parallel_parts(threads: usize, n: usize, f: impl Fn(usize, usize, usize) + Sync) {
+    let t = threads.clamp(1, n.max(1)).min(crate::schedule::MAX_PARTS);
+    let chunk = n.div_ceil(t).max(1);
+    run(t, &|i| {
+        let from = i * chunk;
+        let to = ((i + 1) * chunk).min(n);
+        if from < to {
+            f(i, from, to - from);
+        }
+    });
+}
+
 /// Runs `f(offset, chunk)` on `threads` contiguous chunks of `data` (chunk sizes a multiple of
 /// `granule`), the first on this thread.
 pub fn par_chunks_mut(data: &mut [f32], granule: usize, threads: usize, f: impl Fn(usize, &mut [f32]) + Sync) {

@@ -4,7 +4,7 @@ use std::time::Instant;
 
 use super::ctx::{Ctx, Rows, matrix_shape, stack_shape};
 use super::faults;
-use super::pool::parallel;
+use super::pool::{parallel, parallel_parts};
 use super::{Buffers, Engine};
 use crate::schedule::{BufferRole, Stage};
 
@@ -276,14 +276,20 @@ pub fn seed_adjoints(e: &Engine, bufs: &mut Buffers, dy: &[f32]) {
 pub fn backward(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: usize) {
     let s = bufs.sizes;
     let mut times = bufs.times;
+    // Per-part sums start from zero (kernels add every row of their part).
+    for (b, buf) in e.schedule.buffers.iter().enumerate() {
+        if buf.blocks == crate::schedule::Blocks::Parts {
+            bufs.data[b].fill(0.0);
+        }
+    }
     let ctx = Ctx::new(e, bufs, weights);
     let sch = &e.schedule;
     let t0 = Instant::now();
     run_steps(&ctx, &sch.backward_step, true, threads);
     let t1 = Instant::now();
-    parallel(threads, s.steps * s.batch, |from, count| {
+    parallel_parts(threads, s.steps * s.batch, |part, from, count| {
         for stage in &sch.backward_post {
-            ctx.run(stage, Rows::All { from, count });
+            ctx.run(stage, Rows::Part { part, from, count });
         }
     });
     times.backward_step += t1 - t0;

@@ -50,6 +50,9 @@ struct Planner<'a> {
     sinks: BTreeMap<Phase, Vec<Sink>>,
     kernels: Vec<KernelSpec>,
     stacks: Vec<WeightStack>,
+    /// Vector-parameter gradients summed over rows by the backward post kernel computing them:
+    /// node -> its `Blocks::Parts` slot.
+    summed: BTreeMap<NodeId, Slot>,
     /// Values each kernel recomputes instead of reading them from a slot (`remat.rs`).
     recomputed: BTreeMap<remat::KernelKey, BTreeSet<NodeId>>,
     state_bufs: Vec<BufId>,
@@ -130,6 +133,7 @@ impl<'a> Planner<'a> {
             kernels: vec![],
             stacks: vec![],
             recomputed: BTreeMap::new(),
+            summed: BTreeMap::new(),
             state_bufs,
             adjoint_bufs,
             input_buf,
@@ -175,6 +179,17 @@ impl<'a> Planner<'a> {
                 _ => self.input_rest.push((n, sign)),
             }
         }
+    }
+
+    /// Whether the backward post phase must produce `id` for something besides a vector
+    /// parameter's gradient.
+    fn other_root(&self, id: NodeId) -> bool {
+        self.input_matvecs.iter().any(|t| t.1 == id)
+            || self.input_rest.iter().any(|t| t.0 == id)
+            || self.b.d_params.iter().any(|g| match g {
+                ParamGrad::Matrix(terms) => terms.iter().any(|(a, b)| *a == id || *b == id),
+                ParamGrad::Vector(_) => false,
+            })
     }
 
     /// The roots the backward post phase must produce.
@@ -271,6 +286,25 @@ impl<'a> Planner<'a> {
             let slot = Slot { buf: self.state_bufs[s], col: Cols::default(), dim: Dim::H, shift: 1 };
             self.sinks.entry(phase).or_default().push(Sink { node: next, slot, store: Store::Set });
         }
+        // A vector gradient of the backward pass is summed over the rows by a backward post
+        // kernel (the one computing it, or one reading it anyway): one partial sum per part of
+        // the phase's parallel split.
+        for grad in &self.b.d_params {
+            let ParamGrad::Vector(n) = *grad else { continue };
+            let backward = matches!(self.phase_of.get(&n), Some(Phase::BackwardPost | Phase::BackwardStep));
+            if !backward || is_matrix_op(g.node(n).op) {
+                continue;
+            }
+            if !matches!(g.node(n).shape, Shape::Vector(_)) || self.summed.contains_key(&n) {
+                continue;
+            }
+            let dim = self.dim(n);
+            let name = format!("Σ{}", self.label(n));
+            self.buffers.push(Buffer { name, role: BufferRole::Temp, width: Cols::of(dim), blocks: Blocks::Parts });
+            let slot = Slot { buf: self.buffers.len() - 1, col: Cols::default(), dim, shift: 0 };
+            self.summed.insert(n, slot);
+            self.sinks.entry(Phase::BackwardPost).or_default().push(Sink { node: n, slot, store: Store::Accumulate });
+        }
         for (s, &d) in self.b.d_state.iter().enumerate() {
             if g.const_value(d) == Some(0.0) {
                 continue;
@@ -307,7 +341,12 @@ impl<'a> Planner<'a> {
                 }
             }
         }
-        for id in self.post_roots().into_iter().chain(self.g.next.iter().copied()) {
+        // (A gradient the backward post kernel computing it sums is stored only if something
+        // else reads it.)
+        let summed_where_computed =
+            |id: &NodeId| self.summed.contains_key(id) && self.phase_of.get(id) == Some(&Phase::BackwardPost);
+        let roots = self.post_roots().into_iter().filter(|id| !summed_where_computed(id) || self.other_root(*id));
+        for id in roots.chain(self.g.next.iter().copied()) {
             if self.phase_of.contains_key(&id) {
                 stored.insert(id);
             }

@@ -61,7 +61,14 @@ pub enum Blocks {
     /// One row shared by every row (a parameter vector, or a value of parameters alone; row
     /// stride 0).
     Broadcast,
+    /// [`MAX_PARTS`] rows: row p sums a value over the rows that part p of the backward post
+    /// phase's parallel split runs (a vector parameter's gradient, summed inside its kernel
+    /// instead of stored for every row and summed afterwards).
+    Parts,
 }
+
+/// The most parts the backward post phase splits its rows into (its threads).
+pub const MAX_PARTS: usize = 64;
 
 /// What a buffer holds.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -47,6 +47,7 @@ fn rows(blocks: Blocks) -> &'static str {
         Blocks::Steps => "T*B",
         Blocks::StatesPlusOne => "(T+1)*B",
         Blocks::Broadcast => "1",
+        Blocks::Parts => "parts",
     }
 }
 

@@ -73,9 +73,14 @@ impl Planner<'_> {
                     continue;
                 }
                 // A row value reduced over D that is a next state is spread over H by a kernel
-                // of its own.
-                let extra: Vec<Sink> =
-                    sinks.iter().filter(|s| members.contains(&s.node) && s.slot.dim == dim).copied().collect();
+                // of its own. A sink of a value the kernel reads anyway is written here too.
+                let reads = |n: NodeId| members.iter().any(|&m| self.g.node(m).args().contains(&n));
+                let extra: Vec<Sink> = sinks
+                    .iter()
+                    .filter(|s| !sunk.contains(&s.node) && s.slot.dim == dim)
+                    .filter(|s| members.contains(&s.node) || (s.store == Store::Accumulate && reads(s.node)))
+                    .copied()
+                    .collect();
                 sunk.extend(extra.iter().map(|s| s.node));
                 let name = format!("{}_{level}{}", phase_name(phase), if dim == Dim::D { "_d" } else { "" });
                 stages.push(self.kernel_stage(name, dim, &members, stored, &extra));
@@ -180,9 +185,11 @@ impl Planner<'_> {
         grads
             .iter()
             .map(|grad| match grad {
-                ParamGrad::Vector(n) => {
-                    GradPlan::Vector(if self.g.const_value(*n).is_some() { None } else { self.slot(*n) })
-                }
+                ParamGrad::Vector(n) => GradPlan::Vector(match self.summed.get(n) {
+                    Some(&parts) => Some(parts),
+                    None if self.g.const_value(*n).is_some() => None,
+                    None => self.slot(*n),
+                }),
                 ParamGrad::Matrix(terms) => GradPlan::Matrix(
                     terms
                         .iter()
