@@ -50,7 +50,8 @@ c = common.CONFIGS['$cfg']; print(c['B'], c['H'], c['T'], c['V'])")
                 | tee -a "$out/cellc.jsonl"
         done
         "$python" bench/torch_layer.py --configs "$cfg" --impls cellc:lstm_ln,jit:lstm_ln,compile_full:lstm_ln \
-            --threads "$threads" --rounds 1 --steps 10 --out "$out/torch_r$rep" 2>&1 | tail -3
+            --threads "$threads" --rounds 1 --steps 10 --out "$out/torch_r$rep" 2>&1 \
+            | tee "$out/torch_${cfg}_r$rep.log" | grep -E "equal work|wrote"
     done
 done
 

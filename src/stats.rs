@@ -3,8 +3,9 @@
 //!
 //! Counting rules: a matrix-vector product with an r x c matrix is 2rc flops (multiply and add);
 //! so is accumulating an outer product into a weight gradient. Every element-wise op on an
-//! n-vector is n flops; transcendental functions (tanh, sigm, exp, softplus) are also counted on
-//! their own, since they cost several flops each in practice.
+//! n-vector is n flops, and a reduction (`mean`, `sum`) of an n-vector too; transcendental
+//! functions (tanh, sigm, exp, softplus, sqrt) are also counted on their own, since they cost
+//! several flops each in practice.
 
 use crate::autodiff::{Backward, ParamGrad};
 use crate::check::{Dim, Func, Shape};
@@ -49,9 +50,11 @@ pub fn stats(fwd: &Graph, bwd: &Backward, h: usize, d: usize) -> Stats {
             let n = g.node(id);
             match n.op {
                 Op::MatVec(p) | Op::MatVecT(p) => c.matmul_flops += 2 * matrix(p),
+                // A reduction adds every entry of the vector it reads.
+                Op::Sum(_) | Op::Mean(_) => c.elementwise_flops += size(g.node(n.args[0]).shape),
                 op if op.arity() > 0 => {
                     c.elementwise_flops += size(n.shape);
-                    if matches!(op, Op::Act(Func::Tanh | Func::Sigm | Func::Exp | Func::Softplus)) {
+                    if matches!(op, Op::Act(Func::Tanh | Func::Sigm | Func::Exp | Func::Softplus | Func::Sqrt)) {
                         c.transcendental += size(n.shape);
                     }
                 }
@@ -73,4 +76,29 @@ pub fn stats(fwd: &Graph, bwd: &Backward, h: usize, d: usize) -> Stats {
     }
     let params = fwd.sig.params.iter().map(|p| p.len(h, d)).sum();
     Stats { hidden: h, input: d, params, forward, backward }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn forward_cost(text: &str, h: usize) -> Cost {
+        let mut ws = crate::workspace::Workspace::new();
+        let file = ws.add("t.cell", text);
+        let checked = ws.check(file);
+        assert!(checked.diagnostics.is_empty(), "{text}");
+        let fwd = crate::ir::lower(&checked.cells[0]);
+        let bwd = crate::autodiff::grad(&fwd);
+        stats(&fwd, &bwd, h, h).forward
+    }
+
+    #[test]
+    fn a_reduction_costs_an_add_per_entry_and_sqrt_is_transcendental() {
+        // mean: 8 adds; the subtraction: 8.
+        let c = forward_cost("cell t {\n    state h\n    h' = h - mean(h)\n}\n", 8);
+        assert_eq!((c.elementwise_flops, c.transcendental), (16, 0));
+        // h*h, + 1, sqrt: 8 each, sqrt transcendental.
+        let c = forward_cost("cell t {\n    state h\n    h' = sqrt(h*h + 1)\n}\n", 8);
+        assert_eq!((c.elementwise_flops, c.transcendental), (24, 8));
+    }
 }
