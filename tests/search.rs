@@ -279,3 +279,31 @@ fn the_score_history_is_the_best_mutant_score_after_each_finished_run() {
     assert!(want.len() >= 2, "the small search should score some mutants: {want:?}");
     assert_eq!(cellc::search::report::score_history(&view), want);
 }
+
+/// `--normalise`: mutants with a layer normalisation inserted are drawn, print back to cells
+/// that check, and train on the compiled kernels like any other.
+#[test]
+fn a_search_with_normalise_trains_normalised_mutants() {
+    let dir = support::scratch("normalise");
+    let store = dir.join("s.sqlite");
+    let o = run_ok(search(&store, 2, &["--normalise", "--json"]));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let board = summary["leaderboard"].as_array().unwrap();
+    let normalised: Vec<&serde_json::Value> =
+        board.iter().filter(|c| c["mutation"].as_str().is_some_and(|m| m.contains("normalise"))).collect();
+    assert!(!normalised.is_empty(), "no normalised mutant on the leaderboard: {board:?}");
+    assert!(normalised.iter().all(|c| c["runs"].as_u64() > Some(0)), "{normalised:?}");
+    let out = dir.join("report");
+    run_ok({
+        let mut c = cellc();
+        c.args(["search", "report", "--store"]).arg(&store).arg("--out").arg(&out);
+        c
+    });
+    let with_mean = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "cell"))
+        .filter(|p| std::fs::read_to_string(p).unwrap().contains("mean("))
+        .count();
+    assert!(with_mean > 0, "the report's cells hold no normalisation");
+}
