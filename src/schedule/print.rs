@@ -118,8 +118,11 @@ impl Printer<'_> {
             Stage::Kernel { kernel, args } => {
                 let k = &self.s.kernels[*kernel];
                 let (ins, outs) = args.split_at(k.inputs.len());
+                // A kernel that reduces rows makes one pass over a row's columns per reduction.
+                let passes = super::passes::plan_passes(&self.b.graph, k).passes.len();
+                let passes = if passes > 1 { format!(", {passes} passes over each row") } else { String::new() };
                 out.push_str(&format!(
-                    "  kernel  {} ({}-wide, {} ops)\n",
+                    "  kernel  {} ({}-wide, {} ops{passes})\n",
                     k.name,
                     cols(Cols::of(k.dim)),
                     k.nodes.len()
