@@ -234,7 +234,8 @@ fn random_cells_with_reductions_match_the_interpreter() {
 #[test]
 fn a_thread_count_always_gives_the_same_bits() {
     let ws = cellc::workspace::Workspace::new();
-    for name in ["gru", "lstm", "mut1"] {
+    // lstm_ln: kernels that reduce rows in several passes, and gradients summed per part.
+    for name in ["gru", "lstm", "mut1", "lstm_ln"] {
         let mut engine = Engine::compile(&ws.check_std(name).unwrap().cells[0]).unwrap();
         let sizes = Sizes { hidden: 24, input: 24, batch: 6, steps: 5 };
         let p = problem(&engine, sizes, 9);
@@ -395,4 +396,24 @@ fn normalised_std_cells_match_the_interpreter() {
         }
     }
     eprintln!("{tested} normalised std cells: worst JIT/interpreter error {worst:.2e}");
+}
+
+/// Paths the random cells rarely take: a row reduced over D inside the step phase (from a
+/// [D, H] matrix of the state) read by an H kernel, a row value as a next state (spread over H),
+/// D-wide vector gradients summed per part, and a D reduction of x in the pre phase.
+#[test]
+fn reductions_over_d_and_row_valued_states_match_the_interpreter() {
+    let cells = [
+        "cell a {\n    state h\n    v = V*h*x\n    h' = tanh(U*h + W*x)*mean(v) + sum(x*b)*0.1\n}\n",
+        "cell b {\n    state h, c\n    c' = mean(V*h*x + b)\n    h' = tanh(U*h + W*x + c)\n}\n",
+        "cell c {\n    state h\n    d = x*g - mean(x*g)\n    h' = tanh(U*h + W*(d/sqrt(mean(d*d) + 0.00001)))\n}\n",
+    ];
+    for text in cells {
+        let engine = Engine::compile(&support::checked_cell(text)).unwrap_or_else(|e| panic!("{e}\n{text}"));
+        for (k, &(h, d)) in [(5, 3), (9, 7), (16, 11), (1, 6)].iter().enumerate() {
+            let sizes = Sizes { hidden: h, input: d, batch: 3, steps: 4 };
+            let (e, at) = compare(&engine, &problem(&engine, sizes, k as u64), 1 + k % 2);
+            assert!(e <= TOLERANCE, "{text} at H={h}, D={d}: error {e:.2e} in {at}");
+        }
+    }
 }

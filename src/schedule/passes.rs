@@ -6,8 +6,8 @@
 //! column loop (accumulating the sums whose argument it computes), then the row values of pass 1
 //! (`mean(v)`, `sqrt(mean(d*d) + eps)`: one number each, kept in registers and splatted), then
 //! pass 1's column loop, and so on. A vector value a later pass reads is read back from the slot
-//! the kernel stored it in, or recomputed from the kernel's inputs when that is cheap (an add or a
-//! product costs less than the store and the load; a `tanh` does not). The planner
+//! the kernel stored it in, or recomputed from the kernel's inputs when that is cheap (an add, a
+//! product or a division costs less than the store and the load; a `tanh` does not). The planner
 //! ([`values_to_store`]) and the code generator ([`plan_passes`]) share this one definition.
 
 use std::collections::{BTreeSet, HashMap};
@@ -75,7 +75,6 @@ pub fn pass_numbers(g: &Graph, nodes: &[NodeId]) -> HashMap<NodeId, u32> {
 fn costly(op: Op) -> bool {
     match op {
         Op::Act(f) => !matches!(f, Func::Id | Func::Abs | Func::Relu),
-        Op::Div => true,
         _ => false,
     }
 }
