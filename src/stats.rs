@@ -77,28 +77,3 @@ pub fn stats(fwd: &Graph, bwd: &Backward, h: usize, d: usize) -> Stats {
     let params = fwd.sig.params.iter().map(|p| p.len(h, d)).sum();
     Stats { hidden: h, input: d, params, forward, backward }
 }
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn forward_cost(text: &str, h: usize) -> Cost {
-        let mut ws = crate::workspace::Workspace::new();
-        let file = ws.add("t.cell", text);
-        let checked = ws.check(file);
-        assert!(checked.diagnostics.is_empty(), "{text}");
-        let fwd = crate::ir::lower(&checked.cells[0]);
-        let bwd = crate::autodiff::grad(&fwd);
-        stats(&fwd, &bwd, h, h).forward
-    }
-
-    #[test]
-    fn a_reduction_costs_an_add_per_entry_and_sqrt_is_transcendental() {
-        // mean: 8 adds; the subtraction: 8.
-        let c = forward_cost("cell t {\n    state h\n    h' = h - mean(h)\n}\n", 8);
-        assert_eq!((c.elementwise_flops, c.transcendental), (16, 0));
-        // h*h, + 1, sqrt: 8 each, sqrt transcendental.
-        let c = forward_cost("cell t {\n    state h\n    h' = sqrt(h*h + 1)\n}\n", 8);
-        assert_eq!((c.elementwise_flops, c.transcendental), (24, 8));
-    }
-}

@@ -204,6 +204,20 @@ fn a_layer_normalised_cell_runs_through_every_command() {
     assert!(clif.contains("extractlane"), "a kernel adds the lanes of a row sum:\n{clif}");
 }
 
+/// `cellc stats`: a reduction of an n-vector costs n adds, and sqrt is transcendental.
+#[test]
+fn stats_count_reductions_per_entry_and_sqrt_as_transcendental() {
+    let dir = scratch("stats-reductions");
+    for (name, body, flops, transcendental) in [("mean", "h - mean(h)", 16, 0), ("sqrt", "sqrt(h*h + 1)", 24, 8)] {
+        let cell =
+            write(&dir, &format!("{name}.cell"), format!("cell t {{\n    state h\n    h' = {body}\n}}\n").as_bytes());
+        let o = cellc(&["stats", &cell, "--hidden", "8", "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["forward"]["elementwise_flops"], flops, "{body}: {v}");
+        assert_eq!(v["forward"]["transcendental"], transcendental, "{body}: {v}");
+    }
+}
+
 #[test]
 fn files_with_several_cells_need_a_name() {
     let o = cellc(&["grad", "examples/03_derived_ablation.cell"]);
