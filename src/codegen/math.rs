@@ -93,8 +93,14 @@ impl Math {
         let p = b.ins().fmul(p, xc);
         let q = self.poly(b, x2, &BETA);
         let y = b.ins().fdiv(p, q);
-        // Tiny |x|: tanh(x) = x to full relative precision (the rational loses it near 0).
+        // Large |x|: exactly ±1, as tanh rounds to in f32 beyond 8.67 (the rational stops one
+        // ulp short, and 1 - y² would then be 1.2e-7 instead of the 0 of a saturated unit).
         let ax = b.ins().fabs(x);
+        let (zero, one, minus_one) = (self.c(b, 0.0), self.c(b, 1.0), self.c(b, -1.0));
+        let sign = self.pick(b, FloatCC::LessThan, x, zero, minus_one, one);
+        let big = self.c(b, 8.67);
+        let y = self.pick(b, FloatCC::GreaterThan, ax, big, sign, y);
+        // Tiny |x|: tanh(x) = x to full relative precision (the rational loses it near 0).
         let tiny = self.c(b, 4e-4);
         self.pick(b, FloatCC::LessThan, ax, tiny, x, y)
     }
