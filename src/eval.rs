@@ -3,7 +3,9 @@
 //! Weights: one f32 tensor per parameter, named as in the cell, a matrix [rows, cols] as PyTorch's
 //! `Linear` stores it (y = W v), a vector [len]. Inputs: `x` [T, B, D], each state [B, H], and
 //! with gradients `dy` [T, B, H]. Outputs: `y` [T, B, H], each final state [B, H], and with
-//! gradients of L = sum(dy * y): `grad.x`, `grad.<state>` and `grad.<param>`. External tools rely
+//! gradients of L = sum(dy * y): `grad.x`, `grad.<state>` and `grad.<param>`. With drawn masks
+//! (a training step's), also `mask.<k>` [T, B, size] for each regulariser's mask, in the order
+//! the cell computes them, so another framework can replay the same step. External tools rely
 //! on exactly these names and shapes.
 
 use ndarray::{Array2, Array3, ArrayD, Ix2, Ix3};
@@ -11,7 +13,7 @@ use ndarray::{Array2, Array3, ArrayD, Ix2, Ix3};
 use crate::autodiff::Backward;
 use crate::check::{Dim, ParamKind};
 use crate::interp::{self, SeqInputs};
-use crate::ir::Graph;
+use crate::ir::{Graph, MaskDraw};
 use crate::tensors::TensorSet;
 
 /// Which evaluator computes the numbers.
@@ -30,11 +32,14 @@ pub struct Request {
     pub inputs: TensorSet,
     pub inputs_name: String,
     pub grad: bool,
+    /// The regularisers' masks: their expectation (evaluation) or drawn from a seed (a
+    /// training step).
+    pub masks: MaskDraw,
 }
 
 /// Evaluates the cell `fwd` (with its backward step `bwd` when gradients are asked for).
 pub fn evaluate(fwd: &Graph, bwd: &Backward, req: Request, engine: Engine) -> Result<TensorSet, String> {
-    let Request { mut weights, weights_name, mut inputs, inputs_name, grad } = req;
+    let Request { mut weights, weights_name, mut inputs, inputs_name, grad, masks } = req;
     let states = &fwd.sig.states;
     let x = inputs.take_rank("x", &["T", "B", "D"], &inputs_name)?;
     let (t, b, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
@@ -75,10 +80,18 @@ pub fn evaluate(fwd: &Graph, bwd: &Backward, req: Request, engine: Engine) -> Re
     let names: Vec<&str> = fwd.sig.params.iter().map(|p| p.name.as_str()).collect();
     weights.expect_empty(&weights_name, &format!("the parameters of `{}` are {}", fwd.sig.name, names.join(", ")))?;
 
-    match engine {
-        Engine::Interp => run_interp(fwd, bwd, &params, x, state_values, dy),
-        Engine::Jit => run_jit(fwd, &params, x, state_values, dy),
+    let mut out = match engine {
+        Engine::Interp => run_interp(fwd, bwd, &params, x, state_values, dy, masks)?,
+        Engine::Jit => run_jit(fwd, &params, x, state_values, dy, masks)?,
+    };
+    if let MaskDraw::Seed(_) = masks {
+        for (k, info) in fwd.sig.masks.iter().enumerate() {
+            let n = if info.dim == Dim::H { h } else { d };
+            let values = ArrayD::from_shape_fn(vec![t, b, n], |i| info.row(k, masks, i[0], i[1]).at(i[2]) as f32);
+            out.tensors.insert(format!("mask.{k}"), values);
+        }
     }
+    Ok(out)
 }
 
 fn dim_label(d: Dim) -> &'static str {
@@ -103,6 +116,7 @@ fn run_interp(
     x: ArrayD<f32>,
     states: Vec<ArrayD<f32>>,
     dy: Option<ArrayD<f32>>,
+    masks: MaskDraw,
 ) -> Result<TensorSet, String> {
     let weights: Vec<ArrayD<f64>> = params.iter().map(to64).collect();
     let x: Array3<f64> = to64(&x).into_dimensionality::<Ix3>().map_err(|e| e.to_string())?;
@@ -110,7 +124,7 @@ fn run_interp(
         .iter()
         .map(|s| to64(s).into_dimensionality::<Ix2>().map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
-    let inputs = SeqInputs { x, states };
+    let inputs = SeqInputs { x, states, masks };
     let out = interp::forward(fwd, &weights, &inputs)?;
     let mut result = TensorSet::default();
     result.tensors.insert("y".into(), to32(&out.y));
@@ -139,12 +153,14 @@ fn run_jit(
     x: ArrayD<f32>,
     states: Vec<ArrayD<f32>>,
     dy: Option<ArrayD<f32>>,
+    masks: MaskDraw,
 ) -> Result<TensorSet, String> {
     let engine = crate::runtime::Engine::from_graph(fwd.clone())?;
     let (t, b, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
     let h = states[0].shape()[1];
     let sizes = crate::runtime::Sizes { hidden: h, input: d, batch: b, steps: t };
     let mut bufs = engine.buffers(sizes)?;
+    bufs.set_masks(masks);
     let flat = |a: &ArrayD<f32>| a.iter().copied().collect::<Vec<f32>>();
     let weights: Vec<Vec<f32>> = params.iter().map(flat).collect();
     bufs.input_mut(&engine).copy_from_slice(&flat(&x));

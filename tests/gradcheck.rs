@@ -90,3 +90,15 @@ fn random_cells_with_reductions_pass_gradcheck() {
     assert!(reducing > 600, "only {reducing} of 1,000 cells reduce anything");
     eprintln!("1,000 random cells ({reducing} with reductions): worst relative error {worst:.2e} ({at})");
 }
+
+/// The same on random cells that also wrap values in `dropout`, `vardropout` and `zoneout`:
+/// finite differences with the masks fixed (drawn from the check's seed, as a training step
+/// draws them), so the derivative through a mask is checked where it is not the identity.
+#[test]
+fn random_cells_with_reductions_and_masks_pass_gradcheck() {
+    let options = support::CellGen { reductions: true, masks: true, ..support::CellGen::default() };
+    let (texts, worst, at) = random_cells_pass(2027, options, 9000);
+    let masked = texts.iter().filter(|t| t.contains("dropout(") || t.contains("zoneout(")).count();
+    assert!(masked > 600, "only {masked} of 1,000 cells use a regulariser");
+    eprintln!("1,000 random cells ({masked} with regularisers): worst relative error {worst:.2e} ({at})");
+}

@@ -28,7 +28,7 @@ fn run(g: &Graph, seed: u64) -> Array3<f64> {
         .collect();
     let x = Array3::from_shape_fn((3, 2, d), |_| rng.uniform(-1.0, 1.0));
     let states = g.sig.states.iter().map(|_| Array2::from_shape_fn((2, h), |_| rng.uniform(-1.0, 1.0))).collect();
-    interp::forward(g, &weights, &SeqInputs { x, states }).expect("consistent sizes").y
+    interp::forward(g, &weights, &SeqInputs::new(x, states)).expect("consistent sizes").y
 }
 
 fn assert_same(a: &Array3<f64>, b: &Array3<f64>, what: &str) {

@@ -9,6 +9,7 @@ mod support;
 
 use cellc::check::Cell;
 use cellc::interp::{self, SeqInputs};
+use cellc::ir::MaskDraw;
 use cellc::rng::Rng;
 use cellc::runtime::{Engine, Sizes, StepMode};
 use ndarray::{Array2, Array3, ArrayD};
@@ -35,6 +36,8 @@ struct Problem {
     d_final: Vec<Vec<f32>>,
     /// Run the backward pass on fresh buffers from the forward run's exported activations.
     via_saved: bool,
+    /// The regularisers' masks: drawn, as in a training step.
+    masks: MaskDraw,
 }
 
 fn problem(engine: &Engine, sizes: Sizes, seed: u64) -> Problem {
@@ -46,11 +49,12 @@ fn problem(engine: &Engine, sizes: Sizes, seed: u64) -> Problem {
     let states = engine.forward.sig.states.iter().map(|_| draw(b * h)).collect();
     let dy = draw(t * b * h);
     let d_final = engine.forward.sig.states.iter().map(|_| draw(b * h)).collect();
-    Problem { sizes, weights, x, states, dy, d_final, via_saved: seed % 2 == 1 }
+    Problem { sizes, weights, x, states, dy, d_final, via_saved: seed % 2 == 1, masks: MaskDraw::Seed(seed + 100) }
 }
 
 fn run_jit(engine: &Engine, p: &Problem, threads: usize) -> Outputs {
     let mut bufs = engine.buffers(p.sizes).unwrap();
+    bufs.set_masks(p.masks);
     bufs.input_mut(engine).copy_from_slice(&p.x);
     for (s, st) in p.states.iter().enumerate() {
         bufs.initial_state_mut(engine, s).copy_from_slice(st);
@@ -105,7 +109,7 @@ fn run_interp(engine: &Engine, p: &Problem) -> Outputs {
     let to64 = |v: &[f32]| v.iter().map(|x| f64::from(*x)).collect::<Vec<f64>>();
     let x = Array3::from_shape_vec((s.steps, s.batch, s.input), to64(&p.x)).unwrap();
     let states = p.states.iter().map(|st| Array2::from_shape_vec((s.batch, s.hidden), to64(st)).unwrap()).collect();
-    let inputs = SeqInputs { x, states };
+    let inputs = SeqInputs { x, states, masks: p.masks };
     let out = interp::forward(g, &weights, &inputs).unwrap();
     let dy = Array3::from_shape_vec((s.steps, s.batch, s.hidden), to64(&p.dy)).unwrap();
     let d_final: Vec<Array2<f64>> =
@@ -132,6 +136,12 @@ fn rel_error(a: &[f64], b: &[f64], floor: f64) -> f64 {
 /// times 1e-7) is measured against a hundredth of the run's scale (its largest input or output
 /// value), not against itself; a wrong kernel is off by far more.
 fn compare(engine: &Engine, p: &Problem, threads: usize) -> (f64, String) {
+    let (e, at, _) = compare_scaled(engine, p, threads);
+    (e, at)
+}
+
+/// [`compare`], and the largest value the interpreter computed.
+fn compare_scaled(engine: &Engine, p: &Problem, threads: usize) -> (f64, String, f64) {
     let (j, r) = (run_jit(engine, p, threads), run_interp(engine, p));
     let sig = &engine.forward.sig;
     let outputs = [&r.y, &r.dx].into_iter().chain(&r.finals).chain(&r.dstates).chain(&r.dparams);
@@ -153,7 +163,7 @@ fn compare(engine: &Engine, p: &Problem, threads: usize) -> (f64, String) {
     for (k, info) in sig.params.iter().enumerate() {
         check(rel_error(&j.dparams[k], &r.dparams[k], floor), format!("grad.{}", info.name));
     }
-    worst
+    (worst.0, worst.1, largest_output)
 }
 
 fn cells_under_test() -> Vec<Cell> {
@@ -191,8 +201,14 @@ fn std_cells_and_examples_match_the_interpreter() {
     eprintln!("std cells and examples: worst JIT/interpreter error {:.2e} ({})", worst.0, worst.1);
 }
 
+/// Values beyond this make a run ill-conditioned in f32: a cell whose state multiplies itself
+/// grows doubly exponentially over a few steps (1e10 by step 4 happens), and f32's relative
+/// rounding of 6e-8 then decides the digits a comparison reads, whatever the kernels do.
+const WELL_CONDITIONED: f64 = 1e5;
+
 /// 1,000 random cells against the interpreter, widths below `max_hidden` and `max_input` (reductions need
-/// rows wider than one f32x4 to exercise the lanes and the tail together).
+/// rows wider than one f32x4 to exercise the lanes and the tail together). Cells whose values
+/// pass [`WELL_CONDITIONED`] are drawn again (at most one in ten may be).
 fn random_cells_against_the_interpreter(
     seed: u64,
     kind: support::CellGen,
@@ -201,7 +217,11 @@ fn random_cells_against_the_interpreter(
 ) -> (f64, String) {
     let mut rng = Rng::new(seed);
     let mut worst = (0.0, String::new());
-    for case in 0..1_000 {
+    let (mut compared, mut redrawn) = (0, 0);
+    for case in 0.. {
+        if compared == 1_000 {
+            break;
+        }
         let text = support::random_cell(&mut rng, &format!("random{case}"), kind);
         let cell = support::checked_cell(&text);
         let engine = Engine::compile(&cell).unwrap_or_else(|e| panic!("cell {case} does not compile: {e}\n{text}"));
@@ -209,13 +229,19 @@ fn random_cells_against_the_interpreter(
         let d = if engine.forward.sig.d_equals_h { h } else { rng.range(1, max_input) };
         let sizes = Sizes { hidden: h, input: d, batch: rng.range(1, 3), steps: rng.range(1, 4) };
         let p = problem(&engine, sizes, case as u64);
-        let (e, at) = compare(&engine, &p, 1 + case % 2);
+        let (e, at, largest) = compare_scaled(&engine, &p, 1 + case % 2);
+        if largest > WELL_CONDITIONED {
+            redrawn += 1;
+            assert!(redrawn <= 100, "more than one cell in ten blows up: {redrawn} after {compared}");
+            continue;
+        }
+        compared += 1;
         assert!(e <= TOLERANCE, "random cell {case} at {sizes:?}: error {e:.2e} in {at}\n{text}");
         if e > worst.0 {
             worst = (e, format!("case {case}, {at}"));
         }
     }
-    worst
+    (worst.0, format!("{}; {redrawn} ill-conditioned cells drawn again", worst.1))
 }
 
 #[test]
@@ -229,6 +255,16 @@ fn random_cells_with_reductions_match_the_interpreter() {
     let kind = support::CellGen { reductions: true, ..support::CellGen::default() };
     let worst = random_cells_against_the_interpreter(78, kind, 17, 11);
     eprintln!("1,000 random cells with reductions: worst JIT/interpreter error {:.2e} ({})", worst.0, worst.1);
+}
+
+#[test]
+fn random_cells_with_reductions_and_masks_match_the_interpreter() {
+    let kind = support::CellGen { reductions: true, masks: true, ..support::CellGen::default() };
+    let worst = random_cells_against_the_interpreter(79, kind, 17, 11);
+    eprintln!(
+        "1,000 random cells with reductions and masks: worst JIT/interpreter error {:.2e} ({})",
+        worst.0, worst.1
+    );
 }
 
 #[test]

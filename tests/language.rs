@@ -19,6 +19,10 @@ fn tree(src: &str) -> String {
             ExprKind::Param(p) => cell.params[*p].name.clone(),
             ExprKind::Call(f, a) => format!("{}({})", f.name(), show(a, cell)),
             ExprKind::Reduce(r, a) => format!("{}({})", r.name(), show(a, cell)),
+            ExprKind::Stochastic { kind, rate, mask, args } => {
+                let args: Vec<String> = args.iter().map(|a| show(a, cell)).collect();
+                format!("{}#{mask}({}; {rate})", kind.name(), args.join(", "))
+            }
             ExprKind::Neg(a) => format!("neg({})", show(a, cell)),
             ExprKind::MatVec(p, a) => format!("{}@({})", cell.params[*p].name, show(a, cell)),
             ExprKind::Sum(t) => {
@@ -47,6 +51,20 @@ fn a_matrix_applies_to_the_factor_right_after_it() {
     assert_eq!(one("W*(r*h)"), "W@(prod[Mul:r, Mul:h])");
     assert_eq!(one("W*U*h"), "W@(U@(h))");
     assert_eq!(one("h/W*h"), "prod[Mul:h, Div:W@(h)]");
+}
+
+#[test]
+fn regularisers_take_their_arguments_and_number_their_masks_in_evaluation_order() {
+    assert_eq!(one("dropout(h, 0.25)"), "dropout#0(h; 0.25)");
+    assert_eq!(one("zoneout(tanh(W*x), h, .5)"), "zoneout#0(tanh(W@(x)), h; 0.5)");
+    assert_eq!(one("vardropout(h,\n 0.1) + h"), "sum[Plus:vardropout#0(h; 0.1), Plus:h]");
+    // Arguments first, then the call; equations in the order they are computed.
+    let src = "cell t {\n    state h\n    h' = zoneout(dropout(a, 0.5), h, 0.1)\n    a = dropout(tanh(W*h), 0.2)\n}\n";
+    assert_eq!(tree(src), "zoneout#2(dropout#1(a; 0.5), h; 0.1)");
+    let cell = checked_cell(src);
+    let a = &cell.equations.iter().find(|e| e.name == "a").unwrap().expr;
+    assert!(matches!(a.kind, ExprKind::Stochastic { mask: 0, .. }));
+    assert_eq!(a.shape, Shape::Vector(Dim::H));
 }
 
 #[test]

@@ -81,10 +81,10 @@ fn reference_general(
         .collect();
     let mut runs = vec![];
     for l in 0..s.layers {
-        let inputs = SeqInputs {
-            x: Array3::from_shape_vec((s.steps, s.batch, h), x.clone()).unwrap(),
-            states: g.sig.states.iter().map(|_| Array2::zeros((s.batch, h))).collect(),
-        };
+        let inputs = SeqInputs::new(
+            Array3::from_shape_vec((s.steps, s.batch, h), x.clone()).unwrap(),
+            g.sig.states.iter().map(|_| Array2::zeros((s.batch, h))).collect(),
+        );
         let out = interp::forward(g, &weights(l), &inputs).unwrap();
         x = out.y.iter().copied().collect();
         runs.push((inputs, out));

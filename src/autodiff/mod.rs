@@ -69,7 +69,12 @@ pub fn grad(forward: &Graph) -> Backward {
     for id in forward.ids().collect::<Vec<_>>().into_iter().rev() {
         let Some(adjoint) = adj[id.index()] else { continue };
         let node = *g.node(id);
-        let need = [0, 1].map(|k| k < node.op.arity() && g.const_value(node.args[k]).is_none());
+        // Numbers and masks are constants to the derivative: no adjoint.
+        let need = [0, 1].map(|k| {
+            k < node.op.arity()
+                && g.const_value(node.args[k]).is_none()
+                && !matches!(g.node(node.args[k]).op, Op::Mask(_))
+        });
         for c in rules::vjp(&mut g, id, adjoint, need) {
             match c {
                 Contribution::Arg(k, value) => accumulate(&mut g, &mut adj, node.args[k], value),

@@ -28,7 +28,7 @@ pub fn vjp(graph: &mut Graph, y: NodeId, g: NodeId, need: [bool; 2]) -> Vec<Cont
     };
     match node.op {
         // Leaves: their adjoints are outputs of the backward pass (collected by the caller).
-        Op::Input | Op::State(_) | Op::Param(_) | Op::Const(_) | Op::AdjNext(_) => {}
+        Op::Input | Op::State(_) | Op::Param(_) | Op::Const(_) | Op::AdjNext(_) | Op::Mask(_) => {}
         // y = a + b:  da = g,  db = g
         Op::Add => {
             push(0, graph, &|_| g);

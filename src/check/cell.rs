@@ -7,7 +7,7 @@ use std::fmt;
 
 use crate::diag::Span;
 use crate::syntax::ast::{MulOp, Sign};
-use crate::syntax::{Func, Reduction};
+use crate::syntax::{Func, Reduction, Stochastic};
 
 /// A checked recurrent cell.
 #[derive(Clone, Debug, PartialEq)]
@@ -83,7 +83,49 @@ impl Cell {
     }
 }
 
+impl Cell {
+    /// Each regulariser's mask by number: its kind, rate and the vector size it multiplies.
+    pub fn masks(&self) -> Vec<(Stochastic, f64, Dim)> {
+        fn walk(e: &Expr, out: &mut Vec<(usize, Stochastic, f64, Dim)>) {
+            match &e.kind {
+                ExprKind::Call(_, a) | ExprKind::Reduce(_, a) | ExprKind::Neg(a) | ExprKind::MatVec(_, a) => {
+                    walk(a, out)
+                }
+                ExprKind::Sum(terms) => terms.iter().for_each(|(_, t)| walk(t, out)),
+                ExprKind::Product(factors) => factors.iter().for_each(|(_, f)| walk(f, out)),
+                ExprKind::Stochastic { kind, rate, mask, args } => {
+                    args.iter().for_each(|a| walk(a, out));
+                    let dim = if let Shape::Vector(d) = e.shape { d } else { Dim::H };
+                    out.push((*mask, *kind, *rate, dim));
+                }
+                _ => {}
+            }
+        }
+        let mut found = vec![];
+        self.equations.iter().for_each(|eq| walk(&eq.expr, &mut found));
+        found.sort_by_key(|m| m.0);
+        found.into_iter().map(|(_, kind, rate, dim)| (kind, rate, dim)).collect()
+    }
+}
+
 impl Expr {
+    /// Numbers the regulariser calls inside `self` from `next` on, arguments first.
+    pub(super) fn number_masks(&mut self, next: &mut usize) {
+        match &mut self.kind {
+            ExprKind::Call(_, a) | ExprKind::Reduce(_, a) | ExprKind::Neg(a) | ExprKind::MatVec(_, a) => {
+                a.number_masks(next)
+            }
+            ExprKind::Sum(terms) => terms.iter_mut().for_each(|(_, t)| t.number_masks(next)),
+            ExprKind::Product(factors) => factors.iter_mut().for_each(|(_, f)| f.number_masks(next)),
+            ExprKind::Stochastic { mask, args, .. } => {
+                args.iter_mut().for_each(|a| a.number_masks(next));
+                *mask = *next;
+                *next += 1;
+            }
+            _ => {}
+        }
+    }
+
     fn erase_spans(&mut self) {
         self.span = Span::default();
         match &mut self.kind {
@@ -91,6 +133,7 @@ impl Expr {
                 a.erase_spans()
             }
             ExprKind::Sum(terms) => terms.iter_mut().for_each(|(_, t)| t.erase_spans()),
+            ExprKind::Stochastic { args, .. } => args.iter_mut().for_each(Expr::erase_spans),
             ExprKind::Product(factors) => factors.iter_mut().for_each(|(_, f)| f.erase_spans()),
             _ => {}
         }
@@ -260,6 +303,15 @@ pub enum ExprKind {
     Call(Func, Box<Expr>),
     /// A reduction over the vector its argument is (one number per example).
     Reduce(Reduction, Box<Expr>),
+    /// A regulariser with its rate and its other arguments (`zoneout(new, old, p)`: new, old).
+    /// `mask` numbers the calls in evaluation order (`order`, arguments first): the index of
+    /// the mask the call draws.
+    Stochastic {
+        kind: Stochastic,
+        rate: f64,
+        mask: usize,
+        args: Vec<Expr>,
+    },
     Neg(Box<Expr>),
     Sum(Vec<(Sign, Expr)>),
     /// Element-wise products and quotients; the first operator is always `Mul`.

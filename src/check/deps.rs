@@ -17,6 +17,7 @@ pub(super) fn reads(e: &Expr, next_of: &dyn Fn(usize) -> Option<usize>, out: &mu
             reads(a, next_of, out)
         }
         ExprKind::Sum(terms) => terms.iter().for_each(|(_, t)| reads(t, next_of, out)),
+        ExprKind::Stochastic { args, .. } => args.iter().for_each(|a| reads(a, next_of, out)),
         ExprKind::Product(factors) => factors.iter().for_each(|(_, f)| reads(f, next_of, out)),
     }
 }

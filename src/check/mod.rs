@@ -3,6 +3,7 @@
 //! Every problem becomes a [`Diagnostic`]; checking goes on after an error so one run reports all
 //! of a file's problems. A cell with any error yields no [`Cell`].
 
+mod calls;
 mod cell;
 mod deps;
 mod flatten;
@@ -10,7 +11,7 @@ mod init;
 mod names;
 mod shapes;
 
-pub use crate::syntax::{Func, Reduction};
+pub use crate::syntax::{Func, Reduction, Stochastic};
 pub use cell::*;
 
 use std::collections::HashMap;
@@ -154,7 +155,11 @@ impl<'d> Checker<'d> {
         self.states.iter().position(|s| s.name == name)
     }
 
-    fn finish(self) -> Cell {
+    fn finish(mut self) -> Cell {
+        let mut masks = 0;
+        for &i in &self.order {
+            self.equations[i].expr.number_masks(&mut masks);
+        }
         Cell {
             name: self.name,
             name_span: self.name_span,

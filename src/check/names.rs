@@ -6,14 +6,12 @@
 
 use super::Dim;
 use super::flatten::Flat;
-use super::{
-    Checker, Equation, Expr, ExprKind, Func, Init, Named, Param, ParamKind, Reduction, Shape, Target, reserved,
-};
-use crate::diag::{Diagnostic, Span, did_you_mean};
+use super::{Checker, Equation, Expr, ExprKind, Init, Named, Param, ParamKind, Shape, Target, reserved};
+use crate::diag::{Diagnostic, Span};
 use crate::syntax::ast::{self, MulOp, Sign};
 
 /// An expression being resolved: a value, or a bare matrix waiting for its operand.
-enum Resolved {
+pub(super) enum Resolved {
     Value(Expr),
     Matrix(usize, Span),
 }
@@ -167,7 +165,7 @@ impl Checker<'_> {
     }
 
     /// Resolves an expression that must be a vector or number (not a bare matrix).
-    fn resolve_value(&mut self, e: &ast::Expr) -> Option<Expr> {
+    pub(super) fn resolve_value(&mut self, e: &ast::Expr) -> Option<Expr> {
         match self.resolve(e)? {
             Resolved::Value(v) => Some(v),
             Resolved::Matrix(p, span) => {
@@ -183,16 +181,7 @@ impl Checker<'_> {
             ast::ExprKind::Number(n) => value(ExprKind::Const(n.value)),
             ast::ExprKind::Var { name, primed } => self.resolve_name(name, *primed, e.span),
             ast::ExprKind::Paren(inner) => self.resolve(inner),
-            ast::ExprKind::Call { func, arg } if Reduction::from_name(&func.name).is_some() => {
-                let r = Reduction::from_name(&func.name)?;
-                let arg = self.resolve_value(arg)?;
-                value(ExprKind::Reduce(r, Box::new(arg)))
-            }
-            ast::ExprKind::Call { func, arg } => {
-                let f = self.resolve_func(func);
-                let arg = self.resolve_value(arg);
-                value(ExprKind::Call(f?, Box::new(arg?)))
-            }
+            ast::ExprKind::Call { func, args } => value(self.resolve_call(func, args, e.span)?),
             ast::ExprKind::Neg(inner) => {
                 let inner = self.resolve_value(inner)?;
                 value(ExprKind::Neg(Box::new(inner)))
@@ -278,24 +267,6 @@ impl Checker<'_> {
         self.params.push(Param { name: name.to_string(), kind, init: Init::Default, span });
         self.param_index.insert(name.to_string(), self.params.len() - 1);
         self.params.len() - 1
-    }
-
-    fn resolve_func(&mut self, func: &ast::Ident) -> Option<Func> {
-        if let Some(f) = Func::from_name(&func.name) {
-            return Some(f);
-        }
-        let mut d = Diagnostic::error("cellc::unknown_function", format!("unknown function `{}`", func.name))
-            .label(func.span, "not a built-in function");
-        let list = crate::syntax::builtin_names().collect::<Vec<_>>().join(", ");
-        d = d.help(if func.name.starts_with(|c: char| c.is_ascii_uppercase()) {
-            format!("weight matrices multiply with `*`: write `{}*(...)`", func.name)
-        } else if let Some(s) = did_you_mean(&func.name, crate::syntax::builtin_names()) {
-            format!("did you mean `{s}`? The functions are: {list}")
-        } else {
-            format!("the functions are: {list}")
-        });
-        self.error(d);
-        None
     }
 
     /// Applies the matrix rule to a chain `f0 * f1 / f2 ...`.

@@ -135,6 +135,24 @@ impl Infer {
                 }
                 acc
             }
+            ExprKind::Stochastic { kind, args, .. } => {
+                let mut acc = Sv::Scalar;
+                for a in args {
+                    let s = self.expr(a, names, shapes);
+                    acc = self.unify(acc, s, e.span);
+                }
+                if matches!(self.value(acc), Sv::Scalar | Sv::Row) {
+                    self.errors.push(
+                        Diagnostic::error("cellc::shape_conflict", format!("`{}` of a number", kind.name()))
+                            .label(e.span, "this is one number per example, not a vector")
+                            .help(format!(
+                                "`{}` draws one mask entry per vector entry: apply it to a state, `x` or a value of them",
+                                kind.name()
+                            )),
+                    );
+                }
+                acc
+            }
             ExprKind::MatVec(p, v) => {
                 let cols = self.expr(v, names, shapes);
                 if matches!(self.value(cols), Sv::Scalar | Sv::Row) {
@@ -213,6 +231,7 @@ fn write_back(e: &mut Expr, shapes: &[Shape], k: &mut usize) {
         }
         ExprKind::Sum(terms) => terms.iter_mut().for_each(|(_, t)| write_back(t, shapes, k)),
         ExprKind::Product(factors) => factors.iter_mut().for_each(|(_, f)| write_back(f, shapes, k)),
+        ExprKind::Stochastic { args, .. } => args.iter_mut().for_each(|a| write_back(a, shapes, k)),
         _ => {}
     }
     e.shape = shapes[*k];

@@ -35,6 +35,10 @@ pub struct EvalArgs {
     /// checkpoints and `cellc import` of a stacked nn.LSTM or nn.GRU name them).
     #[arg(long, value_name = "L")]
     layer: Option<usize>,
+    /// Run a training step's regularisers: draw dropout and zoneout masks from this seed (and
+    /// write them to OUT as `mask.<k>`) instead of using their expectation, as evaluation does.
+    #[arg(long, value_name = "SEED")]
+    mask_seed: Option<u64>,
 }
 
 pub fn run_eval(ui: &Ui, args: EvalArgs) -> Outcome {
@@ -57,6 +61,7 @@ pub fn run_eval(ui: &Ui, args: EvalArgs) -> Outcome {
         inputs,
         inputs_name: args.inputs.display().to_string(),
         grad: args.grad,
+        masks: args.mask_seed.map_or(crate::ir::MaskDraw::Expected, crate::ir::MaskDraw::Seed),
     };
     let out = eval::evaluate(&fwd, &bwd, req, args.engine)?;
     crate::io::write_atomic(&args.out, &out.encode())

@@ -12,7 +12,7 @@ use ndarray::{Array2, Array3, ArrayD};
 
 use super::{SeqInputs, Sizes, backward, forward};
 use crate::autodiff::Backward;
-use crate::ir::Graph;
+use crate::ir::{Graph, MaskDraw};
 use crate::rng::Rng;
 
 /// Worst error a passing check may have. A correct derivative typically agrees to 1e-7 or better;
@@ -83,7 +83,7 @@ pub fn check(fwd: &Graph, bwd: &Backward, seed: u64, sizes: CheckSizes) -> Repor
     let x = to3(uniform(&[sizes.seq, sizes.batch, s.input]));
     let states: Vec<Array2<f64>> = fwd.sig.states.iter().map(|_| to2(uniform(&[sizes.batch, s.hidden]))).collect();
     let dy = to3(uniform(&[sizes.seq, sizes.batch, s.hidden]));
-    let mut prob = Problem { fwd, weights, inputs: SeqInputs { x, states }, dy };
+    let mut prob = Problem { fwd, weights, inputs: SeqInputs { x, states, masks: MaskDraw::Seed(seed) }, dy };
 
     let out = forward(fwd, &prob.weights, &prob.inputs).expect("sizes are consistent");
     let grads = backward(bwd, &prob.weights, &prob.inputs, &out, &prob.dy);

@@ -11,7 +11,7 @@ pub mod gradcheck;
 use ndarray::{Array2, Array3, ArrayD, Axis};
 
 use crate::autodiff::{Backward, ParamGrad};
-use crate::ir::{Graph, NodeId, Op};
+use crate::ir::{Graph, MaskDraw, NodeId, Op};
 
 /// Sizes a run is evaluated at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -30,11 +30,20 @@ impl Sizes {
     }
 }
 
-/// Inputs of one sequence run: `x` is [T, B, D]; one [B, H] initial value per state.
+/// Inputs of one sequence run: `x` is [T, B, D]; one [B, H] initial value per state; which
+/// masks the regularisers use (their expectation unless a seed says otherwise).
 #[derive(Clone, Debug)]
 pub struct SeqInputs {
     pub x: Array3<f64>,
     pub states: Vec<Array2<f64>>,
+    pub masks: MaskDraw,
+}
+
+impl SeqInputs {
+    /// Inputs that evaluate the regularisers by their expectation.
+    pub fn new(x: Array3<f64>, states: Vec<Array2<f64>>) -> SeqInputs {
+        SeqInputs { x, states, masks: MaskDraw::Expected }
+    }
 }
 
 /// Outputs of a forward run: `y` is [T, B, H] (the output state after each step), and the final
@@ -79,6 +88,10 @@ struct Step<'a> {
     x: &'a [f64],
     states: &'a [Vec<f64>],
     adjoints: &'a [Vec<f64>],
+    /// The masks, which step `t` and example `b` of a run drawn how.
+    masks: MaskDraw,
+    t: usize,
+    b: usize,
 }
 
 /// Evaluates the nodes `order` (a topologically ordered set) for one example at one step.
@@ -92,6 +105,11 @@ fn eval(g: &Graph, order: &[NodeId], weights: &[ArrayD<f64>], sizes: Sizes, step
             Op::Input => step.x.to_vec(),
             Op::State(s) => step.states[s as usize].clone(),
             Op::AdjNext(s) => step.adjoints[s as usize].clone(),
+            Op::Mask(k) => {
+                let info = g.sig.masks[k as usize];
+                let row = info.row(k as usize, step.masks, step.t, step.b);
+                (0..sizes.of(info.dim)).map(|j| row.at(j)).collect()
+            }
             Op::Param(p) => weights[p as usize].iter().copied().collect(),
             Op::Const(_) => vec![g.const_value(id).unwrap_or(f64::NAN)],
             Op::MatVec(p) => matvec(&weights[p as usize], arg(0), false),
@@ -127,7 +145,8 @@ pub fn step_values(
 ) -> Vec<Vec<f64>> {
     let sizes = Sizes { hidden: states.first().map_or(x.len(), Vec::len), input: x.len() };
     let order = g.reachable(nodes);
-    let vals = eval(g, &order, weights, sizes, &Step { x, states, adjoints: &[] });
+    let step = Step { x, states, adjoints: &[], masks: MaskDraw::Expected, t: 0, b: 0 };
+    let vals = eval(g, &order, weights, sizes, &step);
     nodes.iter().map(|n| vals[n.index()].clone()).collect()
 }
 
@@ -168,7 +187,8 @@ pub fn forward(g: &Graph, weights: &[ArrayD<f64>], inp: &SeqInputs) -> Result<Se
         for b in 0..b_len {
             let x: Vec<f64> = inp.x.index_axis(Axis(0), t).row(b).to_vec();
             let prev: Vec<Vec<f64>> = states.iter().map(|s| s.row(b).to_vec()).collect();
-            let vals = eval(g, &order, weights, sizes, &Step { x: &x, states: &prev, adjoints: &[] });
+            let step = Step { x: &x, states: &prev, adjoints: &[], masks: inp.masks, t, b };
+            let vals = eval(g, &order, weights, sizes, &step);
             for (s, n) in g.next.iter().enumerate() {
                 let v = widen(&vals[n.index()], sizes.hidden);
                 next[s].row_mut(b).assign(&ndarray::ArrayView1::from(&v));
@@ -225,7 +245,8 @@ pub fn backward_final(
                     a
                 })
                 .collect();
-            let vals = eval(g, &order, weights, sizes, &Step { x: &x, states: &prev, adjoints: &adjoints });
+            let step = Step { x: &x, states: &prev, adjoints: &adjoints, masks: inp.masks, t, b };
+            let vals = eval(g, &order, weights, sizes, &step);
             for (s, n) in bwd.d_state.iter().enumerate() {
                 new_carry[s].row_mut(b).assign(&ndarray::ArrayView1::from(&widen(&vals[n.index()], sizes.hidden)));
             }

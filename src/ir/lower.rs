@@ -1,7 +1,7 @@
 //! Checked cell to graph. Lowering cannot fail: `check::Cell` is valid by construction.
 
-use super::{CellSig, Graph, NodeId, Op, ParamInfo, simplify};
-use crate::check::{Cell, Dim, Expr, ExprKind, Reduction, Shape, Target};
+use super::{CellSig, Graph, MaskInfo, NodeId, Op, ParamInfo, simplify};
+use crate::check::{Cell, Dim, Expr, ExprKind, Reduction, Shape, Stochastic, Target};
 use crate::syntax::ast::{MulOp, Sign};
 
 /// The cell as a simplified graph: what every later stage starts from.
@@ -29,6 +29,7 @@ pub fn lower_values(cell: &Cell) -> (Graph, Vec<NodeId>) {
             .map(|p| ParamInfo { name: p.name.clone(), kind: p.kind, init: p.init.clone() })
             .collect(),
         d_equals_h: cell.d_equals_h.is_some(),
+        masks: vec![],
     };
     let mut g = Graph::new(sig);
     let mut value: Vec<Option<NodeId>> = vec![None; cell.equations.len()];
@@ -84,6 +85,26 @@ impl Lowerer<'_> {
                     Reduction::Sum => Op::Sum(dim),
                 };
                 self.g.intern(op, &[a])
+            }
+            ExprKind::Stochastic { kind, rate, mask, args } => {
+                let dim = match e.shape {
+                    Shape::Vector(d) => d,
+                    Shape::Scalar | Shape::Row => Dim::H,
+                };
+                let args: Vec<NodeId> = args.iter().map(|a| self.expr(a)).collect();
+                debug_assert_eq!(*mask, self.g.sig.masks.len(), "masks are numbered in evaluation order");
+                self.g.sig.masks.push(MaskInfo { kind: *kind, rate: *rate, dim });
+                let mask = self.g.intern(Op::Mask(*mask as u32), &[]);
+                match (kind, args.as_slice()) {
+                    // new + M (old - new): M = 1 keeps the old value.
+                    (Stochastic::Zoneout, &[new, old]) => {
+                        let change = self.g.intern(Op::Sub, &[old, new]);
+                        let kept = self.g.intern(Op::Mul, &[change, mask]);
+                        self.g.intern(Op::Add, &[new, kept])
+                    }
+                    (_, &[v]) => self.g.intern(Op::Mul, &[v, mask]),
+                    _ => unreachable!("checked: {} takes {} arguments", kind.name(), kind.arity()),
+                }
             }
             ExprKind::Neg(a) => {
                 let a = self.expr(a);

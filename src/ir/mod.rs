@@ -7,6 +7,7 @@
 
 mod build;
 mod lower;
+mod mask;
 mod op;
 pub mod raise;
 mod verify;
@@ -15,6 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use build::simplify;
 pub use lower::{lower, lower_raw, lower_values};
+pub use mask::{MaskDraw, MaskInfo, MaskRow};
 pub use op::{Op, activation, broadcast, sigmoid, softplus};
 pub use verify::verify;
 
@@ -87,6 +89,8 @@ pub struct CellSig {
     pub params: Vec<ParamInfo>,
     /// Whether the input size must equal the hidden size.
     pub d_equals_h: bool,
+    /// The regularisers' masks (`Op::Mask(k)` reads `masks[k]`), in the order lowering met them.
+    pub masks: Vec<MaskInfo>,
 }
 
 /// A cell's step as a DAG: `next[i]` is the next value of state `i`.
@@ -154,6 +158,7 @@ impl Graph {
         match op {
             Op::Input => Shape::Vector(if self.sig.d_equals_h { Dim::H } else { Dim::D }),
             Op::State(_) | Op::AdjNext(_) => Shape::Vector(Dim::H),
+            Op::Mask(k) => Shape::Vector(self.sig.masks[k as usize].dim),
             Op::Param(p) => match self.sig.params[p as usize].kind {
                 ParamKind::Vector { len } => Shape::Vector(len),
                 ParamKind::Matrix { .. } => panic!("Param op on matrix {}", self.sig.params[p as usize].name),

@@ -16,6 +16,9 @@ pub enum Op {
     Const(u64),
     /// Backward only: the adjoint of the next value of state `i`, given to a backward step.
     AdjNext(u32),
+    /// Mask `i` of a regulariser (`sig.masks[i]`): random while training, its expectation
+    /// when evaluating; a constant to the derivative.
+    Mask(u32),
     Add,
     Sub,
     Mul,
@@ -65,7 +68,7 @@ impl Op {
 
     pub fn arity(self) -> usize {
         match self {
-            Op::Input | Op::State(_) | Op::Param(_) | Op::Const(_) | Op::AdjNext(_) => 0,
+            Op::Input | Op::State(_) | Op::Param(_) | Op::Const(_) | Op::AdjNext(_) | Op::Mask(_) => 0,
             Op::Neg | Op::Act(_) | Op::Step | Op::Sign | Op::MatVec(_) | Op::MatVecT(_) => 1,
             Op::Sum(_) | Op::Mean(_) | Op::Broadcast(_) | Op::Spread(_) => 1,
             Op::Add | Op::Sub | Op::Mul | Op::Div => 2,

@@ -6,8 +6,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{Graph, NodeId, Op};
-use crate::check::Init;
+use super::{Graph, MaskInfo, NodeId, Op};
+use crate::check::{Init, Stochastic};
 use crate::diag::Span;
 use crate::syntax::ast::{self, Expr, ExprKind, Ident, MulOp, Sign, Stmt, StmtKind};
 use crate::syntax::print::format_number;
@@ -56,6 +56,9 @@ impl Raiser<'_> {
             Op::Param(p) => var(&sig.params[p as usize].name),
             Op::Const(_) => number(self.g.const_value(id).unwrap_or(f64::NAN)),
             Op::AdjNext(s) => var(&format!("d{}'", sig.states[s as usize])),
+            // Only shown, never read back: a mask outside a product is no value of the language.
+            Op::Mask(k) => var(&format!("⟨mask {k}⟩")),
+            Op::Add | Op::Mul if self.regulariser(id).is_some() => self.regulariser(id).unwrap_or_else(|| arg(0)),
             Op::Add | Op::Sub => expr(ExprKind::Sum(self.sum_terms(id))),
             Op::Mul | Op::Div => expr(ExprKind::Product(self.product_factors(id))),
             Op::Neg => expr(ExprKind::Neg(Box::new(arg(0)))),
@@ -72,6 +75,42 @@ impl Raiser<'_> {
         }
     }
 
+    /// A masked product as the call that wrote it: `v*M` as `dropout(v, p)` (or `vardropout`,
+    /// or `zoneout(0, v, p)`), and `new + (old - new)*M` as `zoneout(new, old, p)`.
+    fn regulariser(&self, id: NodeId) -> Option<Expr> {
+        let node = self.g.node(id);
+        let mask_of = |n: NodeId| match self.g.node(n).op {
+            Op::Mask(k) => Some(self.g.sig.masks[k as usize]),
+            _ => None,
+        };
+        let masked = |n: NodeId| {
+            let m = self.g.node(n);
+            let k = (0..2).find(|&k| m.op == Op::Mul && mask_of(m.args[k]).is_some())?;
+            Some((m.args[1 - k], mask_of(m.args[k])?))
+        };
+        let call = |mask: MaskInfo, mut args: Vec<Expr>| {
+            args.push(number(mask.rate));
+            expr(ExprKind::Call { func: ident(mask.kind.name()), args })
+        };
+        match node.op {
+            Op::Mul => {
+                let (v, mask) = masked(id)?;
+                Some(match mask.kind {
+                    Stochastic::Zoneout => call(mask, vec![number(0.0), self.expr(v)]),
+                    _ => call(mask, vec![self.expr(v)]),
+                })
+            }
+            Op::Add => {
+                let (new, kept) = (node.args[0], node.args[1]);
+                let (change, mask) = masked(kept).filter(|_| !self.names.contains_key(&kept))?;
+                let c = self.g.node(change);
+                let zoneout = mask.kind == Stochastic::Zoneout && c.op == Op::Sub && c.args[1] == new;
+                zoneout.then(|| call(mask, vec![self.expr(new), self.expr(c.args[0])]))
+            }
+            _ => None,
+        }
+    }
+
     /// The terms of a chain of unnamed `+`/`-` nodes, left to right.
     fn sum_terms(&self, id: NodeId) -> Vec<(Sign, Expr)> {
         let mut rights = vec![];
@@ -83,7 +122,7 @@ impl Raiser<'_> {
                 Op::Sub => Sign::Minus,
                 _ => break,
             };
-            if cur != id && self.names.contains_key(&cur) {
+            if cur != id && (self.names.contains_key(&cur) || self.regulariser(cur).is_some()) {
                 break;
             }
             rights.push((sign, self.expr(n.args[1])));
@@ -105,7 +144,7 @@ impl Raiser<'_> {
                 Op::Div => MulOp::Div,
                 _ => break,
             };
-            if cur != id && self.names.contains_key(&cur) {
+            if cur != id && (self.names.contains_key(&cur) || self.regulariser(cur).is_some()) {
                 break;
             }
             rights.push((op, self.expr(n.args[1])));
@@ -118,7 +157,7 @@ impl Raiser<'_> {
 }
 
 fn call(name: &str, arg: Expr) -> Expr {
-    expr(ExprKind::Call { func: ident(name), arg: Box::new(arg) })
+    expr(ExprKind::Call { func: ident(name), args: vec![arg] })
 }
 
 /// `W*v`: a product whose first factor is the matrix, so the printer keeps `v` as one factor.

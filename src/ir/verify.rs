@@ -54,6 +54,10 @@ pub fn verify(g: &Graph) -> Result<(), String> {
                 }
                 Shape::Row
             }
+            Op::Mask(k) => match g.sig.masks.get(k as usize) {
+                Some(m) => Shape::Vector(m.dim),
+                None => return Err(at("no such mask".into())),
+            },
             Op::State(s) | Op::AdjNext(s) if s as usize >= g.sig.states.len() => {
                 return Err(at("no such state".into()));
             }

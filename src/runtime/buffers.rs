@@ -52,6 +52,8 @@ pub struct Buffers {
     /// The split of the weight-gradient tasks over threads, for the (tasks, vocabulary) it was
     /// made for: kept, so that runs after the first allocate nothing.
     pub(super) grad_plan: Option<GradTasks>,
+    /// The masks forward runs fill in ([`Buffers::set_masks`]).
+    pub(super) masks: crate::ir::MaskDraw,
 }
 
 impl Buffers {

@@ -18,6 +18,7 @@ pub mod denormals;
 pub mod gemm;
 mod grads;
 pub mod inspect;
+mod masks;
 pub mod openmp;
 pub mod pool;
 pub mod small_gemm;
@@ -177,6 +178,7 @@ impl Engine {
             grad_dsts: vec![(0, 0); sig.params.len()],
             external: vec![(0, 0); self.schedule.buffers.len()],
             grad_plan: None,
+            masks: crate::ir::MaskDraw::Expected,
         })
     }
 
@@ -203,6 +205,7 @@ impl Engine {
         let t0 = std::time::Instant::now();
         stacks::prepare_stacks(self, bufs, weights);
         bufs.times.weights += t0.elapsed();
+        masks::fill(self, bufs, threads);
         guarded(|| steps::forward(self, bufs, weights, threads))
     }
 
@@ -341,6 +344,7 @@ impl Engine {
         let t0 = std::time::Instant::now();
         stacks::prepare_stacks(self, bufs, weights);
         bufs.times.weights += t0.elapsed();
+        masks::fill(self, bufs, threads);
         guarded(|| steps::forward_embedded(self, bufs, weights, table, tokens, threads))
     }
 
@@ -385,6 +389,10 @@ fn forward_written(sch: &Schedule) -> Vec<bool> {
     let mut written = written_by(sch, [&sch.setup, &sch.forward_pre, &sch.forward_step]);
     for &b in &sch.state_bufs {
         written[b] = true;
+    }
+    // Filled before the forward run, read by the backward one.
+    for (b, buf) in sch.buffers.iter().enumerate() {
+        written[b] |= matches!(buf.role, BufferRole::Mask(_));
     }
     written
 }

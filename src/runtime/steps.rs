@@ -152,6 +152,16 @@ fn run_steps(ctx: &Ctx<'_>, stages: &[Stage], reverse: bool, threads: usize) {
 pub fn pre_outputs(e: &Engine) -> Option<Vec<usize>> {
     let sch = &e.schedule;
     let mut out = vec![];
+    // A mask differs from row to row: what reads one cannot be computed per vocabulary entry.
+    let reads_mask = |stage: &Stage| match stage {
+        Stage::Gemm { operand, .. } => matches!(sch.buffers[operand.buf].role, BufferRole::Mask(_)),
+        Stage::Kernel { kernel, args } => args[..sch.kernels[*kernel].inputs.len()]
+            .iter()
+            .any(|s| matches!(sch.buffers[s.buf].role, BufferRole::Mask(_))),
+    };
+    if sch.forward_pre.iter().any(reads_mask) {
+        return None;
+    }
     for stage in &sch.forward_pre {
         let written: Vec<usize> = match stage {
             Stage::Gemm { out, .. } => vec![out.buf],

@@ -47,6 +47,7 @@ struct Planner<'a> {
     buffers: Vec<Buffer>,
     homes: HashMap<NodeId, Slot>,
     param_bufs: HashMap<usize, BufId>,
+    mask_bufs: HashMap<usize, BufId>,
     sinks: BTreeMap<Phase, Vec<Sink>>,
     kernels: Vec<KernelSpec>,
     stacks: Vec<WeightStack>,
@@ -129,6 +130,7 @@ impl<'a> Planner<'a> {
             buffers,
             homes: HashMap::new(),
             param_bufs: HashMap::new(),
+            mask_bufs: HashMap::new(),
             sinks: BTreeMap::new(),
             kernels: vec![],
             stacks: vec![],
@@ -216,7 +218,8 @@ impl<'a> Planner<'a> {
             let n = g.node(id);
             class[id.index()] = match n.op {
                 Op::State(_) => 2,
-                Op::Input => 1,
+                // A mask differs from step to step, like x.
+                Op::Input | Op::Mask(_) => 1,
                 _ => n.args().iter().map(|a| class[a.index()]).max().unwrap_or(0),
             };
             if n.op.arity() > 0 {
@@ -420,6 +423,7 @@ impl<'a> Planner<'a> {
                 Op::State(s) => self.g.sig.states[s as usize].clone(),
                 Op::AdjNext(s) => format!("d{}'", self.g.sig.states[s as usize]),
                 Op::Param(p) => self.g.sig.params[p as usize].name.clone(),
+                Op::Mask(k) => format!("mask{k}"),
                 _ => format!("v{}", id.0),
             },
         }

@@ -84,6 +84,9 @@ pub enum BufferRole {
     InputGrad,
     /// Vector parameter `p` (the weights themselves).
     Param(usize),
+    /// Mask `k` of the regularisers, [T*B, its size]: filled by the runtime before each forward
+    /// run (random draws while training, the expectation otherwise), read like x.
+    Mask(usize),
     /// Intermediate values.
     Temp,
 }

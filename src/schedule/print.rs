@@ -91,6 +91,7 @@ impl Printer<'_> {
                 }
                 BufferRole::InputGrad => "input gradient",
                 BufferRole::Param(_) => "parameter",
+                BufferRole::Mask(_) => "mask (random while training)",
                 BufferRole::Temp => "stored values",
             };
             out.push_str(&format!("  {:<16} [{}, {}]  {role}\n", buf.name, rows(buf.blocks), cols(buf.width)));

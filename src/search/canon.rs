@@ -25,6 +25,11 @@ pub fn hash(g: &Graph) -> String {
             Op::State(s) => mix(b"s", &[state_rank(s) as u64]),
             Op::Param(p) => mix(b"p", &[param_key(g, p)]),
             Op::Const(bits) => mix(b"c", &[bits]),
+            // What the mask is, not its number: cells that differ only in numbering are one.
+            Op::Mask(k) => {
+                let m = g.sig.masks[k as usize];
+                mix(m.kind.name().as_bytes(), &[m.rate.to_bits(), u64::from(m.dim == crate::check::Dim::D)])
+            }
             Op::Act(f) => mix(f.name().as_bytes(), &[arg(0)]),
             Op::MatVec(p) => mix(b"m", &[param_key(g, p), arg(0)]),
             Op::Add | Op::Sub | Op::Neg => {

@@ -170,6 +170,7 @@ pub fn prune(g: &Graph) -> Graph {
         output: state_map[g.sig.output].unwrap_or(0) as usize,
         params,
         d_equals_h: true,
+        masks: g.sig.masks.clone(),
     };
     let mut out = Graph::new(sig);
     let mut map = vec![NodeId(u32::MAX); g.len()];

@@ -128,10 +128,10 @@ pub enum ExprKind {
         name: String,
         primed: bool,
     },
-    /// `f(arg)`; `func_span` covers the name.
+    /// `f(arg, ...)`; `func.span` covers the name.
     Call {
         func: Ident,
-        arg: Box<Expr>,
+        args: Vec<Expr>,
     },
     /// `t0 ± t1 ± ...`: the first sign is the optional leading minus.
     Sum(Vec<(Sign, Expr)>),

@@ -11,7 +11,7 @@ pub mod guard;
 mod parser;
 pub mod print;
 
-pub use functions::{Func, Reduction, builtin_names, is_builtin};
+pub use functions::{Func, Reduction, Stochastic, builtin_names, is_builtin};
 
 use std::sync::Once;
 

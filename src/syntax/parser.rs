@@ -176,8 +176,8 @@ impl Builder {
             Rule::call => {
                 let mut inner = pair.into_inner();
                 let func = self.ident(inner.next().expect("grammar: call name"));
-                let arg = self.expr(inner.next().expect("grammar: call arg"));
-                ExprKind::Call { func, arg: Box::new(arg) }
+                let args = inner.map(|a| self.expr(a)).collect();
+                ExprKind::Call { func, args }
             }
             Rule::paren => ExprKind::Paren(Box::new(self.expr(pair.into_inner().next().expect("grammar: paren")))),
             other => unreachable!("grammar: unexpected atom {other:?}"),

@@ -198,10 +198,15 @@ fn write_expr(out: &mut String, e: &Expr) {
                 out.push('\'');
             }
         }
-        ExprKind::Call { func, arg } => {
+        ExprKind::Call { func, args } => {
             out.push_str(&func.name);
             out.push('(');
-            write_expr(out, arg);
+            for (i, arg) in args.iter().enumerate() {
+                if i > 0 {
+                    out.push_str(", ");
+                }
+                write_expr(out, arg);
+            }
             out.push(')');
         }
         ExprKind::Paren(inner) => {

@@ -18,6 +18,8 @@ use super::config::{Budget, TrainConfig};
 use super::evaluate::{EvalSets, evaluate};
 use super::lm::{LmRunner, LmShape};
 use super::state::{Diverged, EvalRecord, Event, Outcome, RunState, Stop, Trained};
+use crate::ir::MaskDraw;
+use crate::rng::Rng;
 use crate::runtime::Engine;
 use crate::tasks::{BatchStream, Split, Task};
 use crate::workspace::CellSource;
@@ -128,6 +130,10 @@ impl<'e> Trainer<'e> {
         self.runner.set_steps(batch.steps)?;
         self.last_stream = batch.stream;
         let dropout = (config.dropout > 0.0).then_some((&mut state.dropout_rng, config.dropout));
+        // The cell's own regularisers: masks that follow from the seed and the step alone, so a
+        // resumed run draws what an uninterrupted one would.
+        let masks = Rng::new(config.seed).fork(crate::init::name_hash("cell masks")).fork(state.step).next_u64();
+        self.runner.set_cell_masks(MaskDraw::Seed(masks));
         let carry = batch.stream && state.step > 0;
         let p = &state.params;
         let loss = match &batch.frames {

@@ -9,6 +9,7 @@
 
 pub use super::model::{LmParams, LmShape};
 use super::output::SoftmaxTables;
+use crate::ir::MaskDraw;
 use crate::rng::Rng;
 use crate::runtime::denormals::FlushDenormals;
 use crate::runtime::softmax::Softmax;
@@ -72,6 +73,8 @@ pub struct LmRunner<'e> {
     pub(super) top_dropped: Vec<f32>,
     /// Whether the last forward pass applied dropout masks (backward then applies them too).
     pub(super) masks_live: bool,
+    /// The masks of the cell's own regularisers in training passes (see `set_cell_masks`).
+    cell_masks: MaskDraw,
     /// Whether the first layer runs per vocabulary entry (V well below T*B; see
     /// `Engine::forward_embedded`), and whether the last forward pass did (symbol input only).
     pub(super) embedded: bool,
@@ -143,6 +146,7 @@ impl<'e> LmRunner<'e> {
             tied: false,
             top_dropped: vec![],
             masks_live: false,
+            cell_masks: MaskDraw::Expected,
             embedded,
             first_embedded: false,
             dembed: vec![0.0; shape.vocab * shape.hidden],
@@ -228,8 +232,16 @@ impl<'e> LmRunner<'e> {
         tokens: &[u32],
         carry: bool,
         dropout: Option<(&mut Rng, f64)>,
+        masks: MaskDraw,
     ) -> Result<(), String> {
-        self.forward_input(p, Input::Tokens(tokens), carry, dropout)
+        self.forward_input(p, Input::Tokens(tokens), carry, dropout, masks)
+    }
+
+    /// The masks the cell's regularisers use in the training passes from now on
+    /// (`forward_backward*`): a new seed per step draws new masks. Evaluation passes use the
+    /// masks' expectation whatever this says.
+    pub fn set_cell_masks(&mut self, draw: MaskDraw) {
+        self.cell_masks = draw;
     }
 
     /// [`LmRunner::forward_layers`] from symbols or from sets of units.
@@ -239,6 +251,7 @@ impl<'e> LmRunner<'e> {
         input: Input<'_>,
         carry: bool,
         dropout: Option<(&mut Rng, f64)>,
+        masks: MaskDraw,
     ) -> Result<(), String> {
         let h = self.shape.hidden;
         let n = self.rows() * h;
@@ -304,6 +317,12 @@ impl<'e> LmRunner<'e> {
             } else {
                 self.layers[l].zero_states(e);
             }
+            // Each layer draws its own masks.
+            let layer_masks = match masks {
+                MaskDraw::Seed(seed) => MaskDraw::Seed(Rng::new(seed).fork(l as u64).next_u64()),
+                MaskDraw::Expected => MaskDraw::Expected,
+            };
+            self.layers[l].set_masks(layer_masks);
             if let (0, true, Input::Tokens(tokens)) = (l, self.first_embedded, input) {
                 e.forward_embedded(&mut self.layers[0], &p.cells[0], &p.embed, tokens, self.threads)?;
             } else {
@@ -420,7 +439,7 @@ impl<'e> LmRunner<'e> {
         dropout: Option<(&mut Rng, f64)>,
     ) -> Result<f64, String> {
         let _fp = FlushDenormals::new(self.flush_denormals);
-        self.forward_layers(p, tokens, carry, dropout)?;
+        self.forward_layers(p, tokens, carry, dropout, self.cell_masks)?;
         let loss = self.output_layer(p, targets, weights, false);
         self.backward(p, tokens)?;
         Ok(loss)
@@ -437,7 +456,7 @@ impl<'e> LmRunner<'e> {
         dropout: Option<(&mut Rng, f64)>,
     ) -> Result<f64, String> {
         let _fp = FlushDenormals::new(self.flush_denormals);
-        self.forward_input(p, Input::Sets(&frames.input), carry, dropout)?;
+        self.forward_input(p, Input::Sets(&frames.input), carry, dropout, self.cell_masks)?;
         let loss = self.sigmoid_layer(p, &frames.target, weights, false);
         self.backward_input(p, Input::Sets(&frames.input))?;
         Ok(loss)
@@ -453,7 +472,7 @@ impl<'e> LmRunner<'e> {
         carry: bool,
     ) -> Result<f64, String> {
         let _fp = FlushDenormals::new(self.flush_denormals);
-        self.forward_input(p, Input::Sets(&frames.input), carry, None)?;
+        self.forward_input(p, Input::Sets(&frames.input), carry, None, MaskDraw::Expected)?;
         Ok(self.sigmoid_layer(p, &frames.target, weights, true))
     }
 
@@ -500,7 +519,7 @@ impl<'e> LmRunner<'e> {
         carry: bool,
     ) -> Result<f64, String> {
         let _fp = FlushDenormals::new(self.flush_denormals);
-        self.forward_layers(p, tokens, carry, None)?;
+        self.forward_layers(p, tokens, carry, None, MaskDraw::Expected)?;
         Ok(self.output_layer(p, targets, weights, true))
     }
 

@@ -57,11 +57,15 @@ pub struct CellGen {
     pub division: bool,
     /// Use the reductions `mean` and `sum`, also as a layer normalisation.
     pub reductions: bool,
+    /// Wrap some equations in the regularisers `dropout`, `vardropout` and `zoneout` (a
+    /// next state's zoneout keeps its old value), as people write them: around a whole value,
+    /// which later equations read by name (so a mask is not copied along with the text).
+    pub masks: bool,
 }
 
 impl Default for CellGen {
     fn default() -> Self {
-        CellGen { max_states: 2, max_locals: 4, max_depth: 3, division: true, reductions: false }
+        CellGen { max_states: 2, max_locals: 4, max_depth: 3, division: true, reductions: false, masks: false }
     }
 }
 
@@ -76,11 +80,13 @@ pub fn random_cell(rng: &mut Rng, name: &str, opts: CellGen) -> String {
     let mut out = format!("cell {name} {{\n    state {}\n", states.join(", "));
     for k in 0..n_locals {
         let (e, is_vector) = g.expr(opts.max_depth);
+        let (e, is_vector) = if opts.masks { g.regularised(e, is_vector, "h") } else { (e, is_vector) };
         out.push_str(&format!("    l{k} = {e}\n"));
         g.vars.push((format!("l{k}"), is_vector));
     }
     for s in &states {
-        let (e, _) = g.expr(opts.max_depth);
+        let (e, v) = g.expr(opts.max_depth);
+        let e = if opts.masks { g.regularised(e, v, s).0 } else { e };
         out.push_str(&format!("    {s}' = {e}\n"));
     }
     out.push_str("}\n");
@@ -146,6 +152,21 @@ impl ExprGen<'_> {
 }
 
 impl ExprGen<'_> {
+    /// `e`, or half the time `e` made a vector and regularised: dropout (a new mask each step,
+    /// or one per sequence) or zoneout between it and `old`.
+    fn regularised(&mut self, e: String, is_vector: bool, old: &str) -> (String, bool) {
+        if !self.rng.chance(0.5) {
+            return (e, is_vector);
+        }
+        let e = if is_vector { e } else { format!("{e} + h") };
+        let rate = *self.rng.pick(&["0", "0.1", "0.5", "0.75"]);
+        match self.rng.below(3) {
+            0 => (format!("dropout({e}, {rate})"), true),
+            1 => (format!("vardropout({e}, {rate})"), true),
+            _ => (format!("zoneout({e}, {old}, {rate})"), true),
+        }
+    }
+
     /// A reduction of a vector: its mean, its (scaled) sum, or the vector layer-normalised. A
     /// mean or sum is one number per example, which counts as "not a vector" here (a matrix
     /// cannot multiply it, a reduction cannot reduce it).

@@ -42,6 +42,25 @@ impl Planner<'_> {
                 };
                 Slot { buf, col, dim: len, shift: 0 }
             }
+            Op::Mask(k) => {
+                let k = k as usize;
+                let dim = self.g.sig.masks[k].dim;
+                let buf = match self.mask_bufs.get(&k) {
+                    Some(&b) => b,
+                    None => {
+                        let name = format!("{}{k}", self.g.sig.masks[k].kind.name());
+                        self.buffers.push(Buffer {
+                            name,
+                            role: BufferRole::Mask(k),
+                            width: Cols::of(dim),
+                            blocks: Blocks::Steps,
+                        });
+                        self.mask_bufs.insert(k, self.buffers.len() - 1);
+                        self.buffers.len() - 1
+                    }
+                };
+                Slot { buf, col, dim, shift: 0 }
+            }
             Op::Const(_) => return None,
             op => unreachable!("computed value {id:?} ({op:?}) without a home"),
         })
