@@ -1,7 +1,8 @@
 //! The bridges to PyTorch and JAX, checked in the real frameworks (`tests/python/check_export.py`
 //! in the environment of `support::python`): `cellc export` of every std cell, of 100 random
-//! cells and of 30 with reductions computes what `cellc eval` computes, outputs and every gradient, in both frameworks; an
-//! exported trained model gives the loss `cellc test --batch` gives; `cellc import` of PyTorch's
+//! cells, of 30 with reductions and of 30 with regularisers (a training step's masks replayed,
+//! or their expectation) computes what `cellc eval` computes, outputs and every gradient, in
+//! both frameworks; an exported trained model gives the loss `cellc test --batch` gives; `cellc import` of PyTorch's
 //! `nn.LSTM` and `nn.GRU` reproduces PyTorch's outputs through `cellc eval`. Also: `cellc sample`
 //! is deterministic for a seed, and the MIDI file it writes holds the notes it reports.
 
@@ -66,6 +67,19 @@ fn check(dir: &Path, cases: &[Value]) -> String {
 /// One cell case: weights from its init rules, random inputs, what `cellc eval` (the f64
 /// interpreter) computes, and both exports.
 fn cell_case(dir: &Path, name: &str, cell_arg: &str, cell: &Cell, rng: &mut Rng) -> Value {
+    cell_case_masked(dir, name, cell_arg, cell, rng, None)
+}
+
+/// [`cell_case`] with the regularisers' masks drawn from `mask_seed` (a training step's, which
+/// `cellc eval` writes out for the frameworks to replay), or at their expectation (`None`).
+fn cell_case_masked(
+    dir: &Path,
+    name: &str,
+    cell_arg: &str,
+    cell: &Cell,
+    rng: &mut Rng,
+    mask_seed: Option<u64>,
+) -> Value {
     let states: Vec<&str> = cell.states.iter().map(|s| s.name.as_str()).collect();
     let d = if cell.d_equals_h.is_some() { H } else { D };
     let file = |ext: &str| dir.join(format!("{name}.{ext}"));
@@ -82,7 +96,9 @@ fn cell_case(dir: &Path, name: &str, cell_arg: &str, cell: &Cell, rng: &mut Rng)
     }
     write(&inputs, &set);
     let eval = ["eval", cell_arg, "--weights", path(&w), "--inputs", path(&inputs), "--out", path(&expected)];
-    ok(&[&eval[..], &["--grad", "--engine", "interp"]].concat());
+    let seed_flag = mask_seed.map(|s| s.to_string());
+    let masks: Vec<&str> = seed_flag.iter().flat_map(|s| ["--mask-seed", s.as_str()]).collect();
+    ok(&[&eval[..], &["--grad", "--engine", "interp"], &masks].concat());
     ok(&["export", cell_arg, "--to", "pytorch", "--out", path(&torch)]);
     ok(&["export", cell_arg, "--to", "jax", "--out", path(&jax)]);
     json!({"kind": "cell", "name": name, "hidden": H, "weights": w, "inputs": inputs, "expected": expected,
@@ -116,6 +132,24 @@ fn exported_cells_compute_what_cellc_eval_computes_in_pytorch_and_jax() {
         let file = dir.join(format!("{name}.cell"));
         std::fs::write(&file, &text).unwrap();
         cases.push(cell_case(&dir, &name, path(&file), &cell, &mut rng));
+    }
+    // Regularisers: a training step's masks replayed (and, for a few, their expectation).
+    let (_, examples) =
+        support::check_text("06.cell", &std::fs::read_to_string("examples/06_regularisers.cell").unwrap());
+    for cell in &examples.cells {
+        let arg = format!("examples/06_regularisers.cell:{}", cell.name);
+        cases.push(cell_case_masked(&dir, &cell.name, &arg, cell, &mut rng, Some(7)));
+        cases.push(cell_case_masked(&dir, &format!("{}_eval", cell.name), &arg, cell, &mut rng, None));
+    }
+    let masked = support::CellGen { reductions: true, masks: true, ..support::CellGen::default() };
+    for k in 0..30 {
+        let name = format!("masked{k}");
+        let text = support::random_cell(&mut rng, &name, masked);
+        let cell = support::checked_cell(&text);
+        let file = dir.join(format!("{name}.cell"));
+        std::fs::write(&file, &text).unwrap();
+        let seed = (k % 5 != 0).then_some(k);
+        cases.push(cell_case_masked(&dir, &name, path(&file), &cell, &mut rng, seed));
     }
     let out = check(&dir, &cases);
     eprintln!(

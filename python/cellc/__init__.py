@@ -93,6 +93,13 @@ class Cell:
         return self._native.d_equals_h
 
     @property
+    def masks(self):
+        """(kind, rate, size) per regulariser mask (``dropout``, ``vardropout``, ``zoneout``),
+        in the order the cell computes them: drawn anew by every training-mode forward of a
+        ``CellLayer``, their expectation in eval mode."""
+        return [tuple(m) for m in self._native.masks]
+
+    @property
     def equations(self):
         """Each equation as written, in source order."""
         return list(self._native.equations)

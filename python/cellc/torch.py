@@ -65,6 +65,7 @@ class _Entry:
         self.param_dims = [tuple(p.shape.strip("[]").split(", ")) for p in cell.params]
         self.n_states = len(cell.states)
         self.d_equals_h = cell.d_equals_h
+        self.has_masks = bool(cell.masks)
         self.saved_layout = list(self.engine.saved_layout())
 
     def shapes(self, H, D):
@@ -169,10 +170,11 @@ def _saved_memory(x, n):
 
 
 @torch.library.custom_op("cellc::seq", mutates_args=(), device_types="cpu")
-def seq(key: str, x: Tensor, h0: Tensor, weights: list[Tensor]) -> tuple[Tensor, Tensor, Tensor]:
+def seq(key: str, x: Tensor, h0: Tensor, weights: list[Tensor], mask_seed: int = -1) -> tuple[Tensor, Tensor, Tensor]:
     """The cell over a sequence: x [T, B, D] and the initial states [S, B, H] to y [T, B, H]
     (the emitted state after each step), the final states [S, B, H], and the activations the
-    backward pass reads (float32; empty for float64)."""
+    backward pass reads (float32; empty for float64). The cell's regularisers draw their masks
+    from ``mask_seed`` (a training step), or use their expectation when it is -1."""
     entry, T, B, H, D = _check(key, x, h0, weights)
     engine = entry.engine
     x, h0, weights = x.contiguous(), h0.contiguous(), [w.contiguous() for w in weights]
@@ -181,14 +183,19 @@ def seq(key: str, x: Tensor, h0: Tensor, weights: list[Tensor]) -> tuple[Tensor,
     dims = (T, B, H, D)
     if x.dtype == torch.float32:
         engine.forward(dims, _mem(x), _mem(h0), _ptrs(weights), _mem(y), _mem(h_final),
-                       _mem(saved), _threads())
+                       _mem(saved), _threads(), _seed(mask_seed))
     else:
-        engine.forward64(dims, _mem(x), _mem(h0), _ptrs(weights), _mem(y), _mem(h_final))
+        engine.forward64(dims, _mem(x), _mem(h0), _ptrs(weights), _mem(y), _mem(h_final), _seed(mask_seed))
     return y, h_final, saved
 
 
+def _seed(mask_seed):
+    """The native calls' mask seed: None for the masks' expectation."""
+    return None if mask_seed < 0 else mask_seed
+
+
 @seq.register_fake
-def _seq_fake(key, x, h0, weights):
+def _seq_fake(key, x, h0, weights, mask_seed=-1):
     T, B, D = x.shape
     H = h0.shape[2]
     return x.new_empty(T, B, H), h0.new_empty(h0.shape), x.new_empty(_saved_len(key, x.dtype, T, B, H, D))
@@ -196,10 +203,12 @@ def _seq_fake(key, x, h0, weights):
 
 @torch.library.custom_op("cellc::seq_backward", mutates_args=(), device_types="cpu")
 def seq_backward(
-    key: str, x: Tensor, h0: Tensor, weights: list[Tensor], saved: Tensor, dy: Tensor, dh_final: Tensor
+    key: str, x: Tensor, h0: Tensor, weights: list[Tensor], saved: Tensor, dy: Tensor, dh_final: Tensor,
+    mask_seed: int = -1,
 ) -> tuple[Tensor, Tensor, list[Tensor]]:
     """The gradients of x, of the initial states and of every weight, for the loss whose
-    gradients with respect to y and to the final states are ``dy`` and ``dh_final``."""
+    gradients with respect to y and to the final states are ``dy`` and ``dh_final``, through
+    the masks the forward pass drew from ``mask_seed``."""
     entry, T, B, H, D = _check(key, x, h0, weights)
     engine = entry.engine
     for name, t, shape in [("dy", dy, (T, B, H)), ("final-state gradient", dh_final, tuple(h0.shape))]:
@@ -217,19 +226,19 @@ def seq_backward(
                         _mem(dx), _mem(dh0), _ptrs(dweights), _threads())
     else:
         engine.backward64(dims, _mem(x), _mem(h0), _ptrs(weights), _mem(dy), _mem(dh_final),
-                          _mem(dx), _mem(dh0), _ptrs(dweights))
+                          _mem(dx), _mem(dh0), _ptrs(dweights), _seed(mask_seed))
     return dx, dh0, dweights
 
 
 @seq_backward.register_fake
-def _seq_backward_fake(key, x, h0, weights, saved, dy, dh_final):
+def _seq_backward_fake(key, x, h0, weights, saved, dy, dh_final, mask_seed=-1):
     return x.new_empty(x.shape), h0.new_empty(h0.shape), [w.new_empty(w.shape) for w in weights]
 
 
 def _setup_context(ctx, inputs, output):
-    key, x, h0, weights = inputs
+    key, x, h0, weights, mask_seed = inputs
     _, _, saved = output
-    ctx.key = key
+    ctx.key, ctx.mask_seed = key, mask_seed
     ctx.mark_non_differentiable(saved)
     # No zero-filled gradients for outputs the loss does not read (saved is large): the
     # backward below makes the small ones it needs.
@@ -244,8 +253,9 @@ def _backward(ctx, dy, dh_final, _dsaved):
         dy = x.new_zeros(T, B, h0.shape[2])
     if dh_final is None:
         dh_final = h0.new_zeros(h0.shape)
-    dx, dh0, dweights = seq_backward(ctx.key, x, h0, weights, saved, dy.contiguous(), dh_final.contiguous())
-    return None, dx, dh0, dweights
+    dx, dh0, dweights = seq_backward(ctx.key, x, h0, weights, saved, dy.contiguous(), dh_final.contiguous(),
+                                     ctx.mask_seed)
+    return None, dx, dh0, dweights, None
 
 
 seq.register_autograd(_backward, setup_context=_setup_context)
@@ -312,6 +322,11 @@ class CellLayer(nn.Module):
     cell state (``cell.states``), each [layers, B, hidden_size], the final values (pass them back
     in to continue a sequence; ``None`` starts from zeros). ``step(x_t, states)`` runs one step
     for streaming inference, without gradients.
+
+    A cell with regularisers (``dropout``, ``vardropout``, ``zoneout`` in its equations) draws
+    new masks for every layer on every forward in training mode (``.train()``, the default),
+    from torch's default generator (so ``torch.manual_seed`` repeats them), and uses their
+    expectation in eval mode (``.eval()``), as ``nn.Dropout`` does.
     """
 
     def __init__(self, cell, input_size, hidden_size, layers=1, init_scale=1.0, dtype=torch.float32):
@@ -394,9 +409,16 @@ class CellLayer(nn.Module):
             return self._run_without_grad(x, h0)
         finals = []
         for l in range(self.layers):
-            x, h_final, _ = seq(self.key, x, h0[l], self._weights(l))
+            x, h_final, _ = seq(self.key, x, h0[l], self._weights(l), self._mask_seed())
             finals.append(h_final)
         return x, self._per_state(finals)
+
+    def _mask_seed(self):
+        """A new seed for the regularisers' masks in training mode; -1 (their expectation) in
+        eval mode or for a cell without any."""
+        if not (self.training and _lookup(self.key).has_masks):
+            return -1
+        return int(torch.randint(0, 2**62, (), dtype=torch.int64))
 
     def step(self, x_t, states=None):
         """One step, for streaming: x_t [B, input_size] and the carried states to the emitted
@@ -418,12 +440,13 @@ class CellLayer(nn.Module):
             weights = [w.contiguous() for w in self._weights(l)]
             entry, T, B, H, D = _check(self.key, x, h0[l], weights)
             y, h_final = x.new_empty(T, B, H), h0[l].new_empty(h0[l].shape)
+            seed = _seed(self._mask_seed())
             if x.dtype == torch.float32:
                 entry.engine.forward((T, B, H, D), _mem(x), _mem(h0[l]), _ptrs(weights), _mem(y),
-                                     _mem(h_final), None, _threads())
+                                     _mem(h_final), None, _threads(), seed)
             else:
                 entry.engine.forward64((T, B, H, D), _mem(x), _mem(h0[l]), _ptrs(weights), _mem(y),
-                                       _mem(h_final))
+                                       _mem(h_final), seed)
             x = y
             finals.append(h_final)
         return x, self._per_state(finals)

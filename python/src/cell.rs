@@ -111,6 +111,15 @@ impl Cell {
         cellc::ir::lower(&self.cell).sig.d_equals_h
     }
 
+    /// (kind, rate, size "H" or "D") per regulariser mask (`dropout`, `vardropout`,
+    /// `zoneout`), in the order the cell computes them: random in training runs, their
+    /// expectation otherwise.
+    #[getter]
+    fn masks(&self) -> Vec<(String, f64, String)> {
+        let sig = cellc::ir::lower(&self.cell).sig;
+        sig.masks.iter().map(|m| (m.kind.name().to_string(), m.rate, m.dim.to_string())).collect()
+    }
+
     #[getter]
     fn equations(&self) -> Vec<String> {
         self.equations.clone()

@@ -14,6 +14,7 @@
 use std::sync::Mutex;
 
 use cellc::interp::{self, SeqInputs};
+use cellc::ir::MaskDraw;
 use cellc::runtime::{self, Buffers, Sizes};
 use cellc::schedule::Blocks;
 use ndarray::{Array2, Array3, ArrayD};
@@ -44,6 +45,11 @@ const _: () = {
     const fn send_sync<T: Send + Sync>() {}
     send_sync::<runtime::Engine>();
 };
+
+/// A training run's masks drawn from `seed`, or (`None`) the masks' expectation.
+fn masks(seed: Option<u64>) -> MaskDraw {
+    seed.map_or(MaskDraw::Expected, MaskDraw::Seed)
+}
 
 fn err(e: String) -> PyErr {
     PyValueError::new_err(e)
@@ -126,7 +132,7 @@ impl Engine {
             .chunks(s.batch * s.hidden)
             .map(|c| Array2::from_shape_vec((s.batch, s.hidden), c.to_vec()).map_err(|e| err(e.to_string())))
             .collect::<PyResult<_>>()?;
-        Ok(SeqInputs { x, states })
+        Ok(SeqInputs::new(x, states))
     }
 }
 
@@ -174,7 +180,7 @@ impl Engine {
     /// float32 forward over a sequence: x, h0 and the weights to y, the final states and (when
     /// `saved` is given) the saved activations.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (dims, x, h0, weights, y, h_final, saved, threads))]
+    #[pyo3(signature = (dims, x, h0, weights, y, h_final, saved, threads, mask_seed=None))]
     fn forward(
         &self,
         py: Python<'_>,
@@ -186,6 +192,7 @@ impl Engine {
         h_final: Addr,
         saved: Option<Addr>,
         threads: usize,
+        mask_seed: Option<u64>,
     ) -> PyResult<()> {
         let s = self.sizes(dims)?;
         let e = &self.engine;
@@ -198,6 +205,8 @@ impl Engine {
         let saved = saved.map(|a| output::<f32>(a, e.saved_len(s), "saved")).transpose()?;
         let mut slot = self.take(s).map_err(err)?;
         self.read_weights(&mut slot, &weights)?;
+        // The masks land in `saved`, so the backward run reads the same ones.
+        slot.bufs.set_masks(masks(mask_seed));
         let slot = py.detach(move || -> Result<Slot, String> {
             // x is read in place; the run's activations go straight into `saved`.
             // SAFETY: x and `saved` are tensors of this call, alive until it returns, x only
@@ -296,6 +305,7 @@ impl Engine {
     /// float64 forward by the reference interpreter: x, h0 and the weights to y and the final
     /// states.
     #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (dims, x, h0, weights, y, h_final, mask_seed=None))]
     fn forward64(
         &self,
         py: Python<'_>,
@@ -305,10 +315,11 @@ impl Engine {
         weights: Vec<Addr>,
         y: Addr,
         h_final: Addr,
+        mask_seed: Option<u64>,
     ) -> PyResult<()> {
         let s = self.sizes(dims)?;
         let n_states = self.engine.forward.sig.states.len();
-        let inputs = self.inputs64(s, x, h0)?;
+        let inputs = SeqInputs { masks: masks(mask_seed), ..self.inputs64(s, x, h0)? };
         let weights = self.weights64(s, &weights)?;
         let y = output::<f64>(y, s.steps * s.batch * s.hidden, "y")?;
         let h_final = output::<f64>(h_final, n_states * s.batch * s.hidden, "final states")?;
@@ -321,7 +332,7 @@ impl Engine {
     /// float64 backward by the interpreter (it runs the forward pass again: this path is for
     /// checking, not speed).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (dims, x, h0, weights, dy, dh_final, dx, dh0, dweights))]
+    #[pyo3(signature = (dims, x, h0, weights, dy, dh_final, dx, dh0, dweights, mask_seed=None))]
     fn backward64(
         &self,
         py: Python<'_>,
@@ -334,12 +345,13 @@ impl Engine {
         dx: Addr,
         dh0: Addr,
         dweights: Vec<Addr>,
+        mask_seed: Option<u64>,
     ) -> PyResult<()> {
         let s = self.sizes(dims)?;
         let e = &self.engine;
         let n_states = e.forward.sig.states.len();
         let block = s.batch * s.hidden;
-        let inputs = self.inputs64(s, x, h0)?;
+        let inputs = SeqInputs { masks: masks(mask_seed), ..self.inputs64(s, x, h0)? };
         let weights = self.weights64(s, &weights)?;
         let dy = input::<f64>(dy, s.steps * block, "dy")?.to_vec();
         let dy = Array3::from_shape_vec((s.steps, s.batch, s.hidden), dy).map_err(|e| err(e.to_string()))?;

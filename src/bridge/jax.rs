@@ -3,6 +3,7 @@
 //! `apply(params, xs, states=None)` the sequence through `jax.lax.scan`.
 
 use super::python::{self, Dialect, dim, docstring, py_name};
+use super::regularisers;
 use crate::check::{Cell, Init, ParamKind};
 use crate::syntax::{Func, Reduction};
 use crate::workspace::CellSource;
@@ -48,15 +49,32 @@ pub(super) fn module(cell: &Cell, source: &CellSource) -> String {
     );
     out.push_str(&format!("STATES = {names:?}\nOUTPUT = {:?}\n", cell.states[cell.output].name));
     out.push_str(&format!("D_EQUALS_H = {}\n", if cell.d_equals_h.is_some() { "True" } else { "False" }));
-    out.push_str(&format!("PARAMS = {:?}\n\n\n", cell.params.iter().map(|p| p.name.clone()).collect::<Vec<_>>()));
+    out.push_str(&format!("PARAMS = {:?}\n", cell.params.iter().map(|p| p.name.clone()).collect::<Vec<_>>()));
+    out.push_str(&regularisers::table(cell));
+    out.push_str("\n\n");
     out.push_str(&init_function(cell));
-    out.push_str(&format!(
-        "def step(params, states, x):\n    \"\"\"One step: the states (a tuple ({}), each [B, H]) and x [B, D] to the next states.\"\"\"\n    {} = states\n",
-        states.join(", "),
-        states.join(", ") + ","
-    ));
+    let masked = !cell.masks().is_empty();
+    if masked {
+        out.push_str(regularisers::JAX_FUNCTIONS);
+        out.push_str(&format!(
+            "def step(params, states, x, masks=None):\n    \"\"\"One step: the states (a tuple ({}), each [B, H]) and x [B, D] to the next states;\n    `masks` from `draw_masks` (training) or, by default, `expected_masks`.\"\"\"\n    {} = states\n    if masks is None:\n        masks = expected_masks(states[0].shape[1], x.shape[1], x.dtype)\n",
+            states.join(", "),
+            states.join(", ") + ","
+        ));
+    } else {
+        out.push_str(&format!(
+            "def step(params, states, x):\n    \"\"\"One step: the states (a tuple ({}), each [B, H]) and x [B, D] to the next states.\"\"\"\n    {} = states\n",
+            states.join(", "),
+            states.join(", ") + ","
+        ));
+    }
     out.push_str(&python::equations(cell, &Jax, "    "));
     out.push_str(&format!("    return ({},)\n\n\n", nexts.join(", ")));
+    if masked {
+        let zeros = vec!["zeros"; cell.states.len()].join(", ") + ",";
+        out.push_str(&regularisers::jax_apply(&hidden_param(cell), &zeros, cell.output));
+        return out;
+    }
     out.push_str(&format!(
         "def apply(params, xs, states=None):\n    \"\"\"xs [T, B, D] and optional initial states ([B, H] each, zeros by default) to the\n    emitted state at every step [T, B, H] and the final states, through `jax.lax.scan`.\"\"\"\n    if states is None:\n        H = params[{:?}].shape[0]\n        zeros = jnp.zeros((xs.shape[1], H), xs.dtype)\n        states = ({})\n\n    def body(carry, x):\n        nxt = step(params, carry, x)\n        return nxt, nxt[{}]\n\n    final, ys = jax.lax.scan(body, tuple(states), xs)\n    return ys, final\n",
         hidden_param(cell),

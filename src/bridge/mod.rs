@@ -8,7 +8,8 @@
 //! `python.rs` prints the equations for either framework (a [`Dialect`] says how a function, a
 //! parameter and a matrix product are spelled); `pytorch.rs` and `jax.rs` wrap them in an
 //! `nn.Module` and an `init`/`apply` pair; `model.rs` adds the language model around the cell
-//! for `--checkpoint`. `import.rs` goes the other way: PyTorch `nn.LSTM`/`nn.GRU` weights to
+//! for `--checkpoint`; `regularisers.rs` adds the masks of `dropout` and `zoneout` (drawn in
+//! training, their expectation in evaluation). `import.rs` goes the other way: PyTorch `nn.LSTM`/`nn.GRU` weights to
 //! cellc's.
 
 pub mod import;
@@ -16,6 +17,7 @@ mod jax;
 mod model;
 mod python;
 mod pytorch;
+mod regularisers;
 
 use crate::check::Cell;
 use crate::workspace::CellSource;

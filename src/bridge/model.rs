@@ -52,7 +52,7 @@ pub fn pytorch(cell: &Cell, m: &ModelInfo) -> String {
     );
     s.push_str(READ_VERIFIED);
     s.push_str(
-        "def load(path=\"model.safetensors\", dtype=torch.float32):\n    \"\"\"The trained model from a checkpoint's `model.safetensors` (its digests verified).\"\"\"\n    tensors = {k: torch.from_numpy(v) for k, v in _read_verified(path).items()}\n    model = Model().to(dtype)\n    with torch.no_grad():\n        model.embed.copy_(tensors.pop(\"embed\"))\n        model.out_W.copy_(tensors.pop(\"out.W\"))\n        model.out_b.copy_(tensors.pop(\"out.b\"))\n        for l, layer in enumerate(model.layers):\n            for name, p in layer.cell.named_parameters():\n                p.copy_(tensors.pop(f\"layer{l}.{name}\"))\n    if tensors:\n        raise ValueError(f\"{path}: tensors this model does not have: {sorted(tensors)}\")\n    return model\n",
+        "def load(path=\"model.safetensors\", dtype=torch.float32):\n    \"\"\"The trained model from a checkpoint's `model.safetensors` (its digests verified).\"\"\"\n    tensors = {k: torch.from_numpy(v) for k, v in _read_verified(path).items()}\n    model = Model().to(dtype)\n    with torch.no_grad():\n        model.embed.copy_(tensors.pop(\"embed\"))\n        model.out_W.copy_(tensors.pop(\"out.W\"))\n        model.out_b.copy_(tensors.pop(\"out.b\"))\n        for l, layer in enumerate(model.layers):\n            for name, p in layer.cell.named_parameters():\n                p.copy_(tensors.pop(f\"layer{l}.{name}\"))\n    if tensors:\n        raise ValueError(f\"{path}: tensors this model does not have: {sorted(tensors)}\")\n    # In eval mode, as `cellc test` evaluates: a cell's regularisers use their expectation.\n    return model.eval()\n",
     );
     s
 }

@@ -5,7 +5,7 @@
 
 use crate::check::{Cell, Expr, ExprKind, Shape, Target};
 use crate::syntax::ast::{MulOp, Sign};
-use crate::syntax::{Func, Reduction};
+use crate::syntax::{Func, Reduction, Stochastic};
 
 /// How one notation spells the pieces of an expression.
 pub(super) trait Dialect {
@@ -13,6 +13,17 @@ pub(super) trait Dialect {
     fn call(&self, f: Func, arg: &str) -> String;
     /// A reduction of `arg` over its last axis, kept as an axis of one so it broadcasts back.
     fn reduce(&self, r: Reduction, arg: &str) -> String;
+    /// A regulariser through mask `mask` of the step's `masks` (random while training, the
+    /// expectation otherwise): `v*M` for dropout, `new + M*(old - new)` for zoneout. `args` are
+    /// parenthesised where they are sums; the result is one atom.
+    fn stochastic(&self, kind: Stochastic, rate: f64, mask: usize, args: &[String]) -> String {
+        let _ = rate;
+        match (kind, args) {
+            (Stochastic::Zoneout, [new, old]) => format!("({new} + masks[{mask}]*({old} - {new}))"),
+            (_, [v, ..]) => format!("({v}*masks[{mask}])"),
+            _ => unreachable!("checked: {} takes {} arguments", kind.name(), kind.arity()),
+        }
+    }
     /// A parameter by name.
     fn param(&self, name: &str) -> String;
     /// Weight matrix `name` times `arg` (already an atom: a name or parenthesised).
@@ -75,6 +86,9 @@ impl Dialect for CellText {
     fn reduce(&self, r: Reduction, arg: &str) -> String {
         format!("{}({arg})", r.name())
     }
+    fn stochastic(&self, kind: Stochastic, rate: f64, _mask: usize, args: &[String]) -> String {
+        format!("{}({}, {})", kind.name(), args.join(", "), self.number(rate))
+    }
     fn param(&self, name: &str) -> String {
         name.to_string()
     }
@@ -134,6 +148,10 @@ pub(super) fn expr(cell: &Cell, e: &Expr, d: &dyn Dialect) -> String {
         ExprKind::Call(f, a) if a.shape == Shape::Scalar => d.call(*f, &d.scalar(&expr(cell, a, d))),
         ExprKind::Call(f, a) => d.call(*f, &expr(cell, a, d)),
         ExprKind::Reduce(r, a) => d.reduce(*r, &expr(cell, a, d)),
+        ExprKind::Stochastic { kind, rate, mask, args } => {
+            let args: Vec<String> = args.iter().map(|a| child(cell, a, d, Prec::Product)).collect();
+            d.stochastic(*kind, *rate, *mask, &args)
+        }
         ExprKind::Neg(a) => format!("-{}", child(cell, a, d, Prec::Unary)),
         ExprKind::MatVec(p, a) => d.matvec(&cell.params[*p].name, &child(cell, a, d, Prec::Atom)),
         ExprKind::Sum(terms) => {
@@ -195,6 +213,8 @@ fn per_example(cell: &Cell, e: &Expr) -> bool {
         }
         ExprKind::Sum(terms) => terms.iter().any(|(_, t)| per_example(cell, t)),
         ExprKind::Product(factors) => factors.iter().any(|(_, f)| per_example(cell, f)),
+        // A mask differs from example to example.
+        ExprKind::Stochastic { .. } => true,
     }
 }
 

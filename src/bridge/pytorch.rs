@@ -2,6 +2,7 @@
 //! shaped as in the cell) and `<Cell>Layer` (the step over a sequence [T, B, D]).
 
 use super::python::{self, Dialect, class_name, dim, docstring, py_name};
+use super::regularisers;
 use crate::check::{Cell, Init, ParamKind};
 use crate::syntax::{Func, Reduction};
 use crate::workspace::CellSource;
@@ -51,6 +52,8 @@ pub(super) fn module(cell: &Cell, source: &CellSource) -> String {
     );
     out.push_str(&format!("STATES = {:?}\nOUTPUT = {:?}\n", states_list(cell), cell.states[cell.output].name));
     out.push_str(&format!("D_EQUALS_H = {}\n", if cell.d_equals_h.is_some() { "True" } else { "False" }));
+    out.push_str(&regularisers::table(cell));
+    let masked = !cell.masks().is_empty();
     out.push_str(
         "\n\ndef _uniform(p, scale, generator):\n    \"\"\"Uniform in +-scale/sqrt(fan-in), the fan-in being the last dimension.\"\"\"\n    bound = scale / math.sqrt(p.shape[-1])\n    p.uniform_(-bound, bound, generator=generator)\n\n\n",
     );
@@ -69,11 +72,20 @@ pub(super) fn module(cell: &Cell, source: &CellSource) -> String {
     }
     out.push_str("        self.reset_parameters(init_scale, generator)\n\n");
     out.push_str(&init_method(cell));
-    out.push_str(&format!(
-        "    def forward(self, x, {}):\n        \"\"\"x [B, D] and the states [B, H] to the next states (a tuple of {}).\"\"\"\n",
-        states.join(", "),
-        states.len()
-    ));
+    if masked {
+        out.push_str(regularisers::TORCH_METHOD);
+        out.push_str(&format!(
+            "    def forward(self, x, {}, masks=None):\n        \"\"\"x [B, D] and the states [B, H] to the next states (a tuple of {}); `masks` as\n        `self.masks(x)` gives them (drawn in training mode, their expectation in eval mode).\"\"\"\n        if masks is None:\n            masks = self.masks(x)\n",
+            states.join(", "),
+            states.len()
+        ));
+    } else {
+        out.push_str(&format!(
+            "    def forward(self, x, {}):\n        \"\"\"x [B, D] and the states [B, H] to the next states (a tuple of {}).\"\"\"\n",
+            states.join(", "),
+            states.len()
+        ));
+    }
     out.push_str(&python::equations(cell, &Torch, "        "));
     out.push_str(&format!("        return ({},)\n\n\n", nexts.join(", ")));
     out.push_str(&format!(
@@ -83,6 +95,11 @@ pub(super) fn module(cell: &Cell, source: &CellSource) -> String {
     out.push_str(&format!(
         "    def __init__(self, input_size, hidden_size, init_scale=1.0, generator=None):\n        super().__init__()\n        self.cell = {class}(input_size, hidden_size, init_scale, generator)\n\n"
     ));
+    let zeros = vec!["zeros"; cell.states.len()].join(", ") + ",";
+    if masked {
+        out.push_str(&regularisers::torch_layer_forward(&zeros, cell.output));
+        return out;
+    }
     out.push_str(&format!(
         "    def forward(self, x, states=None):\n        if states is None:\n            zeros = x.new_zeros(x.shape[1], self.cell.hidden_size)\n            states = ({})\n        states = tuple(states)\n        ys = []\n        for t in range(x.shape[0]):\n            states = self.cell(x[t], *states)\n            ys.append(states[{}])\n        return torch.stack(ys), states\n",
         vec!["zeros"; cell.states.len()].join(", ") + ",",

@@ -77,9 +77,20 @@ def layer_class(module):
     return classes[0]
 
 
-def cell_torch(case, weights, inputs, expected, module):
+def replayed_masks(expected):
+    """The masks `cellc eval --mask-seed` used (`mask.<k>`, [T, B, size]), taken out of
+    `expected`; None when it used their expectation."""
+    masks = []
+    while f"mask.{len(masks)}" in expected:
+        masks.append(expected.pop(f"mask.{len(masks)}"))
+    return masks or None
+
+
+def cell_torch(case, weights, inputs, expected, module, masks):
     x = inputs["x"]
     layer = layer_class(module)(x.shape[2], case["hidden"]).double()
+    if masks is None:
+        layer.eval()  # a cell's regularisers at their expectation, as `cellc eval` without a seed
     params = dict(layer.cell.named_parameters())
     if sorted(params) != sorted(weights):
         raise AssertionError(f"parameters {sorted(params)}, cellc has {sorted(weights)}")
@@ -88,7 +99,10 @@ def cell_torch(case, weights, inputs, expected, module):
             p.copy_(torch.from_numpy(weights[name].astype(np.float64)))
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
     states = [torch.tensor(inputs[s], dtype=torch.float64, requires_grad=True) for s in module.STATES]
-    ys, final = layer(xt, states)
+    if masks is None:
+        ys, final = layer(xt, states)
+    else:
+        ys, final = layer(xt, states, masks=[torch.from_numpy(m.astype(np.float64)) for m in masks])
     loss = (ys * torch.from_numpy(inputs["dy"].astype(np.float64))).sum()
     if loss.requires_grad:  # a cell whose output is a constant has no gradients at all
         loss.backward()
@@ -103,7 +117,7 @@ def cell_torch(case, weights, inputs, expected, module):
     return compare("pytorch", got, expected)
 
 
-def cell_jax(case, weights, inputs, expected, module):
+def cell_jax(case, weights, inputs, expected, module, masks):
     params = {k: jnp.asarray(v, jnp.float64) for k, v in weights.items()}
     if sorted(module.PARAMS) != sorted(weights):
         raise AssertionError(f"PARAMS {sorted(module.PARAMS)}, cellc has {sorted(weights)}")
@@ -111,11 +125,13 @@ def cell_jax(case, weights, inputs, expected, module):
     states = tuple(jnp.asarray(inputs[s], jnp.float64) for s in module.STATES)
     dy = jnp.asarray(inputs["dy"], jnp.float64)
 
+    replay = {} if masks is None else {"masks": tuple(jnp.asarray(m, jnp.float64) for m in masks)}
+
     def loss(params, xs, states):
-        ys, _ = module.apply(params, xs, states)
+        ys, _ = module.apply(params, xs, states, **replay)
         return jnp.sum(dy * ys)
 
-    ys, final = module.apply(params, xs, states)
+    ys, final = module.apply(params, xs, states, **replay)
     g_params, g_x, g_states = jax.grad(loss, argnums=(0, 1, 2))(params, xs, states)
     got = {"y": ys, "grad.x": g_x}
     for s, v, g in zip(module.STATES, final, g_states):
@@ -130,8 +146,9 @@ def check_cell(case, i):
     weights = load_file(case["weights"])
     inputs = load_file(case["inputs"])
     expected = load_file(case["expected"])
-    t = cell_torch(case, weights, inputs, expected, load_module(case["torch"], f"torch_cell_{i}"))
-    j = cell_jax(case, weights, inputs, expected, load_module(case["jax"], f"jax_cell_{i}"))
+    masks = replayed_masks(expected)
+    t = cell_torch(case, weights, inputs, expected, load_module(case["torch"], f"torch_cell_{i}"), masks)
+    j = cell_jax(case, weights, inputs, expected, load_module(case["jax"], f"jax_cell_{i}"), masks)
     return f"pytorch {t:.1e}, jax {j:.1e}"
 
 
