@@ -37,13 +37,16 @@ fn assert_same(a: &Array3<f64>, b: &Array3<f64>, what: &str) {
     }
 }
 
-/// `n` random cells, and as many again that use reductions (`mean`, `sum`, layer normalisations).
+/// `n` random cells, as many again that use reductions (`mean`, `sum`, layer normalisations),
+/// and as many again that also use regularisers (`dropout`, `vardropout`, `zoneout`; run at
+/// their expectation).
 fn random_cells(n: usize, seed: u64) -> Vec<(String, cellc::check::Cell)> {
     let mut rng = Rng::new(seed);
     let reducing = support::CellGen { reductions: true, ..support::CellGen::default() };
-    (0..2 * n)
+    let masked = support::CellGen { masks: true, ..reducing };
+    (0..3 * n)
         .map(|k| {
-            let options = if k < n { support::CellGen::default() } else { reducing };
+            let options = [support::CellGen::default(), reducing, masked][k / n];
             let text = support::random_cell(&mut rng, &format!("r{k}"), options);
             let cell = support::checked_cell(&text);
             (text, cell)

@@ -307,3 +307,31 @@ fn a_search_with_normalise_trains_normalised_mutants() {
         .count();
     assert!(with_mean > 0, "the report's cells hold no normalisation");
 }
+
+#[test]
+fn a_search_from_regularised_cells_trains_mutants_that_keep_their_masks() {
+    let dir = support::scratch("regularised");
+    let store = dir.join("s.sqlite");
+    let seeds = "gru,examples/06_regularisers.cell:lstm_zoneout,examples/06_regularisers.cell:gru_rdrop";
+    let o = run_ok(search(&store, 2, &["--seeds", seeds, "--json"]));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let board = summary["leaderboard"].as_array().unwrap();
+    assert!(board.iter().any(|c| c["runs"].as_u64() > Some(0)), "{board:?}");
+    let out = dir.join("report");
+    run_ok({
+        let mut c = cellc();
+        c.args(["search", "report", "--store"]).arg(&store).arg("--out").arg(&out);
+        c
+    });
+    // A mutant of a regularised cell prints its regularisers as calls, and the text checks.
+    let regularised: Vec<String> = std::fs::read_dir(&out)
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap_or_default())
+        .filter(|t| t.contains("zoneout(") || t.contains("dropout("))
+        .collect();
+    assert!(!regularised.is_empty(), "no regularised cell in the report");
+    for text in &regularised {
+        let (ws, checked) = support::check_text("mutant.cell", text);
+        assert!(!checked.has_errors(), "{text}\n{}", support::render(&ws, &checked));
+    }
+}

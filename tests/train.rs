@@ -278,3 +278,44 @@ fn the_ptb_recipe_decays_by_epoch_from_a_uniform_start() {
     s170.train(Hooks::default()).unwrap().unwrap();
     assert_eq!(s170.state.lr, 0.125, "three in the fourth");
 }
+
+/// A cell with zoneout on its state (rate `rate`).
+fn zoneout_gru(rate: &str) -> Cell {
+    support::checked_cell(&format!(
+        "cell gru_zoneout = gru with {{\n    h' = zoneout(z*h + (1 - z)*n, h, {rate})\n}}\n"
+    ))
+}
+
+#[test]
+fn a_cells_regularisers_draw_new_masks_each_step_from_the_seed_and_resume_exactly() {
+    let cfg = config("arith", 60);
+    let (metric, hist, params) = train(&zoneout_gru("0.3"), cfg.clone());
+    let again = train(&zoneout_gru("0.3"), cfg.clone());
+    assert_eq!((metric.to_bits(), &hist, &params), (again.0.to_bits(), &again.1, &again.2), "masks come from the seed");
+    // Rate 0 draws masks that keep nothing old: the GRU, up to the rounding of a differently
+    // fused kernel; rate 0.3 trains differently.
+    let plain = train(&cell("gru"), cfg.clone());
+    let rate0 = train(&zoneout_gru("0"), cfg.clone());
+    let gap = |a: &[Vec<f32>], b: &[Vec<f32>]| {
+        a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max)
+    };
+    eprintln!("zoneout 0 vs gru: {:.1e}; zoneout 0.3 vs gru: {:.1e}", gap(&rate0.2, &plain.2), gap(&params, &plain.2));
+    assert!(gap(&rate0.2, &plain.2) < 1e-4, "zoneout at rate 0 is the plain cell");
+    assert!(gap(&params, &plain.2) > 1e-2, "zoneout at rate 0.3 changes training");
+    // A resumed run draws the masks the uninterrupted one drew.
+    let dir = support::scratch("resume-zoneout");
+    let mut half = cfg.clone();
+    half.budget = Budget::Steps(30);
+    let e = zoneout_gru("0.3");
+    let source = CellSource {
+        name: "gru_zoneout".into(),
+        file: "gru_zoneout.cell".into(),
+        text: "cell gru_zoneout = gru with {\n    h' = zoneout(z*h + (1 - z)*n, h, 0.3)\n}\n".into(),
+    };
+    Run::start(&e, half).unwrap().train(Hooks { save: Some((&dir, &source)), ..Hooks::default() }).unwrap().unwrap();
+    let mut run = Run::resume(&e, &dir).unwrap();
+    run.state.config.budget = Budget::Steps(60);
+    let out = run.train(Hooks::default()).unwrap().unwrap();
+    assert_eq!(run.state.params.tensors().into_iter().cloned().collect::<Vec<_>>(), params);
+    assert_eq!(out.test.metric.to_bits(), metric.to_bits());
+}

@@ -169,7 +169,11 @@ fn measure(engine: &Engine, runner: &mut LmRunner<'_>, args: &Args) -> Result<Me
     let targets: Vec<u32> = (0..n).map(|_| rng.below(args.vocab as u64) as u32).collect();
     let lr = if args.optimizer == OptimizerKind::Adam { 1e-3 } else { 0.1 };
     let mut opt = Optimizer::new(args.optimizer, &params);
+    let mut draws = 0;
     let mut step = |runner: &mut LmRunner<'_>, params: &mut LmParams| {
+        // A training step: the cell's regularisers draw new masks (their filling is timed).
+        draws += 1;
+        runner.set_cell_masks(crate::ir::MaskDraw::Seed(draws));
         runner.forward_backward(params, &tokens, &targets, false)?;
         opt.update(params, runner, lr, 0.0);
         Ok::<(), String>(())

@@ -98,6 +98,13 @@ fn details(cell: &Cell, sources: &Sources) -> String {
         )),
         None => out.push_str("    D free: the input size need not equal the hidden size\n"),
     }
+    for (k, (kind, rate, dim)) in cell.masks().iter().enumerate() {
+        out.push_str(&format!(
+            "    mask {k}: {} at rate {rate} over {} (drawn each training step, its expectation when evaluating)\n",
+            kind.name(),
+            if *dim == crate::check::Dim::H { "an H-vector" } else { "a D-vector" }
+        ));
+    }
     out
 }
 
@@ -130,6 +137,7 @@ fn cell_json(cell: &Cell, sources: &Sources) -> Value {
         "output": cell.states[cell.output].name,
         "params": params,
         "d_equals_h": cell.d_equals_h.is_some(),
+        "masks": cell.masks().iter().map(|(kind, rate, dim)| json!({"kind": kind.name(), "rate": rate, "size": dim.to_string()})).collect::<Vec<_>>(),
     })
 }
 
