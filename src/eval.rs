@@ -124,7 +124,7 @@ fn run_interp(
         .iter()
         .map(|s| to64(s).into_dimensionality::<Ix2>().map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
-    let inputs = SeqInputs { x, states, masks };
+    let inputs = SeqInputs { x, states, masks, lengths: None };
     let out = interp::forward(fwd, &weights, &inputs)?;
     let mut result = TensorSet::default();
     result.tensors.insert("y".into(), to32(&out.y));

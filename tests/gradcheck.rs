@@ -102,3 +102,40 @@ fn random_cells_with_reductions_and_masks_pass_gradcheck() {
     assert!(masked > 600, "only {masked} of 1,000 cells use a regulariser");
     eprintln!("1,000 random cells ({masked} with regularisers): worst relative error {worst:.2e} ({at})");
 }
+
+/// Variable-length batches: example b runs `lengths[b]` steps and the loss reads its rows
+/// before its end and its final state (the state after its own last step). Finite differences
+/// through the interpreter's length-aware runs against the derivative that passes an ended
+/// example's adjoint through unchanged; std cells and 300 random cells with reductions and
+/// regularisers.
+#[test]
+fn variable_length_batches_pass_gradcheck() {
+    let ws = Workspace::new();
+    let mut cells: Vec<cellc::check::Cell> =
+        cellc::stdlib::names().map(|n| ws.check_std(n).unwrap().cells.remove(0)).collect();
+    let mut rng = Rng::new(2028);
+    let options = support::CellGen { reductions: true, masks: true, ..support::CellGen::default() };
+    for case in 0..300 {
+        cells.push(support::checked_cell(&support::random_cell(&mut rng, &format!("random{case}"), options)));
+    }
+    let mut worst = (0.0, String::new());
+    for (k, cell) in cells.iter().enumerate() {
+        let fwd = cellc::ir::lower(cell);
+        let bwd = cellc::autodiff::grad(&fwd);
+        let mut lengths: Vec<usize> = (0..3).map(|_| rng.range(0, 4)).collect();
+        lengths.sort_unstable_by(|a, b| b.cmp(a));
+        let sizes = CheckSizes { hidden: 3, input: 2, seq: 4, batch: 3, per_tensor: 4 };
+        let r = gradcheck::check_lengths(&fwd, &bwd, 7000 + k as u64, sizes, Some(lengths.clone()));
+        assert!(
+            r.worst <= TOLERANCE,
+            "{} with lengths {lengths:?}: error {:.2e} at {}",
+            cell.name,
+            r.worst,
+            r.worst_at
+        );
+        if r.worst > worst.0 {
+            worst = (r.worst, format!("{} at {}", cell.name, r.worst_at));
+        }
+    }
+    eprintln!("variable-length batches: worst relative error {:.2e} ({})", worst.0, worst.1);
+}

@@ -38,6 +38,8 @@ struct Problem {
     via_saved: bool,
     /// The regularisers' masks: drawn, as in a training step.
     masks: MaskDraw,
+    /// Per-example lengths (longest first) of a variable-length batch.
+    lengths: Option<Vec<usize>>,
 }
 
 fn problem(engine: &Engine, sizes: Sizes, seed: u64) -> Problem {
@@ -49,12 +51,23 @@ fn problem(engine: &Engine, sizes: Sizes, seed: u64) -> Problem {
     let states = engine.forward.sig.states.iter().map(|_| draw(b * h)).collect();
     let dy = draw(t * b * h);
     let d_final = engine.forward.sig.states.iter().map(|_| draw(b * h)).collect();
-    Problem { sizes, weights, x, states, dy, d_final, via_saved: seed % 2 == 1, masks: MaskDraw::Seed(seed + 100) }
+    Problem {
+        sizes,
+        weights,
+        x,
+        states,
+        dy,
+        d_final,
+        via_saved: seed % 2 == 1,
+        masks: MaskDraw::Seed(seed + 100),
+        lengths: None,
+    }
 }
 
 fn run_jit(engine: &Engine, p: &Problem, threads: usize) -> Outputs {
     let mut bufs = engine.buffers(p.sizes).unwrap();
     bufs.set_masks(p.masks);
+    bufs.set_lengths(p.lengths.as_deref()).unwrap();
     bufs.input_mut(engine).copy_from_slice(&p.x);
     for (s, st) in p.states.iter().enumerate() {
         bufs.initial_state_mut(engine, s).copy_from_slice(st);
@@ -71,6 +84,7 @@ fn run_jit(engine: &Engine, p: &Problem, threads: usize) -> Outputs {
     if p.via_saved {
         bufs.export_saved(engine, &mut saved).unwrap();
         bufs = engine.buffers(p.sizes).unwrap();
+        bufs.set_lengths(p.lengths.as_deref()).unwrap();
         // SAFETY: `saved`, `p.x` and `dx` outlive the run and nothing else touches them until
         // `detach`.
         unsafe {
@@ -109,7 +123,7 @@ fn run_interp(engine: &Engine, p: &Problem) -> Outputs {
     let to64 = |v: &[f32]| v.iter().map(|x| f64::from(*x)).collect::<Vec<f64>>();
     let x = Array3::from_shape_vec((s.steps, s.batch, s.input), to64(&p.x)).unwrap();
     let states = p.states.iter().map(|st| Array2::from_shape_vec((s.batch, s.hidden), to64(st)).unwrap()).collect();
-    let inputs = SeqInputs { x, states, masks: p.masks };
+    let inputs = SeqInputs { x, states, masks: p.masks, lengths: p.lengths.clone() };
     let out = interp::forward(g, &weights, &inputs).unwrap();
     let dy = Array3::from_shape_vec((s.steps, s.batch, s.hidden), to64(&p.dy)).unwrap();
     let d_final: Vec<Array2<f64>> =
@@ -265,6 +279,112 @@ fn random_cells_with_reductions_and_masks_match_the_interpreter() {
         "1,000 random cells with reductions and masks: worst JIT/interpreter error {:.2e} ({})",
         worst.0, worst.1
     );
+}
+
+/// Random lengths from 0 to `steps`, longest first (one example runs every step).
+fn random_lengths(rng: &mut Rng, batch: usize, steps: usize) -> Vec<usize> {
+    let mut lengths: Vec<usize> = (0..batch).map(|b| if b == 0 { steps } else { rng.range(0, steps) }).collect();
+    lengths.sort_unstable_by(|a, b| b.cmp(a));
+    lengths
+}
+
+#[test]
+fn variable_length_batches_match_the_interpreter() {
+    let mut rng = Rng::new(31);
+    let mut cells = cells_under_test();
+    let masked = support::CellGen { reductions: true, masks: true, ..support::CellGen::default() };
+    for case in 0..300 {
+        cells.push(support::checked_cell(&support::random_cell(&mut rng, &format!("random{case}"), masked)));
+    }
+    let (mut worst, mut ill_conditioned) = ((0.0, String::new()), 0);
+    for (k, cell) in cells.iter().enumerate() {
+        let mut engine = Engine::compile(cell).unwrap();
+        let h = rng.range(1, 13);
+        let d = if engine.forward.sig.d_equals_h { h } else { rng.range(1, 7) };
+        let sizes = Sizes { hidden: h, input: d, batch: rng.range(2, 7), steps: rng.range(1, 6) };
+        let mut p = problem(&engine, sizes, k as u64);
+        p.lengths = Some(random_lengths(&mut rng, sizes.batch, sizes.steps));
+        for (threads, mode) in [(1, StepMode::Auto), (2, StepMode::Batch), (2, StepMode::Lockstep)] {
+            engine.step_mode = mode;
+            let (e, at, largest) = compare_scaled(&engine, &p, threads);
+            if largest > WELL_CONDITIONED {
+                continue;
+            }
+            // A cell whose f32 rounding alone passes the tolerance (a sum of values that cancel
+            // to zero) may pass it by as much with lengths: lengths must add no error of their own.
+            let allowed = if e > TOLERANCE {
+                let mut whole = problem(&engine, sizes, k as u64);
+                whole.via_saved = p.via_saved;
+                TOLERANCE.max(2.0 * compare_scaled(&engine, &whole, threads).0)
+            } else {
+                TOLERANCE
+            };
+            let lengths = &p.lengths;
+            assert!(
+                e <= allowed,
+                "{} at {sizes:?}, lengths {lengths:?}, {threads} threads {mode:?}: error {e:.2e} in {at}",
+                cell.name
+            );
+            ill_conditioned += usize::from(e > TOLERANCE);
+            if e > worst.0 && e <= TOLERANCE {
+                worst = (e, format!("{} {at}", cell.name));
+            }
+        }
+    }
+    eprintln!(
+        "variable-length batches: worst JIT/interpreter error {:.2e} ({}); {ill_conditioned} runs past 1e-4 by as much as without lengths",
+        worst.0, worst.1
+    );
+}
+
+/// Padding costs no gradient and a finished example's state stays: the same examples with
+/// lengths give the gradients and final states of each example run alone for its own length.
+#[test]
+fn a_variable_length_batch_is_its_examples_run_alone() {
+    let ws = cellc::workspace::Workspace::new();
+    let engine = Engine::compile(&ws.check_std("lstm").unwrap().cells[0]).unwrap();
+    let (h, d, steps) = (6, 4, 5);
+    let lengths = vec![5, 3, 1];
+    let mut p = problem(&engine, Sizes { hidden: h, input: d, batch: 3, steps }, 4);
+    p.lengths = Some(lengths.clone());
+    p.via_saved = false;
+    let together = run_jit(&engine, &p, 1);
+    let mut summed: Vec<Vec<f64>> = together.dparams.iter().map(|g| vec![0.0; g.len()]).collect();
+    for (b, &len) in lengths.iter().enumerate() {
+        let sizes = Sizes { hidden: h, input: d, batch: 1, steps: len };
+        let rows = |v: &[f32], width: usize, t_len: usize| -> Vec<f32> {
+            (0..t_len).flat_map(|t| v[(t * 3 + b) * width..(t * 3 + b + 1) * width].to_vec()).collect()
+        };
+        let alone = Problem {
+            sizes,
+            weights: p.weights.clone(),
+            x: rows(&p.x, d, len),
+            states: p.states.iter().map(|s| s[b * h..(b + 1) * h].to_vec()).collect(),
+            dy: rows(&p.dy, h, len),
+            d_final: p.d_final.iter().map(|s| s[b * h..(b + 1) * h].to_vec()).collect(),
+            via_saved: false,
+            masks: p.masks,
+            lengths: None,
+        };
+        let one = run_jit(&engine, &alone, 1);
+        for s in 0..p.states.len() {
+            let close = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+            assert!(close(&together.finals[s][b * h..(b + 1) * h], &one.finals[s]), "final state of example {b}");
+            assert!(close(&together.dstates[s][b * h..(b + 1) * h], &one.dstates[s]), "initial-state gradient {b}");
+        }
+        for t in len..steps {
+            assert!(
+                together.dx[(t * 3 + b) * d..(t * 3 + b + 1) * d].iter().all(|&v| v == 0.0),
+                "padding has no gradient"
+            );
+        }
+        for (acc, g) in summed.iter_mut().zip(&one.dparams) {
+            acc.iter_mut().zip(g).for_each(|(a, g)| *a += g);
+        }
+    }
+    for (a, b) in together.dparams.iter().zip(&summed) {
+        assert!(rel_error(a, b, 1e-6) < 1e-5, "weight gradients are the examples' sums");
+    }
 }
 
 #[test]

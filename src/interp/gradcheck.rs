@@ -73,6 +73,12 @@ enum Slot {
 
 /// Checks `bwd` (the backward step of `fwd`) with random weights and inputs drawn from `seed`.
 pub fn check(fwd: &Graph, bwd: &Backward, seed: u64, sizes: CheckSizes) -> Report {
+    check_lengths(fwd, bwd, seed, sizes, None)
+}
+
+/// [`check`] on a variable-length batch: example b runs `lengths[b]` steps, and the loss reads
+/// only its rows before its end (and the final states).
+pub fn check_lengths(fwd: &Graph, bwd: &Backward, seed: u64, sizes: CheckSizes, lengths: Option<Vec<usize>>) -> Report {
     let mut rng = Rng::new(seed);
     let input = if fwd.sig.d_equals_h { sizes.hidden } else { sizes.input };
     let s = Sizes { hidden: sizes.hidden, input };
@@ -82,8 +88,13 @@ pub fn check(fwd: &Graph, bwd: &Backward, seed: u64, sizes: CheckSizes) -> Repor
     let to2 = |a: ArrayD<f64>| a.into_dimensionality::<ndarray::Ix2>().expect("2-d");
     let x = to3(uniform(&[sizes.seq, sizes.batch, s.input]));
     let states: Vec<Array2<f64>> = fwd.sig.states.iter().map(|_| to2(uniform(&[sizes.batch, s.hidden]))).collect();
-    let dy = to3(uniform(&[sizes.seq, sizes.batch, s.hidden]));
-    let mut prob = Problem { fwd, weights, inputs: SeqInputs { x, states, masks: MaskDraw::Seed(seed) }, dy };
+    let mut dy = to3(uniform(&[sizes.seq, sizes.batch, s.hidden]));
+    // Rows past an example's end are no part of the loss.
+    for (b, &len) in lengths.iter().flatten().enumerate() {
+        dy.slice_mut(ndarray::s![len.min(sizes.seq).., b, ..]).fill(0.0);
+    }
+    let inputs = SeqInputs { x, states, masks: MaskDraw::Seed(seed), lengths };
+    let mut prob = Problem { fwd, weights, inputs, dy };
 
     let out = forward(fwd, &prob.weights, &prob.inputs).expect("sizes are consistent");
     let grads = backward(bwd, &prob.weights, &prob.inputs, &out, &prob.dy);

@@ -31,18 +31,27 @@ impl Sizes {
 }
 
 /// Inputs of one sequence run: `x` is [T, B, D]; one [B, H] initial value per state; which
-/// masks the regularisers use (their expectation unless a seed says otherwise).
+/// masks the regularisers use (their expectation unless a seed says otherwise); and, for a
+/// variable-length batch, each example's length: example b runs steps 0..lengths[b], then its
+/// state stays as it was (y repeats it) and its later rows are no part of the loss.
 #[derive(Clone, Debug)]
 pub struct SeqInputs {
     pub x: Array3<f64>,
     pub states: Vec<Array2<f64>>,
     pub masks: MaskDraw,
+    pub lengths: Option<Vec<usize>>,
 }
 
 impl SeqInputs {
-    /// Inputs that evaluate the regularisers by their expectation.
+    /// Inputs that evaluate the regularisers by their expectation, every example running every
+    /// step.
     pub fn new(x: Array3<f64>, states: Vec<Array2<f64>>) -> SeqInputs {
-        SeqInputs { x, states, masks: MaskDraw::Expected }
+        SeqInputs { x, states, masks: MaskDraw::Expected, lengths: None }
+    }
+
+    /// Whether example b runs step t.
+    fn runs(&self, b: usize, t: usize) -> bool {
+        self.lengths.as_ref().is_none_or(|l| t < l[b])
     }
 }
 
@@ -185,6 +194,12 @@ pub fn forward(g: &Graph, weights: &[ArrayD<f64>], inp: &SeqInputs) -> Result<Se
         steps.push(states.clone());
         let mut next: Vec<Array2<f64>> = states.iter().map(|s| Array2::zeros(s.dim())).collect();
         for b in 0..b_len {
+            if !inp.runs(b, t) {
+                for (s, st) in states.iter().enumerate() {
+                    next[s].row_mut(b).assign(&st.row(b));
+                }
+                continue;
+            }
             let x: Vec<f64> = inp.x.index_axis(Axis(0), t).row(b).to_vec();
             let prev: Vec<Vec<f64>> = states.iter().map(|s| s.row(b).to_vec()).collect();
             let step = Step { x: &x, states: &prev, adjoints: &[], masks: inp.masks, t, b };
@@ -233,6 +248,13 @@ pub fn backward_final(
     for t in (0..t_len).rev() {
         let mut new_carry: Vec<Array2<f64>> = carry.iter().map(|c| Array2::zeros(c.dim())).collect();
         for b in 0..b_len {
+            // An ended example: its state adjoint passes through, dy is no part of the loss.
+            if !inp.runs(b, t) {
+                for (s, c) in carry.iter().enumerate() {
+                    new_carry[s].row_mut(b).assign(&c.row(b));
+                }
+                continue;
+            }
             let x: Vec<f64> = inp.x.index_axis(Axis(0), t).row(b).to_vec();
             let prev: Vec<Vec<f64>> = out.steps[t].iter().map(|s| s.row(b).to_vec()).collect();
             // The adjoint of each next state: from the later steps, plus dy for the output.

@@ -54,6 +54,8 @@ pub struct Buffers {
     pub(super) grad_plan: Option<GradTasks>,
     /// The masks forward runs fill in ([`Buffers::set_masks`]).
     pub(super) masks: crate::ir::MaskDraw,
+    /// Per step, how many examples run ([`Buffers::set_lengths`]); empty: all of them.
+    pub(super) active: Vec<usize>,
 }
 
 impl Buffers {

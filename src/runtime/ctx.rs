@@ -56,6 +56,8 @@ pub(super) struct Ctx<'r> {
     stacks: &'r [(usize, usize, usize)],
     /// Address of each stack's packed panels (0: not packed).
     pub(super) packed: &'r [usize],
+    /// Per step, how many examples run (`Buffers::set_lengths`); empty: all of them.
+    pub(super) active: &'r [usize],
 }
 
 pub(super) fn dim_size(d: Dim, s: Sizes) -> usize {
@@ -163,7 +165,7 @@ impl<'r> Ctx<'r> {
         for (view, p) in bufs.packed_views.iter_mut().zip(&bufs.packed) {
             *view = if p.is_empty() { 0 } else { p.as_ptr() as usize };
         }
-        Ctx { e, sizes, bufs: &bufs.views, stacks: &bufs.stack_views, packed: &bufs.packed_views }
+        Ctx { e, sizes, bufs: &bufs.views, stacks: &bufs.stack_views, packed: &bufs.packed_views, active: &bufs.active }
     }
 
     /// Pointer and row stride of `slot` at the first row of `rows`, checked to hold `rows` rows
@@ -230,7 +232,10 @@ impl<'r> Ctx<'r> {
     pub(super) fn gemm_part(&self, operand: &Slot, stack: usize, out: &Slot, t: usize, part: usize, parts: usize) {
         let st = &self.e.schedule.stacks[stack];
         let (k, n) = stack_shape(&self.e.forward.sig, st, self.sizes);
-        let m = self.sizes.batch;
+        let m = self.active(t);
+        if m == 0 {
+            return;
+        }
         let rows = Rows::Step { t, from: 0, count: m };
         let (lp, ls) = self.view(operand, rows);
         let (dp, ds) = self.view(out, rows);

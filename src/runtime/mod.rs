@@ -18,6 +18,7 @@ pub mod denormals;
 pub mod gemm;
 mod grads;
 pub mod inspect;
+mod lengths;
 mod masks;
 pub mod openmp;
 pub mod pool;
@@ -179,6 +180,7 @@ impl Engine {
             external: vec![(0, 0); self.schedule.buffers.len()],
             grad_plan: None,
             masks: crate::ir::MaskDraw::Expected,
+            active: vec![],
         })
     }
 
@@ -289,6 +291,7 @@ impl Engine {
             return Err(format!("cell `{}`: its backward pass writes saved activations", self.forward.sig.name));
         }
         steps::seed_adjoints(self, bufs, dy);
+        lengths::drop_ended_dy(self, bufs);
         for (&buf, d) in self.schedule.adjoint_bufs.iter().zip(d_final) {
             // Block T holds the adjoint of the state after the last step.
             let last = &mut bufs.data[buf][s.steps * block..(s.steps + 1) * block];

@@ -24,6 +24,7 @@ pub fn forward(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: us
     });
     let t1 = Instant::now();
     run_steps(&ctx, &sch.forward_step, false, threads);
+    super::lengths::clear_ended(e, bufs, &sch.forward_step, false);
     times.forward_pre += t1 - t0;
     times.forward_step += t1.elapsed();
     bufs.times = times;
@@ -108,9 +109,14 @@ fn run_steps(ctx: &Ctx<'_>, stages: &[Stage], reverse: bool, threads: usize) {
     if !lockstep(ctx, stages, threads) {
         parallel(threads, s.batch, |from, count| {
             for i in 0..s.steps {
-                for stage in stages {
-                    ctx.run(stage, Rows::Step { t: order(i), from, count });
+                let t = order(i);
+                let live = ctx.active(t).clamp(from, from + count) - from;
+                if live > 0 {
+                    for stage in stages {
+                        ctx.run(stage, Rows::Step { t, from, count: live });
+                    }
                 }
+                end_step(ctx, t, from, from + count, reverse);
             }
         });
         return;
@@ -129,22 +135,40 @@ fn run_steps(ctx: &Ctx<'_>, stages: &[Stage], reverse: bool, threads: usize) {
             for step in 0..s.steps {
                 let t = order(step);
                 faults::at_step(i, step);
+                let live = to.min(ctx.active(t));
                 for (k, stage) in stages.iter().enumerate() {
                     match stage {
                         Stage::Gemm { operand, stack, out, .. } => ctx.gemm_part(operand, *stack, out, t, i, threads),
                         Stage::Kernel { .. } => {
-                            if from < to {
-                                ctx.run(stage, Rows::Step { t, from, count: to - from });
+                            if from < live {
+                                ctx.run(stage, Rows::Step { t, from, count: live - from });
                             }
                         }
+                    }
+                    // Ended examples before the step's last barrier: the next step's GEMM
+                    // may read an adjoint that passed through one.
+                    if k + 1 == stages.len() {
+                        end_step(ctx, t, from, to, reverse);
                     }
                     if barrier_after(k) && !barrier.wait() {
                         return;
                     }
                 }
+                if stages.is_empty() {
+                    end_step(ctx, t, from, to, reverse);
+                }
             }
         });
     });
+}
+
+/// After step t on rows `from..to`: the examples that have ended keep their state (forward) or
+/// pass their state adjoint on (backward).
+fn end_step(ctx: &Ctx<'_>, t: usize, from: usize, to: usize, reverse: bool) {
+    if ctx.active.is_empty() {
+        return;
+    }
+    if reverse { ctx.pass_adjoints(t, from, to) } else { ctx.hold_states(t, from, to) }
 }
 
 /// The temporaries the all-steps forward phase writes, or `None` if it writes anything else
@@ -265,6 +289,7 @@ pub fn forward_embedded(
     let t1 = Instant::now();
     let ctx = Ctx::new(e, bufs, weights);
     run_steps(&ctx, &sch.forward_step, false, threads);
+    super::lengths::clear_ended(e, bufs, &sch.forward_step, false);
     times.forward_pre += t1 - t0;
     times.forward_step += t1.elapsed();
     bufs.times = times;
@@ -296,6 +321,8 @@ pub fn backward(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: u
     let sch = &e.schedule;
     let t0 = Instant::now();
     run_steps(&ctx, &sch.backward_step, true, threads);
+    super::lengths::clear_ended(e, bufs, &sch.backward_step, true);
+    let ctx = Ctx::new(e, bufs, weights);
     let t1 = Instant::now();
     parallel_parts(threads, s.steps * s.batch, |part, from, count| {
         for stage in &sch.backward_post {
