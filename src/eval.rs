@@ -2,7 +2,9 @@
 //!
 //! Weights: one f32 tensor per parameter, named as in the cell, a matrix [rows, cols] as PyTorch's
 //! `Linear` stores it (y = W v), a vector [len]. Inputs: `x` [T, B, D], each state [B, H], and
-//! with gradients `dy` [T, B, H]. Outputs: `y` [T, B, H], each final state [B, H], and with
+//! with gradients `dy` [T, B, H]; optionally `lengths` [B] for a variable-length batch (example
+//! b runs its first lengths[b] steps, longest first; then its state stays as it was, y repeats
+//! it, and its later rows are no part of the loss). Outputs: `y` [T, B, H], each final state [B, H], and with
 //! gradients of L = sum(dy * y): `grad.x`, `grad.<state>` and `grad.<param>`. With drawn masks
 //! (a training step's), also `mask.<k>` [T, B, size] for each regulariser's mask, in the order
 //! the cell computes them, so another framework can replay the same step. External tools rely
@@ -57,10 +59,14 @@ pub fn evaluate(fwd: &Graph, bwd: &Backward, req: Request, engine: Engine) -> Re
         state_values.push(inputs.take(s, &[b, h], &["B", "H"], &inputs_name)?);
     }
     let dy = if grad { Some(inputs.take("dy", &[t, b, h], &["T", "B", "H"], &inputs_name)?) } else { None };
+    let lengths = match inputs.tensors.contains_key("lengths") {
+        true => Some(lengths(inputs.take("lengths", &[b], &["B"], &inputs_name)?, &inputs_name)?),
+        false => None,
+    };
     let allowed = format!(
         "the inputs are x, {}{}",
         states.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", "),
-        if grad { " and dy" } else { ", and dy with --grad" }
+        if grad { ", dy and lengths" } else { ", lengths, and dy with --grad" }
     );
     inputs.expect_empty(&inputs_name, &allowed)?;
     if fwd.sig.d_equals_h && d != h {
@@ -81,8 +87,8 @@ pub fn evaluate(fwd: &Graph, bwd: &Backward, req: Request, engine: Engine) -> Re
     weights.expect_empty(&weights_name, &format!("the parameters of `{}` are {}", fwd.sig.name, names.join(", ")))?;
 
     let mut out = match engine {
-        Engine::Interp => run_interp(fwd, bwd, &params, x, state_values, dy, masks)?,
-        Engine::Jit => run_jit(fwd, &params, x, state_values, dy, masks)?,
+        Engine::Interp => run_interp(fwd, bwd, &params, Run { x, states: state_values, dy, masks, lengths })?,
+        Engine::Jit => run_jit(fwd, &params, Run { x, states: state_values, dy, masks, lengths })?,
     };
     if let MaskDraw::Seed(_) = masks {
         for (k, info) in fwd.sig.masks.iter().enumerate() {
@@ -90,6 +96,33 @@ pub fn evaluate(fwd: &Graph, bwd: &Backward, req: Request, engine: Engine) -> Re
             let values = ArrayD::from_shape_fn(vec![t, b, n], |i| info.row(k, masks, i[0], i[1]).at(i[2]) as f32);
             out.tensors.insert(format!("mask.{k}"), values);
         }
+    }
+    Ok(out)
+}
+
+/// One run's inputs, as read from the request.
+struct Run {
+    x: ArrayD<f32>,
+    states: Vec<ArrayD<f32>>,
+    dy: Option<ArrayD<f32>>,
+    masks: MaskDraw,
+    lengths: Option<Vec<usize>>,
+}
+
+/// `lengths` as step counts: whole numbers, longest first.
+fn lengths(values: ArrayD<f32>, what: &str) -> Result<Vec<usize>, String> {
+    let out: Vec<usize> = values
+        .iter()
+        .map(|&v| {
+            if v >= 0.0 && v.fract() == 0.0 && v < 1e9 {
+                Ok(v as usize)
+            } else {
+                Err(format!("{what}: `lengths` holds {v}, not a whole number of steps"))
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    if out.windows(2).any(|w| w[0] < w[1]) {
+        return Err(format!("{what}: `lengths` must come longest first (sort the batch's examples by length)"));
     }
     Ok(out)
 }
@@ -109,22 +142,15 @@ fn to32<D: ndarray::Dimension>(a: &ndarray::Array<f64, D>) -> ArrayD<f32> {
     a.mapv(|v| v as f32).into_dyn()
 }
 
-fn run_interp(
-    fwd: &Graph,
-    bwd: &Backward,
-    params: &[ArrayD<f32>],
-    x: ArrayD<f32>,
-    states: Vec<ArrayD<f32>>,
-    dy: Option<ArrayD<f32>>,
-    masks: MaskDraw,
-) -> Result<TensorSet, String> {
+fn run_interp(fwd: &Graph, bwd: &Backward, params: &[ArrayD<f32>], run: Run) -> Result<TensorSet, String> {
+    let Run { x, states, dy, masks, lengths } = run;
     let weights: Vec<ArrayD<f64>> = params.iter().map(to64).collect();
     let x: Array3<f64> = to64(&x).into_dimensionality::<Ix3>().map_err(|e| e.to_string())?;
     let states: Vec<Array2<f64>> = states
         .iter()
         .map(|s| to64(s).into_dimensionality::<Ix2>().map_err(|e| e.to_string()))
         .collect::<Result<_, _>>()?;
-    let inputs = SeqInputs { x, states, masks, lengths: None };
+    let inputs = SeqInputs { x, states, masks, lengths };
     let out = interp::forward(fwd, &weights, &inputs)?;
     let mut result = TensorSet::default();
     result.tensors.insert("y".into(), to32(&out.y));
@@ -147,20 +173,15 @@ fn run_interp(
     Ok(result)
 }
 
-fn run_jit(
-    fwd: &Graph,
-    params: &[ArrayD<f32>],
-    x: ArrayD<f32>,
-    states: Vec<ArrayD<f32>>,
-    dy: Option<ArrayD<f32>>,
-    masks: MaskDraw,
-) -> Result<TensorSet, String> {
+fn run_jit(fwd: &Graph, params: &[ArrayD<f32>], run: Run) -> Result<TensorSet, String> {
+    let Run { x, states, dy, masks, lengths } = run;
     let engine = crate::runtime::Engine::from_graph(fwd.clone())?;
     let (t, b, d) = (x.shape()[0], x.shape()[1], x.shape()[2]);
     let h = states[0].shape()[1];
     let sizes = crate::runtime::Sizes { hidden: h, input: d, batch: b, steps: t };
     let mut bufs = engine.buffers(sizes)?;
     bufs.set_masks(masks);
+    bufs.set_lengths(lengths.as_deref())?;
     let flat = |a: &ArrayD<f32>| a.iter().copied().collect::<Vec<f32>>();
     let weights: Vec<Vec<f32>> = params.iter().map(flat).collect();
     bufs.input_mut(&engine).copy_from_slice(&flat(&x));

@@ -1,7 +1,8 @@
 //! The bridges to PyTorch and JAX, checked in the real frameworks (`tests/python/check_export.py`
 //! in the environment of `support::python`): `cellc export` of every std cell, of 100 random
 //! cells, of 30 with reductions and of 30 with regularisers (a training step's masks replayed,
-//! or their expectation) computes what `cellc eval` computes, outputs and every gradient, in
+//! or their expectation) and every std cell on a variable-length batch (per-example lengths)
+//! computes what `cellc eval` computes, outputs and every gradient, in
 //! both frameworks; an exported trained model gives the loss `cellc test --batch` gives; `cellc import` of PyTorch's
 //! `nn.LSTM` and `nn.GRU` reproduces PyTorch's outputs through `cellc eval`. Also: `cellc sample`
 //! is deterministic for a seed, and the MIDI file it writes holds the notes it reports.
@@ -67,7 +68,7 @@ fn check(dir: &Path, cases: &[Value]) -> String {
 /// One cell case: weights from its init rules, random inputs, what `cellc eval` (the f64
 /// interpreter) computes, and both exports.
 fn cell_case(dir: &Path, name: &str, cell_arg: &str, cell: &Cell, rng: &mut Rng) -> Value {
-    cell_case_masked(dir, name, cell_arg, cell, rng, None)
+    cell_case_masked(dir, name, cell_arg, cell, rng, None, false)
 }
 
 /// [`cell_case`] with the regularisers' masks drawn from `mask_seed` (a training step's, which
@@ -79,6 +80,7 @@ fn cell_case_masked(
     cell: &Cell,
     rng: &mut Rng,
     mask_seed: Option<u64>,
+    with_lengths: bool,
 ) -> Value {
     let states: Vec<&str> = cell.states.iter().map(|s| s.name.as_str()).collect();
     let d = if cell.d_equals_h.is_some() { H } else { D };
@@ -93,6 +95,11 @@ fn cell_case_masked(
     set.tensors.insert("dy".into(), random(rng, &[T, B, H], 1.0));
     for s in states {
         set.tensors.insert(s.to_string(), random(rng, &[B, H], 0.5));
+    }
+    if with_lengths {
+        // Longest first; one example ends before the last step, one before the first.
+        let lengths: Vec<f32> = (0..B).map(|b| (T - b.min(T)) as f32).collect();
+        set.tensors.insert("lengths".into(), ArrayD::from_shape_vec(vec![B], lengths).unwrap());
     }
     write(&inputs, &set);
     let eval = ["eval", cell_arg, "--weights", path(&w), "--inputs", path(&inputs), "--out", path(&expected)];
@@ -138,8 +145,9 @@ fn exported_cells_compute_what_cellc_eval_computes_in_pytorch_and_jax() {
         support::check_text("06.cell", &std::fs::read_to_string("examples/06_regularisers.cell").unwrap());
     for cell in &examples.cells {
         let arg = format!("examples/06_regularisers.cell:{}", cell.name);
-        cases.push(cell_case_masked(&dir, &cell.name, &arg, cell, &mut rng, Some(7)));
-        cases.push(cell_case_masked(&dir, &format!("{}_eval", cell.name), &arg, cell, &mut rng, None));
+        cases.push(cell_case_masked(&dir, &cell.name, &arg, cell, &mut rng, Some(7), false));
+        cases.push(cell_case_masked(&dir, &format!("{}_eval", cell.name), &arg, cell, &mut rng, None, false));
+        cases.push(cell_case_masked(&dir, &format!("{}_lengths", cell.name), &arg, cell, &mut rng, Some(8), true));
     }
     let masked = support::CellGen { reductions: true, masks: true, ..support::CellGen::default() };
     for k in 0..30 {
@@ -149,7 +157,12 @@ fn exported_cells_compute_what_cellc_eval_computes_in_pytorch_and_jax() {
         let file = dir.join(format!("{name}.cell"));
         std::fs::write(&file, &text).unwrap();
         let seed = (k % 5 != 0).then_some(k);
-        cases.push(cell_case_masked(&dir, &name, path(&file), &cell, &mut rng, seed));
+        cases.push(cell_case_masked(&dir, &name, path(&file), &cell, &mut rng, seed, k % 2 == 1));
+    }
+    // Variable-length batches: every std cell with per-example lengths.
+    for name in cellc::stdlib::names() {
+        let cell = &ws.check_std(name).unwrap().cells[0];
+        cases.push(cell_case_masked(&dir, &format!("{name}_lengths"), name, cell, &mut rng, None, true));
     }
     let out = check(&dir, &cases);
     eprintln!(

@@ -53,6 +53,7 @@ pub(super) fn module(cell: &Cell, source: &CellSource) -> String {
     out.push_str(&regularisers::table(cell));
     out.push_str("\n\n");
     out.push_str(&init_function(cell));
+    out.push_str(HOLD);
     let masked = !cell.masks().is_empty();
     if masked {
         out.push_str(regularisers::JAX_FUNCTIONS);
@@ -76,13 +77,20 @@ pub(super) fn module(cell: &Cell, source: &CellSource) -> String {
         return out;
     }
     out.push_str(&format!(
-        "def apply(params, xs, states=None):\n    \"\"\"xs [T, B, D] and optional initial states ([B, H] each, zeros by default) to the\n    emitted state at every step [T, B, H] and the final states, through `jax.lax.scan`.\"\"\"\n    if states is None:\n        H = params[{:?}].shape[0]\n        zeros = jnp.zeros((xs.shape[1], H), xs.dtype)\n        states = ({})\n\n    def body(carry, x):\n        nxt = step(params, carry, x)\n        return nxt, nxt[{}]\n\n    final, ys = jax.lax.scan(body, tuple(states), xs)\n    return ys, final\n",
+        "def apply(params, xs, states=None, lengths=None):\n    \"\"\"xs [T, B, D] and optional initial states ([B, H] each, zeros by default) to the\n    emitted state at every step [T, B, H] and the final states, through `jax.lax.scan`.\n    {}\"\"\"\n    if states is None:\n        H = params[{:?}].shape[0]\n        zeros = jnp.zeros((xs.shape[1], H), xs.dtype)\n        states = ({})\n\n    def body(carry, inputs):\n        t, x = inputs\n        nxt = _hold(step(params, carry, x), carry, t, lengths)\n        return nxt, nxt[{}]\n\n    final, ys = jax.lax.scan(body, tuple(states), (jnp.arange(xs.shape[0]), xs))\n    return ys, final\n",
+        LENGTHS_DOC,
         hidden_param(cell),
         vec!["zeros"; cell.states.len()].join(", ") + ",",
         cell.output
     ));
     out
 }
+
+/// How `apply` reads `lengths` (in its docstring).
+pub(super) const LENGTHS_DOC: &str = "`lengths` [B] (optional): example b runs its first lengths[b] steps, then its\n    state stays as it was (ys repeat it), as cellc's variable-length batches run.";
+
+/// `apply`'s helper for variable-length batches.
+const HOLD: &str = "def _hold(new, old, t, lengths):\n    \"\"\"The next states, except for the examples that have ended before step t (they keep theirs).\"\"\"\n    if lengths is None:\n        return new\n    live = (t < lengths)[:, None]\n    return tuple(jnp.where(live, n, o) for n, o in zip(new, old))\n\n\n";
 
 /// A parameter whose first dimension is H (every cell's next state comes from one).
 fn hidden_param(cell: &Cell) -> String {

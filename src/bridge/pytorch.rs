@@ -54,6 +54,7 @@ pub(super) fn module(cell: &Cell, source: &CellSource) -> String {
     out.push_str(&format!("D_EQUALS_H = {}\n", if cell.d_equals_h.is_some() { "True" } else { "False" }));
     out.push_str(&regularisers::table(cell));
     let masked = !cell.masks().is_empty();
+    out.push_str(HOLD);
     out.push_str(
         "\n\ndef _uniform(p, scale, generator):\n    \"\"\"Uniform in +-scale/sqrt(fan-in), the fan-in being the last dimension.\"\"\"\n    bound = scale / math.sqrt(p.shape[-1])\n    p.uniform_(-bound, bound, generator=generator)\n\n\n",
     );
@@ -101,12 +102,19 @@ pub(super) fn module(cell: &Cell, source: &CellSource) -> String {
         return out;
     }
     out.push_str(&format!(
-        "    def forward(self, x, states=None):\n        if states is None:\n            zeros = x.new_zeros(x.shape[1], self.cell.hidden_size)\n            states = ({})\n        states = tuple(states)\n        ys = []\n        for t in range(x.shape[0]):\n            states = self.cell(x[t], *states)\n            ys.append(states[{}])\n        return torch.stack(ys), states\n",
+        "    def forward(self, x, states=None, lengths=None):\n        \"\"\"x [T, B, D] to ys [T, B, H] and the final states. {}\"\"\"\n        if states is None:\n            zeros = x.new_zeros(x.shape[1], self.cell.hidden_size)\n            states = ({})\n        states = tuple(states)\n        ys = []\n        for t in range(x.shape[0]):\n            states = _hold(self.cell(x[t], *states), states, t, lengths)\n            ys.append(states[{}])\n        return torch.stack(ys), states\n",
+        LENGTHS_DOC,
         vec!["zeros"; cell.states.len()].join(", ") + ",",
         cell.output
     ));
     out
 }
+
+/// How the layer reads `lengths` (in its `forward` docstring).
+pub(super) const LENGTHS_DOC: &str = "`lengths` [B]\n        (optional): example b runs its first lengths[b] steps, then its state stays as it was\n        (ys repeat it), as cellc's variable-length batches run.";
+
+/// The layer's helper for variable-length batches.
+const HOLD: &str = "\n\ndef _hold(new, old, t, lengths):\n    \"\"\"The next states, except for the examples that have ended before step t (they keep theirs).\"\"\"\n    if lengths is None:\n        return new\n    live = (t < lengths).unsqueeze(1)\n    return tuple(torch.where(live, n, o) for n, o in zip(new, old))\n";
 
 fn states_list(cell: &Cell) -> Vec<String> {
     cell.states.iter().map(|s| s.name.clone()).collect()

@@ -43,11 +43,13 @@ pub(super) const TORCH_METHOD: &str = r#"    def masks(self, x, shared=None):
 /// The sequence layer's `forward` for a cell with masks (PyTorch): `states_default` builds
 /// zero states, `output` is the emitted state's index.
 pub(super) fn torch_layer_forward(states_default: &str, output: usize) -> String {
+    let lengths_doc = super::pytorch::LENGTHS_DOC;
     format!(
-        r#"    def forward(self, x, states=None, masks=None):
+        r#"    def forward(self, x, states=None, lengths=None, masks=None):
         """x [T, B, D] to ys [T, B, H] and the final states. `masks`: one [T, B, size] tensor per
         entry of MASKS to replay a run's masks (`cellc eval --mask-seed` writes them); without
-        it, each step draws new ones in training mode and uses their expectation in eval mode."""
+        it, each step draws new ones in training mode and uses their expectation in eval mode.
+        {lengths_doc}"""
         if states is None:
             zeros = x.new_zeros(x.shape[1], self.cell.hidden_size)
             states = ({states_default})
@@ -59,7 +61,7 @@ pub(super) fn torch_layer_forward(states_default: &str, output: usize) -> String
             else:
                 step_masks = self.cell.masks(x[t], shared)
                 shared = step_masks if shared is None else shared
-            states = self.cell(x[t], *states, masks=step_masks)
+            states = _hold(self.cell(x[t], *states, masks=step_masks), states, t, lengths)
             ys.append(states[{output}])
         return torch.stack(ys), states
 "#
@@ -92,13 +94,15 @@ def draw_masks(key, batch, H, D, dtype=jnp.float32, shared=None):
 /// `apply` for a cell with masks (JAX): `hidden_param` names a parameter whose first dimension
 /// is H, `states_default` builds zero states, `output` is the emitted state's index.
 pub(super) fn jax_apply(hidden_param: &str, states_default: &str, output: usize) -> String {
+    let lengths_doc = super::jax::LENGTHS_DOC;
     format!(
-        r#"def apply(params, xs, states=None, key=None, masks=None):
+        r#"def apply(params, xs, states=None, lengths=None, key=None, masks=None):
     """xs [T, B, D] and optional initial states ([B, H] each, zeros by default) to the emitted
     state at every step [T, B, H] and the final states, through `jax.lax.scan`. `key` draws a
     training run's masks (new ones every step; one per sequence for `vardropout`); `masks`, one
     [T, B, size] array per MASKS entry, replays given ones (`cellc eval --mask-seed` writes them);
-    with neither, the masks' expectation (evaluation)."""
+    with neither, the masks' expectation (evaluation).
+    {lengths_doc}"""
     T, B, D = xs.shape
     if states is None:
         zeros = jnp.zeros((B, params[{hidden_param:?}].shape[0]), xs.dtype)
@@ -112,11 +116,11 @@ pub(super) fn jax_apply(hidden_param: &str, states_default: &str, output: usize)
         masks = tuple(jnp.broadcast_to(m, (T,) + m.shape) for m in expected_masks(H, D, xs.dtype))
 
     def body(carry, inputs):
-        x, step_masks = inputs
-        nxt = step(params, carry, x, step_masks)
+        t, x, step_masks = inputs
+        nxt = _hold(step(params, carry, x, step_masks), carry, t, lengths)
         return nxt, nxt[{output}]
 
-    final, ys = jax.lax.scan(body, tuple(states), (xs, tuple(masks)))
+    final, ys = jax.lax.scan(body, tuple(states), (jnp.arange(T), xs, tuple(masks)))
     return ys, final
 "#
     )

@@ -65,6 +65,11 @@ pub struct TrainArgs {
     /// Tie the output matrix to the input embedding (Press & Wolf 2017).
     #[arg(long)]
     pub tied: bool,
+    /// Run batches of whole examples (arith, memorize) padded to their longest example, every
+    /// example every step, instead of each for its own length (the default; the same
+    /// gradients, less work).
+    #[arg(long)]
+    pub padded: bool,
     /// Stop after this many training steps.
     #[arg(long, group = "budget")]
     pub steps: Option<u64>,
@@ -191,6 +196,7 @@ impl TrainArgs {
             init_uniform: args.init_uniform,
             dropout: args.dropout,
             variational: args.variational,
+            padded: args.padded,
             tied: args.tied,
             budget: args.budget()?.unwrap_or(default_budget),
             // 0: once per epoch for a corpus or music, else 200 (decided when the task is built).

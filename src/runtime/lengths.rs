@@ -1,10 +1,12 @@
 //! Variable-length batches: example b runs steps 0..lengths[b] (longest first), so step t runs
 //! the examples still going, rows 0..active(t), and skips the rest. After its last step an
 //! example's state stays as it was (the final state is the state after its own last step; the
-//! state buffer repeats it at every later step), its rows get no gradient (their dy is ignored,
-//! the state adjoint passes through them unchanged to the last real step, and every value a
-//! per-step phase stores for them is zero, so the all-rows phases and the weight gradients add
-//! nothing for padding).
+//! state buffer repeats it at every later step), and its rows get no gradient: their dy is
+//! ignored, the state adjoint passes through them unchanged to the last real step, the backward
+//! phases skip them, and every value those phases store for them is zero, so the all-rows
+//! gradient GEMMs add nothing for padding. (The forward values of those rows are left as they
+//! were: the gradient GEMMs multiply them by those zeros, and zeroing them would make a
+//! division by a stored value infinite.)
 
 use super::ctx::Ctx;
 use super::{Buffers, Engine, ctx};
@@ -37,6 +39,25 @@ impl Ctx<'_> {
     /// Rows `from..to` of step t that have ended: the range past `active(t)`.
     pub(super) fn ended(&self, t: usize, from: usize, to: usize) -> std::ops::Range<usize> {
         from.max(self.active(t)).min(to)..to
+    }
+
+    /// Runs `f(from, count)` on the sub-ranges of all-steps rows `from..from + count` (row
+    /// t*B + b) whose examples are still going at their step: all of it for a padded batch.
+    pub(super) fn live_rows(&self, from: usize, count: usize, mut f: impl FnMut(usize, usize)) {
+        if self.active.is_empty() {
+            return f(from, count);
+        }
+        let b = self.sizes.batch;
+        let end = from + count;
+        let mut row = from;
+        while row < end {
+            let t = row / b;
+            let live_end = (t * b + self.active(t)).min(end);
+            if row < live_end {
+                f(row, live_end - row);
+            }
+            row = ((t + 1) * b).min(end).max(live_end);
+        }
     }
 
     /// Forward, after step t: the ended rows among `from..to` keep their state (block t copied

@@ -24,7 +24,6 @@ pub fn forward(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: us
     });
     let t1 = Instant::now();
     run_steps(&ctx, &sch.forward_step, false, threads);
-    super::lengths::clear_ended(e, bufs, &sch.forward_step, false);
     times.forward_pre += t1 - t0;
     times.forward_step += t1.elapsed();
     bufs.times = times;
@@ -289,7 +288,6 @@ pub fn forward_embedded(
     let t1 = Instant::now();
     let ctx = Ctx::new(e, bufs, weights);
     run_steps(&ctx, &sch.forward_step, false, threads);
-    super::lengths::clear_ended(e, bufs, &sch.forward_step, false);
     times.forward_pre += t1 - t0;
     times.forward_step += t1.elapsed();
     bufs.times = times;
@@ -325,10 +323,13 @@ pub fn backward(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: u
     let ctx = Ctx::new(e, bufs, weights);
     let t1 = Instant::now();
     parallel_parts(threads, s.steps * s.batch, |part, from, count| {
-        for stage in &sch.backward_post {
-            ctx.run(stage, Rows::Part { part, from, count });
-        }
+        ctx.live_rows(from, count, |from, count| {
+            for stage in &sch.backward_post {
+                ctx.run(stage, Rows::Part { part, from, count });
+            }
+        });
     });
+    super::lengths::clear_ended(e, bufs, &sch.backward_post, false);
     times.backward_step += t1 - t0;
     times.backward_post += t1.elapsed();
     bufs.times = times;

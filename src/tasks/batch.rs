@@ -70,6 +70,18 @@ impl Batch {
         }
     }
 
+    /// Each column's length for a variable-length run: the steps before its padding, when the
+    /// batch holds whole examples (not streams) longest first; `None` otherwise.
+    pub fn lengths(&self, pad: u32) -> Option<Vec<usize>> {
+        if self.stream || self.frames.is_some() {
+            return None;
+        }
+        let lengths: Vec<usize> = (0..self.batch)
+            .map(|b| (0..self.steps).take_while(|t| self.tokens[t * self.batch + b] != pad).count())
+            .collect();
+        lengths.windows(2).all(|w| w[0] >= w[1]).then_some(lengths)
+    }
+
     /// Places one example (its symbols, and the answer mask over its targets) in column `b`.
     /// `symbols[i]` is read at step i and `symbols[i + 1]` is its target.
     pub fn put_example(&mut self, b: usize, symbols: &[u32], answer_from: usize) {

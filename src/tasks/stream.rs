@@ -128,12 +128,13 @@ impl BatchStream {
         self.queue.pop_front().expect("the pool is never empty")
     }
 
-    /// Sequence-task examples side by side in `batch` columns (the rest empty), padded at the
-    /// end to the longest.
+    /// Sequence-task examples (sorted shortest first) side by side in `batch` columns, longest
+    /// first (a variable-length run needs that order; the rest empty), padded at the end to the
+    /// longest.
     fn pack(&self, examples: &[Example], batch: usize) -> Batch {
         let steps = examples.iter().map(|e| e.symbols.len() - 1).max().unwrap_or(1);
         let mut b = Batch::padded(steps, batch, self.task.pad());
-        for (i, e) in examples.iter().enumerate() {
+        for (i, e) in examples.iter().rev().enumerate() {
             b.put_example(i, &e.symbols, e.answer_from);
         }
         b

@@ -46,6 +46,10 @@ pub struct TrainConfig {
     /// Tie the output matrix to the embedding.
     #[serde(default)]
     pub tied: bool,
+    /// Run the batches of whole examples (arith, memorize) padded, every example every step,
+    /// instead of each example for its own length.
+    #[serde(default)]
+    pub padded: bool,
     pub budget: Budget,
     /// Steps between validations (0: chosen when the run starts: about once per epoch for a
     /// corpus or music, every 200 steps otherwise).
@@ -88,6 +92,7 @@ impl TrainConfig {
             dropout: 0.0,
             variational: false,
             tied: false,
+            padded: false,
             budget: Budget::Steps(steps),
             eval_every: (steps / 5).max(1),
             eval_examples: 500,

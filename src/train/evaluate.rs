@@ -10,7 +10,7 @@ use crate::tasks::{Batch, BatchStream, Metrics, Split, Tally, Task};
 pub fn evaluate(runner: &mut LmRunner<'_>, params: &LmParams, task: &Task, set: &[Batch]) -> Result<Metrics, String> {
     let mut tally = Tally::default();
     for (i, b) in set.iter().enumerate() {
-        runner.set_steps(b.steps)?;
+        runner.set_batch(b, task.pad())?;
         let carry = b.stream && i > 0;
         match &b.frames {
             Some(f) => {

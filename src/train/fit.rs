@@ -90,6 +90,7 @@ impl<'e> Trainer<'e> {
         let shape = config.model_shape(task);
         let mut runner = LmRunner::new(engine, shape, config.threads)?;
         runner.variational = config.variational;
+        runner.padded = config.padded;
         runner.tied = config.tied;
         let sets = EvalSets::new(&config, task, shape.batch);
         if let Some(states) = &state.carried {
@@ -127,7 +128,7 @@ impl<'e> Trainer<'e> {
             state.lr = config.lr * config.schedule.factor(state.step, self.planned_steps(state));
         }
         let batch = state.train.next(self.shape.batch, config.bptt);
-        self.runner.set_steps(batch.steps)?;
+        self.runner.set_batch(&batch, self.task.pad())?;
         self.last_stream = batch.stream;
         let dropout = (config.dropout > 0.0).then_some((&mut state.dropout_rng, config.dropout));
         // The cell's own regularisers: masks that follow from the seed and the step alone, so a

@@ -63,11 +63,11 @@ pub struct LmRunner<'e> {
     /// layer l's input (the embedding for l = 0), index L for the output layer's input. Empty
     /// when off.
     pub(super) masks: Vec<Vec<f32>>,
-    /// Variational dropout (Gal & Ghahramani 2016): one mask per batch column, the same at every
-    /// time step of the batch, instead of a fresh one per step.
+    /// Variational dropout (Gal & Ghahramani 2016): one mask per batch column for all its steps.
     pub variational: bool,
-    /// Tied input and output embeddings (Press & Wolf 2017): `out_w` is `embed`; its gradient
-    /// is added to the embedding's and the trainer copies `embed` back after each update.
+    /// Run sequence batches padded (every example every step) instead of by length.
+    pub padded: bool,
+    /// Tied embeddings (Press & Wolf 2017): `out_w` is `embed` (its gradient added to it).
     pub tied: bool,
     /// [T*B, H]: the top layer's output after dropout (when on).
     pub(super) top_dropped: Vec<f32>,
@@ -75,8 +75,7 @@ pub struct LmRunner<'e> {
     pub(super) masks_live: bool,
     /// The masks of the cell's own regularisers in training passes (see `set_cell_masks`).
     cell_masks: MaskDraw,
-    /// Whether the first layer runs per vocabulary entry (V well below T*B; see
-    /// `Engine::forward_embedded`), and whether the last forward pass did (symbol input only).
+    /// Whether the first layer runs per vocabulary entry (`Engine::forward_embedded`), and whether the last pass did.
     pub(super) embedded: bool,
     pub(super) first_embedded: bool,
     /// [V, H], the embedding's gradient; only the rows of `touched` are non-zero.
@@ -143,6 +142,7 @@ impl<'e> LmRunner<'e> {
             out_w_grad_t: vec![0.0; shape.hidden * shape.vocab],
             masks: vec![],
             variational: false,
+            padded: false,
             tied: false,
             top_dropped: vec![],
             masks_live: false,

@@ -3,6 +3,7 @@
 //! diverged run, the paper's hyperparameter grid, and [`run::Run`], the one path every command
 //! trains through.
 
+mod by_length;
 pub mod checkpoint;
 pub mod config;
 pub mod diverge;

@@ -86,6 +86,15 @@ def replayed_masks(expected):
     return masks or None
 
 
+def live_dy(inputs):
+    """dy without the rows past each example's end (no part of the loss, as in cellc)."""
+    dy = inputs["dy"].astype(np.float64)
+    if "lengths" in inputs:
+        for b, n in enumerate(inputs["lengths"].astype(np.int64)):
+            dy[n:, b, :] = 0.0
+    return dy
+
+
 def cell_torch(case, weights, inputs, expected, module, masks):
     x = inputs["x"]
     layer = layer_class(module)(x.shape[2], case["hidden"]).double()
@@ -99,11 +108,13 @@ def cell_torch(case, weights, inputs, expected, module, masks):
             p.copy_(torch.from_numpy(weights[name].astype(np.float64)))
     xt = torch.tensor(x, dtype=torch.float64, requires_grad=True)
     states = [torch.tensor(inputs[s], dtype=torch.float64, requires_grad=True) for s in module.STATES]
-    if masks is None:
-        ys, final = layer(xt, states)
-    else:
-        ys, final = layer(xt, states, masks=[torch.from_numpy(m.astype(np.float64)) for m in masks])
-    loss = (ys * torch.from_numpy(inputs["dy"].astype(np.float64))).sum()
+    extra = {}
+    if masks is not None:
+        extra["masks"] = [torch.from_numpy(m.astype(np.float64)) for m in masks]
+    if "lengths" in inputs:
+        extra["lengths"] = torch.from_numpy(inputs["lengths"].astype(np.int64))
+    ys, final = layer(xt, states, **extra)
+    loss = (ys * torch.from_numpy(live_dy(inputs))).sum()
     if loss.requires_grad:  # a cell whose output is a constant has no gradients at all
         loss.backward()
     # A tensor the loss does not depend on has no gradient: it is zero.
@@ -123,9 +134,11 @@ def cell_jax(case, weights, inputs, expected, module, masks):
         raise AssertionError(f"PARAMS {sorted(module.PARAMS)}, cellc has {sorted(weights)}")
     xs = jnp.asarray(inputs["x"], jnp.float64)
     states = tuple(jnp.asarray(inputs[s], jnp.float64) for s in module.STATES)
-    dy = jnp.asarray(inputs["dy"], jnp.float64)
+    dy = jnp.asarray(live_dy(inputs), jnp.float64)
 
     replay = {} if masks is None else {"masks": tuple(jnp.asarray(m, jnp.float64) for m in masks)}
+    if "lengths" in inputs:
+        replay["lengths"] = jnp.asarray(inputs["lengths"].astype(np.int64))
 
     def loss(params, xs, states):
         ys, _ = module.apply(params, xs, states, **replay)

@@ -1,0 +1,18 @@
+//! Sequence batches run by length: each example only for its own steps (the runtime's
+//! variable-length runs), unless the run asks for padded batches.
+
+use super::lm::LmRunner;
+use crate::tasks::Batch;
+
+impl LmRunner<'_> {
+    /// Makes the next passes run `b`: its steps, and each example for its own length (a batch of
+    /// whole examples longest first, unless `padded`), or every example every step.
+    pub fn set_batch(&mut self, b: &Batch, pad: u32) -> Result<(), String> {
+        self.set_steps(b.steps)?;
+        let lengths = if self.padded { None } else { b.lengths(pad) };
+        for layer in &mut self.layers {
+            layer.set_lengths(lengths.as_deref())?;
+        }
+        Ok(())
+    }
+}
