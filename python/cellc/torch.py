@@ -17,6 +17,7 @@ import glob
 import hashlib
 import os
 import warnings
+from typing import Optional
 
 import torch
 from torch import Tensor, nn
@@ -170,11 +171,15 @@ def _saved_memory(x, n):
 
 
 @torch.library.custom_op("cellc::seq", mutates_args=(), device_types="cpu")
-def seq(key: str, x: Tensor, h0: Tensor, weights: list[Tensor], mask_seed: int = -1) -> tuple[Tensor, Tensor, Tensor]:
+def seq(
+    key: str, x: Tensor, h0: Tensor, weights: list[Tensor], mask_seed: int = -1, lengths: Optional[Tensor] = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """The cell over a sequence: x [T, B, D] and the initial states [S, B, H] to y [T, B, H]
     (the emitted state after each step), the final states [S, B, H], and the activations the
     backward pass reads (float32; empty for float64). The cell's regularisers draw their masks
-    from ``mask_seed`` (a training step), or use their expectation when it is -1."""
+    from ``mask_seed`` (a training step), or use their expectation when it is -1. ``lengths``
+    (int64 [B], longest first): example b runs its first lengths[b] steps, then its state stays
+    (y repeats it; those rows are no part of the loss: their dy is ignored)."""
     entry, T, B, H, D = _check(key, x, h0, weights)
     engine = entry.engine
     x, h0, weights = x.contiguous(), h0.contiguous(), [w.contiguous() for w in weights]
@@ -183,10 +188,21 @@ def seq(key: str, x: Tensor, h0: Tensor, weights: list[Tensor], mask_seed: int =
     dims = (T, B, H, D)
     if x.dtype == torch.float32:
         engine.forward(dims, _mem(x), _mem(h0), _ptrs(weights), _mem(y), _mem(h_final),
-                       _mem(saved), _threads(), _seed(mask_seed))
+                       _mem(saved), _threads(), _seed(mask_seed), _lengths(lengths, B))
     else:
-        engine.forward64(dims, _mem(x), _mem(h0), _ptrs(weights), _mem(y), _mem(h_final), _seed(mask_seed))
+        engine.forward64(dims, _mem(x), _mem(h0), _ptrs(weights), _mem(y), _mem(h_final), _seed(mask_seed),
+                         _lengths(lengths, B))
     return y, h_final, saved
+
+
+def _lengths(lengths, batch):
+    """The native calls' lengths: a list of ints, or None."""
+    if lengths is None:
+        return None
+    if lengths.dtype != torch.int64 or tuple(lengths.shape) != (batch,):
+        raise ValueError(f"cellc: lengths must be an int64 tensor of shape ({batch},), got {lengths.dtype} "
+                         f"{tuple(lengths.shape)}")
+    return lengths.tolist()
 
 
 def _seed(mask_seed):
@@ -195,7 +211,7 @@ def _seed(mask_seed):
 
 
 @seq.register_fake
-def _seq_fake(key, x, h0, weights, mask_seed=-1):
+def _seq_fake(key, x, h0, weights, mask_seed=-1, lengths=None):
     T, B, D = x.shape
     H = h0.shape[2]
     return x.new_empty(T, B, H), h0.new_empty(h0.shape), x.new_empty(_saved_len(key, x.dtype, T, B, H, D))
@@ -205,6 +221,7 @@ def _seq_fake(key, x, h0, weights, mask_seed=-1):
 def seq_backward(
     key: str, x: Tensor, h0: Tensor, weights: list[Tensor], saved: Tensor, dy: Tensor, dh_final: Tensor,
     mask_seed: int = -1,
+    lengths: Optional[Tensor] = None,
 ) -> tuple[Tensor, Tensor, list[Tensor]]:
     """The gradients of x, of the initial states and of every weight, for the loss whose
     gradients with respect to y and to the final states are ``dy`` and ``dh_final``, through
@@ -223,22 +240,22 @@ def seq_backward(
     dims = (T, B, H, D)
     if x.dtype == torch.float32:
         engine.backward(dims, _mem(x), _mem(saved), _ptrs(weights), _mem(dy), _mem(dh_final),
-                        _mem(dx), _mem(dh0), _ptrs(dweights), _threads())
+                        _mem(dx), _mem(dh0), _ptrs(dweights), _threads(), _lengths(lengths, B))
     else:
         engine.backward64(dims, _mem(x), _mem(h0), _ptrs(weights), _mem(dy), _mem(dh_final),
-                          _mem(dx), _mem(dh0), _ptrs(dweights), _seed(mask_seed))
+                          _mem(dx), _mem(dh0), _ptrs(dweights), _seed(mask_seed), _lengths(lengths, B))
     return dx, dh0, dweights
 
 
 @seq_backward.register_fake
-def _seq_backward_fake(key, x, h0, weights, saved, dy, dh_final, mask_seed=-1):
+def _seq_backward_fake(key, x, h0, weights, saved, dy, dh_final, mask_seed=-1, lengths=None):
     return x.new_empty(x.shape), h0.new_empty(h0.shape), [w.new_empty(w.shape) for w in weights]
 
 
 def _setup_context(ctx, inputs, output):
-    key, x, h0, weights, mask_seed = inputs
+    key, x, h0, weights, mask_seed, lengths = inputs
     _, _, saved = output
-    ctx.key, ctx.mask_seed = key, mask_seed
+    ctx.key, ctx.mask_seed, ctx.lengths = key, mask_seed, lengths
     ctx.mark_non_differentiable(saved)
     # No zero-filled gradients for outputs the loss does not read (saved is large): the
     # backward below makes the small ones it needs.
@@ -254,8 +271,8 @@ def _backward(ctx, dy, dh_final, _dsaved):
     if dh_final is None:
         dh_final = h0.new_zeros(h0.shape)
     dx, dh0, dweights = seq_backward(ctx.key, x, h0, weights, saved, dy.contiguous(), dh_final.contiguous(),
-                                     ctx.mask_seed)
-    return None, dx, dh0, dweights, None
+                                     ctx.mask_seed, ctx.lengths)
+    return None, dx, dh0, dweights, None, None
 
 
 seq.register_autograd(_backward, setup_context=_setup_context)
@@ -320,8 +337,12 @@ class CellLayer(nn.Module):
     ``forward(x, states=None)``: x [T, B, input_size] to ``(y, states)``: y [T, B, hidden_size]
     is the last layer's emitted state after every step; ``states`` is a tuple with one tensor per
     cell state (``cell.states``), each [layers, B, hidden_size], the final values (pass them back
-    in to continue a sequence; ``None`` starts from zeros). ``step(x_t, states)`` runs one step
-    for streaming inference, without gradients.
+    in to continue a sequence; ``None`` starts from zeros). ``lengths`` (optional, integers [B],
+    any order): example b runs only its first lengths[b] steps; after them its state stays as it
+    was (its final state is the state after its own last step, and y repeats it), and those rows
+    are no part of the loss (their gradient is ignored), as packed sequences in PyTorch; the
+    kernels skip them. ``step(x_t, states)`` runs one step for streaming inference, without
+    gradients.
 
     A cell with regularisers (``dropout``, ``vardropout``, ``zoneout`` in its equations) draws
     new masks for every layer on every forward in training mode (``.train()``, the default),
@@ -402,16 +423,38 @@ class CellLayer(nn.Module):
             raise ValueError(f"cellc: x is empty (shape {tuple(x.shape)})")
         return x
 
-    def forward(self, x, states=None):
+    def forward(self, x, states=None, lengths=None):
         x = self._check_input(x, 3)
         h0 = self._initial_states(states, x.shape[1], x)
+        if lengths is None:
+            return self._layers(x, h0, None)
+        # Longest first for the kernels, then back to the caller's order.
+        lengths = self._check_lengths(lengths, x)
+        order = torch.argsort(lengths, descending=True, stable=True)
+        back = torch.argsort(order)
+        y, finals = self._layers(x[:, order], [h[:, order] for h in h0], lengths[order])
+        return y[:, back], tuple(f[:, back] for f in finals)
+
+    def _layers(self, x, h0, lengths):
+        """Every layer over x (examples longest first when `lengths` is given)."""
         if not torch.is_grad_enabled() and not torch.compiler.is_compiling():
-            return self._run_without_grad(x, h0)
+            return self._run_without_grad(x, h0, lengths)
         finals = []
         for l in range(self.layers):
-            x, h_final, _ = seq(self.key, x, h0[l], self._weights(l), self._mask_seed())
+            x, h_final, _ = seq(self.key, x, h0[l], self._weights(l), self._mask_seed(), lengths)
             finals.append(h_final)
         return x, self._per_state(finals)
+
+    def _check_lengths(self, lengths, x):
+        T, B = x.shape[0], x.shape[1]
+        lengths = torch.as_tensor(lengths)
+        if lengths.dtype.is_floating_point or lengths.dtype == torch.bool or tuple(lengths.shape) != (B,):
+            raise ValueError(f"cellc: lengths must be integers of shape ({B},), got {lengths.dtype} "
+                             f"{tuple(lengths.shape)}")
+        lengths = lengths.to(torch.int64).cpu()
+        if bool(((lengths < 0) | (lengths > T)).any()):
+            raise ValueError(f"cellc: lengths must lie in 0..{T} (the steps of x), got {lengths.tolist()}")
+        return lengths
 
     def _mask_seed(self):
         """A new seed for the regularisers' masks in training mode; -1 (their expectation) in
@@ -433,20 +476,20 @@ class CellLayer(nn.Module):
         return tuple(torch.stack([f[s] for f in finals]) for s in range(len(self.cell.states)))
 
     @torch.no_grad()
-    def _run_without_grad(self, x, h0):
+    def _run_without_grad(self, x, h0, lengths=None):
         """The forward pass without the activations a backward pass would need (inference)."""
         finals = []
         for l in range(self.layers):
             weights = [w.contiguous() for w in self._weights(l)]
             entry, T, B, H, D = _check(self.key, x, h0[l], weights)
             y, h_final = x.new_empty(T, B, H), h0[l].new_empty(h0[l].shape)
-            seed = _seed(self._mask_seed())
+            seed, lens = _seed(self._mask_seed()), _lengths(lengths, B)
             if x.dtype == torch.float32:
                 entry.engine.forward((T, B, H, D), _mem(x), _mem(h0[l]), _ptrs(weights), _mem(y),
-                                     _mem(h_final), None, _threads(), seed)
+                                     _mem(h_final), None, _threads(), seed, lens)
             else:
                 entry.engine.forward64((T, B, H, D), _mem(x), _mem(h0[l]), _ptrs(weights), _mem(y),
-                                       _mem(h_final), seed)
+                                       _mem(h_final), seed, lens)
             x = y
             finals.append(h_final)
         return x, self._per_state(finals)

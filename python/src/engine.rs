@@ -46,6 +46,20 @@ const _: () = {
     send_sync::<runtime::Engine>();
 };
 
+/// Lengths for the interpreter, checked as the runtime checks them (one per example, longest
+/// first).
+fn checked_lengths(lengths: Option<Vec<usize>>, s: Sizes) -> PyResult<Option<Vec<usize>>> {
+    if let Some(l) = &lengths {
+        if l.len() != s.batch {
+            return Err(err(format!("{} lengths for a batch of {}", l.len(), s.batch)));
+        }
+        if l.windows(2).any(|w| w[0] < w[1]) {
+            return Err(err("lengths must come longest first (sort the batch's examples by length)".into()));
+        }
+    }
+    Ok(lengths)
+}
+
 /// A training run's masks drawn from `seed`, or (`None`) the masks' expectation.
 fn masks(seed: Option<u64>) -> MaskDraw {
     seed.map_or(MaskDraw::Expected, MaskDraw::Seed)
@@ -180,7 +194,7 @@ impl Engine {
     /// float32 forward over a sequence: x, h0 and the weights to y, the final states and (when
     /// `saved` is given) the saved activations.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (dims, x, h0, weights, y, h_final, saved, threads, mask_seed=None))]
+    #[pyo3(signature = (dims, x, h0, weights, y, h_final, saved, threads, mask_seed=None, lengths=None))]
     fn forward(
         &self,
         py: Python<'_>,
@@ -193,6 +207,7 @@ impl Engine {
         saved: Option<Addr>,
         threads: usize,
         mask_seed: Option<u64>,
+        lengths: Option<Vec<usize>>,
     ) -> PyResult<()> {
         let s = self.sizes(dims)?;
         let e = &self.engine;
@@ -207,6 +222,11 @@ impl Engine {
         self.read_weights(&mut slot, &weights)?;
         // The masks land in `saved`, so the backward run reads the same ones.
         slot.bufs.set_masks(masks(mask_seed));
+        let lengths = slot.bufs.set_lengths(lengths.as_deref());
+        if let Err(e) = lengths {
+            self.give_back(slot);
+            return Err(err(e));
+        }
         let slot = py.detach(move || -> Result<Slot, String> {
             // x is read in place; the run's activations go straight into `saved`.
             // SAFETY: x and `saved` are tensors of this call, alive until it returns, x only
@@ -236,7 +256,7 @@ impl Engine {
     /// float32 backward from what `forward` saved: dy [T, B, H] and the final states' gradients
     /// [S, B, H] to the gradients of x, of the initial states and of every weight.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (dims, x, saved, weights, dy, dh_final, dx, dh0, dweights, threads))]
+    #[pyo3(signature = (dims, x, saved, weights, dy, dh_final, dx, dh0, dweights, threads, lengths=None))]
     fn backward(
         &self,
         py: Python<'_>,
@@ -250,6 +270,7 @@ impl Engine {
         dh0: Addr,
         dweights: Vec<Addr>,
         threads: usize,
+        lengths: Option<Vec<usize>>,
     ) -> PyResult<()> {
         let s = self.sizes(dims)?;
         let e = &self.engine;
@@ -274,6 +295,10 @@ impl Engine {
             .collect::<PyResult<Vec<_>>>()?;
         let mut slot = self.take(s).map_err(err)?;
         self.read_weights(&mut slot, &weights)?;
+        if let Err(e) = slot.bufs.set_lengths(lengths.as_deref()) {
+            self.give_back(slot);
+            return Err(err(e));
+        }
         let slot = py.detach(move || -> Result<Slot, String> {
             let d_final: Vec<&[f32]> = dh_final.chunks(block).collect();
             let Slot { bufs, weights, grads } = &mut slot;
@@ -305,7 +330,7 @@ impl Engine {
     /// float64 forward by the reference interpreter: x, h0 and the weights to y and the final
     /// states.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (dims, x, h0, weights, y, h_final, mask_seed=None))]
+    #[pyo3(signature = (dims, x, h0, weights, y, h_final, mask_seed=None, lengths=None))]
     fn forward64(
         &self,
         py: Python<'_>,
@@ -316,10 +341,12 @@ impl Engine {
         y: Addr,
         h_final: Addr,
         mask_seed: Option<u64>,
+        lengths: Option<Vec<usize>>,
     ) -> PyResult<()> {
         let s = self.sizes(dims)?;
         let n_states = self.engine.forward.sig.states.len();
-        let inputs = SeqInputs { masks: masks(mask_seed), ..self.inputs64(s, x, h0)? };
+        let inputs =
+            SeqInputs { masks: masks(mask_seed), lengths: checked_lengths(lengths, s)?, ..self.inputs64(s, x, h0)? };
         let weights = self.weights64(s, &weights)?;
         let y = output::<f64>(y, s.steps * s.batch * s.hidden, "y")?;
         let h_final = output::<f64>(h_final, n_states * s.batch * s.hidden, "final states")?;
@@ -332,7 +359,7 @@ impl Engine {
     /// float64 backward by the interpreter (it runs the forward pass again: this path is for
     /// checking, not speed).
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (dims, x, h0, weights, dy, dh_final, dx, dh0, dweights, mask_seed=None))]
+    #[pyo3(signature = (dims, x, h0, weights, dy, dh_final, dx, dh0, dweights, mask_seed=None, lengths=None))]
     fn backward64(
         &self,
         py: Python<'_>,
@@ -346,12 +373,14 @@ impl Engine {
         dh0: Addr,
         dweights: Vec<Addr>,
         mask_seed: Option<u64>,
+        lengths: Option<Vec<usize>>,
     ) -> PyResult<()> {
         let s = self.sizes(dims)?;
         let e = &self.engine;
         let n_states = e.forward.sig.states.len();
         let block = s.batch * s.hidden;
-        let inputs = SeqInputs { masks: masks(mask_seed), ..self.inputs64(s, x, h0)? };
+        let inputs =
+            SeqInputs { masks: masks(mask_seed), lengths: checked_lengths(lengths, s)?, ..self.inputs64(s, x, h0)? };
         let weights = self.weights64(s, &weights)?;
         let dy = input::<f64>(dy, s.steps * block, "dy")?.to_vec();
         let dy = Array3::from_shape_vec((s.steps, s.batch, s.hidden), dy).map_err(|e| err(e.to_string()))?;
