@@ -232,3 +232,16 @@ fn files_with_several_cells_need_a_name() {
     let o = cellc(&["grad", "examples/03_derived_ablation.cell:nope"]);
     assert!(stderr(&o).contains("has no cell `nope`"), "{}", stderr(&o));
 }
+
+#[test]
+fn gradcheck_checks_variable_length_batches_and_refuses_bad_lengths() {
+    let o = cellc(&["gradcheck", "lstm_ln", "--seq", "4", "--lengths", "4,2,0", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    for bad in ["1,3", "5,1"] {
+        let o = cellc(&["gradcheck", "gru", "--lengths", bad]);
+        assert!(!o.status.success());
+        assert!(String::from_utf8_lossy(&o.stderr).contains("longest first"), "{bad}");
+    }
+}

@@ -30,6 +30,10 @@ pub struct Args {
     /// Batch size.
     #[arg(long, default_value_t = 2)]
     batch: usize,
+    /// Check a variable-length batch: one length per example, longest first (`--lengths 3,1`
+    /// sets the batch size); the loss reads each example's rows before its end.
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    lengths: Option<Vec<usize>>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -43,8 +47,14 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
     }
     let fwd = crate::ir::lower(&cell);
     let bwd = crate::autodiff::grad(&fwd);
-    let sizes = CheckSizes { hidden: args.hidden, input: args.input, seq: args.seq, batch: args.batch, per_tensor: 8 };
-    let r = gradcheck::check(&fwd, &bwd, args.seed, sizes);
+    let batch = args.lengths.as_ref().map_or(args.batch, Vec::len);
+    if let Some(l) = &args.lengths {
+        if l.is_empty() || l.windows(2).any(|w| w[0] < w[1]) || l[0] > args.seq {
+            return Err(format!("--lengths must come longest first, each at most --seq {}", args.seq).into());
+        }
+    }
+    let sizes = CheckSizes { hidden: args.hidden, input: args.input, seq: args.seq, batch, per_tensor: 8 };
+    let r = gradcheck::check_lengths(&fwd, &bwd, args.seed, sizes, args.lengths.clone());
     let ok = r.worst <= TOLERANCE;
     if args.json {
         println!(
