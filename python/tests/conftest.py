@@ -24,6 +24,20 @@ def exported_layer(module):
     return getattr(module, names[0])
 
 
+def op_problem(cell, dtype, T, B, H, D, seed):
+    """The key, x [T, B, D], initial states [S, B, H] and weights of a call of cellc::seq, drawn
+    uniform in [-1, 1) from `seed`, all requiring gradients."""
+    import cellc.torch as ct
+
+    g = torch.Generator().manual_seed(seed)
+    draw = lambda *shape: (torch.rand(*shape, generator=g, dtype=torch.float64) * 2 - 1).to(dtype)  # noqa: E731
+    x, h0 = draw(T, B, D), draw(len(cell.states), B, H)
+    ws = [draw(*s) for s in cell.param_shapes(H, D).values()]
+    for t in [x, h0, *ws]:
+        t.requires_grad_(True)
+    return ct.register(cell), x, h0, ws
+
+
 def sizes_for(cell, hidden=6, input=5):
     """(input, hidden) sizes the cell accepts."""
     return (hidden if cell.d_equals_h else input), hidden

@@ -7,19 +7,13 @@ import torch
 
 import cellc
 import cellc.torch as ct
-from conftest import rel_error
+from conftest import op_problem, rel_error
 
 CELLS = ["gru", "lstm", "lstm_ln"]
 
 
 def problem(cell, dtype, T=5, B=4, H=4, D=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    draw = lambda *shape: (torch.rand(*shape, generator=g, dtype=torch.float64) * 2 - 1).to(dtype)  # noqa: E731
-    x, h0 = draw(T, B, D), draw(len(cell.states), B, H)
-    ws = [draw(*s) for s in cell.param_shapes(H, D).values()]
-    for t in [x, h0, *ws]:
-        t.requires_grad_(True)
-    return ct.register(cell), x, h0, ws
+    return op_problem(cell, dtype, T, B, H, D, seed)
 
 
 @pytest.mark.parametrize("name", CELLS)

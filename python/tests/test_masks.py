@@ -10,7 +10,7 @@ import torch
 
 import cellc
 import cellc.torch as ct
-from conftest import rel_error
+from conftest import op_problem, rel_error
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples", "06_regularisers.cell")
 NAMES = ["lstm_zoneout", "gru_rdrop", "rnn_vdrop"]
@@ -21,13 +21,7 @@ def cell(name):
 
 
 def problem(c, dtype, T=4, B=3, H=5, D=3, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    draw = lambda *shape: (torch.rand(*shape, generator=g, dtype=torch.float64) * 2 - 1).to(dtype)  # noqa: E731
-    x, h0 = draw(T, B, D), draw(len(c.states), B, H)
-    ws = [draw(*s) for s in c.param_shapes(H, D).values()]
-    for t in [x, h0, *ws]:
-        t.requires_grad_(True)
-    return ct.register(c), x, h0, ws
+    return op_problem(c, dtype, T, B, H, D, seed)
 
 
 @pytest.mark.parametrize("name", NAMES)
