@@ -195,6 +195,17 @@ def seq(
     return y, h_final, saved
 
 
+def _reverse(x, lengths):
+    """x [T, B, ...] with each example's steps reversed: all T of them, or (`lengths`) its own
+    first lengths[b], the rows after them left in place."""
+    if lengths is None:
+        return x.flip(0)
+    t = torch.arange(x.shape[0]).unsqueeze(1)
+    n = lengths.unsqueeze(0)
+    index = torch.where(t < n, n - 1 - t, t).to(x.device)
+    return x.gather(0, index.view(*index.shape, *([1] * (x.dim() - 2))).expand_as(x))
+
+
 def _lengths(lengths, batch):
     """The native calls' lengths: a list of ints, or None."""
     if lengths is None:
@@ -329,10 +340,16 @@ def _convert(t, name, dtype, warn=True):
 class CellLayer(nn.Module):
     """A (stacked) recurrent layer of ``cell`` on cellc's fused kernels.
 
-    ``CellLayer(cell, input_size, hidden_size, layers=1, init_scale=1.0, dtype=torch.float32)``:
-    ``cell`` is a ``cellc.Cell``, source text, a ``.cell`` path or a standard cell's name.
-    Parameters are ``torch.nn.Parameter``s named as in the cell, layer ``l``'s under
-    ``cells.<l>.<name>``, initialised by the cell's own rules (``reset_parameters``).
+    ``CellLayer(cell, input_size, hidden_size, layers=1, init_scale=1.0, dtype=torch.float32,
+    bidirectional=False)``: ``cell`` is a ``cellc.Cell``, source text, a ``.cell`` path or a
+    standard cell's name. Parameters are ``torch.nn.Parameter``s named as in the cell, layer
+    ``l``'s under ``cells.<l>.<name>`` (and, bidirectional, its reverse direction's under
+    ``cells_reverse.<l>.<name>``), initialised by the cell's own rules (``reset_parameters``).
+
+    Bidirectional (as ``nn.LSTM(bidirectional=True)``): each layer also runs the cell over the
+    sequence reversed (each example within its own length), both on the fused kernels, and emits
+    the two directions' outputs concatenated, [T, B, 2 * hidden_size]; states are
+    [layers * 2, B, hidden_size], layer-major (index 2l forward, 2l + 1 reverse).
 
     ``forward(x, states=None)``: x [T, B, input_size] to ``(y, states)``: y [T, B, hidden_size]
     is the last layer's emitted state after every step; ``states`` is a tuple with one tensor per
@@ -350,7 +367,8 @@ class CellLayer(nn.Module):
     expectation in eval mode (``.eval()``), as ``nn.Dropout`` does.
     """
 
-    def __init__(self, cell, input_size, hidden_size, layers=1, init_scale=1.0, dtype=torch.float32):
+    def __init__(self, cell, input_size, hidden_size, layers=1, init_scale=1.0, dtype=torch.float32,
+                 bidirectional=False):
         super().__init__()
         self.cell = Cell(cell)
         if dtype not in _DTYPES:
@@ -365,10 +383,14 @@ class CellLayer(nn.Module):
             )
         self.key = register(self.cell)
         self.input_size, self.hidden_size, self.layers = input_size, hidden_size, layers
-        self.cells = nn.ModuleList(
-            _CellParameters(self.cell, input_size if l == 0 else hidden_size, hidden_size, dtype)
-            for l in range(layers)
-        )
+        self.directions = 2 if bidirectional else 1
+        if self.directions == 2 and self.cell.d_equals_h and layers > 1:
+            raise ValueError(f"cellc: cell `{self.cell.name}` needs input_size equal to hidden_size, so it "
+                             "cannot be stacked bidirectionally (a layer above reads 2 * hidden_size)")
+        inputs = [input_size] + [hidden_size * self.directions] * (layers - 1)
+        self.cells = nn.ModuleList(_CellParameters(self.cell, d, hidden_size, dtype) for d in inputs)
+        if bidirectional:
+            self.cells_reverse = nn.ModuleList(_CellParameters(self.cell, d, hidden_size, dtype) for d in inputs)
         self.reset_parameters(init_scale)
 
     @property
@@ -379,6 +401,7 @@ class CellLayer(nn.Module):
     def __setstate__(self, state):
         # Unpickled or deep-copied, possibly in another process: compile the cell there.
         super().__setstate__(state)
+        self.__dict__.setdefault("directions", 1)  # pickled before layers had directions
         self.key = register(self.cell)
 
     def reset_parameters(self, init_scale=1.0, seed=None):
@@ -387,17 +410,19 @@ class CellLayer(nn.Module):
         draw from torch's generator, so ``torch.manual_seed`` makes it reproducible)."""
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)).item())
+        runs = list(self.cells) + (list(self.cells_reverse) if self.directions == 2 else [])
         with torch.no_grad():
-            for l, params in enumerate(self.cells):
+            for l, params in enumerate(runs):
                 values = self.cell.initialise(self.hidden_size, params.input_size, seed + l, init_scale)
                 for name, p in params.named_parameters():
                     p.copy_(torch.tensor(values[name], dtype=torch.float64).view(p.shape))
 
-    def _weights(self, l):
-        return [getattr(self.cells[l], p.name) for p in self.cell.params]
+    def _weights(self, l, reverse=False):
+        cells = self.cells_reverse if reverse else self.cells
+        return [getattr(cells[l], p.name) for p in self.cell.params]
 
     def _initial_states(self, states, batch, like):
-        S, L, H = len(self.cell.states), self.layers, self.hidden_size
+        S, L, H = len(self.cell.states), self.layers * self.directions, self.hidden_size
         if states is None:
             return [like.new_zeros(S, batch, H) for _ in range(L)]
         states = tuple(states) if isinstance(states, (tuple, list)) else (states,)
@@ -437,12 +462,19 @@ class CellLayer(nn.Module):
 
     def _layers(self, x, h0, lengths):
         """Every layer over x (examples longest first when `lengths` is given)."""
-        if not torch.is_grad_enabled() and not torch.compiler.is_compiling():
+        if self.directions == 1 and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
             return self._run_without_grad(x, h0, lengths)
         finals = []
         for l in range(self.layers):
-            x, h_final, _ = seq(self.key, x, h0[l], self._weights(l), self._mask_seed(), lengths)
+            y, h_final, _ = seq(self.key, x, h0[l * self.directions], self._weights(l), self._mask_seed(), lengths)
             finals.append(h_final)
+            if self.directions == 2:
+                back = _reverse(x, lengths)
+                y_back, h_back, _ = seq(self.key, back, h0[2 * l + 1], self._weights(l, True), self._mask_seed(),
+                                        lengths)
+                finals.append(h_back)
+                y = torch.cat([y, _reverse(y_back, lengths)], dim=-1)
+            x = y
         return x, self._per_state(finals)
 
     def _check_lengths(self, lengths, x):
@@ -466,6 +498,8 @@ class CellLayer(nn.Module):
     def step(self, x_t, states=None):
         """One step, for streaming: x_t [B, input_size] and the carried states to the emitted
         state [B, hidden_size] and the new states (as ``forward`` returns them). No gradients."""
+        if self.directions == 2:
+            raise ValueError("cellc: a bidirectional layer reads the whole sequence; it has no step()")
         x = self._check_input(x_t, 2).unsqueeze(0)
         h0 = self._initial_states(states, x.shape[1], x)
         with torch.no_grad():
@@ -495,5 +529,6 @@ class CellLayer(nn.Module):
         return x, self._per_state(finals)
 
     def extra_repr(self):
+        both = ", bidirectional=True" if self.directions == 2 else ""
         return (f"cell={self.cell.name}, input_size={self.input_size}, hidden_size={self.hidden_size}, "
-                f"layers={self.layers}, dtype={self.dtype}")
+                f"layers={self.layers}{both}, dtype={self.dtype}")
