@@ -3,8 +3,8 @@
 //! Weights: one f32 tensor per parameter, named as in the cell, a matrix [rows, cols] as PyTorch's
 //! `Linear` stores it (y = W v), a vector [len]. Inputs: `x` [T, B, D], each state [B, H], and
 //! with gradients `dy` [T, B, H]; optionally `lengths` [B] for a variable-length batch (example
-//! b runs its first lengths[b] steps, longest first; then its state stays as it was, y repeats
-//! it, and its later rows are no part of the loss). Outputs: `y` [T, B, H], each final state [B, H], and with
+//! b runs its first lengths[b] steps, longest first; then its state stays as it was and y
+//! repeats it). Outputs: `y` [T, B, H], each final state [B, H], and with
 //! gradients of L = sum(dy * y): `grad.x`, `grad.<state>` and `grad.<param>`. With drawn masks
 //! (a training step's), also `mask.<k>` [T, B, size] for each regulariser's mask, in the order
 //! the cell computes them, so another framework can replay the same step. External tools rely

@@ -338,7 +338,8 @@ fn variable_length_batches_match_the_interpreter() {
 }
 
 /// Padding costs no gradient and a finished example's state stays: the same examples with
-/// lengths give the gradients and final states of each example run alone for its own length.
+/// lengths (and a loss that ignores the padding) give the gradients and final states of each
+/// example run alone for its own length.
 #[test]
 fn a_variable_length_batch_is_its_examples_run_alone() {
     let ws = cellc::workspace::Workspace::new();
@@ -348,6 +349,10 @@ fn a_variable_length_batch_is_its_examples_run_alone() {
     let mut p = problem(&engine, Sizes { hidden: h, input: d, batch: 3, steps }, 4);
     p.lengths = Some(lengths.clone());
     p.via_saved = false;
+    // A loss that ignores the padding (the held state y repeats there).
+    for (b, &len) in lengths.iter().enumerate() {
+        (len..steps).for_each(|t| p.dy[(t * 3 + b) * h..(t * 3 + b + 1) * h].fill(0.0));
+    }
     let together = run_jit(&engine, &p, 1);
     let mut summed: Vec<Vec<f64>> = together.dparams.iter().map(|g| vec![0.0; g.len()]).collect();
     for (b, &len) in lengths.iter().enumerate() {
@@ -571,5 +576,26 @@ fn reductions_over_d_and_row_valued_states_match_the_interpreter() {
             let (e, at) = compare(&engine, &problem(&engine, sizes, k as u64), 1 + k % 2);
             assert!(e <= TOLERANCE, "{text} at H={h}, D={d}: error {e:.2e} in {at}");
         }
+    }
+}
+
+/// Padding may hold anything: NaN in x past an example's end changes no output and no gradient
+/// (the buffers' copy is zeroed; the gradient GEMMs read x there).
+#[test]
+fn non_finite_padding_in_x_changes_nothing() {
+    let ws = cellc::workspace::Workspace::new();
+    for name in ["gru", "lstm_ln"] {
+        let engine = Engine::compile(&ws.check_std(name).unwrap().cells[0]).unwrap();
+        let sizes = Sizes { hidden: 5, input: 3, batch: 3, steps: 4 };
+        let mut p = problem(&engine, sizes, 2);
+        p.via_saved = false;
+        p.lengths = Some(vec![4, 2, 1]);
+        let clean = run_jit(&engine, &p, 1);
+        for (b, len) in [(1usize, 2usize), (2, 1)] {
+            (len..4).for_each(|t| p.x[(t * 3 + b) * 3..(t * 3 + b + 1) * 3].fill(f32::NAN));
+        }
+        let dirty = run_jit(&engine, &p, 1);
+        assert_eq!(clean.dparams, dirty.dparams, "{name}");
+        assert_eq!(clean.y, dirty.y, "{name}");
     }
 }

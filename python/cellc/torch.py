@@ -179,7 +179,7 @@ def seq(
     backward pass reads (float32; empty for float64). The cell's regularisers draw their masks
     from ``mask_seed`` (a training step), or use their expectation when it is -1. ``lengths``
     (int64 [B], longest first): example b runs its first lengths[b] steps, then its state stays
-    (y repeats it; those rows are no part of the loss: their dy is ignored)."""
+    (y repeats it, and the gradient is that of exactly this; x's padding must be finite)."""
     entry, T, B, H, D = _check(key, x, h0, weights)
     engine = entry.engine
     x, h0, weights = x.contiguous(), h0.contiguous(), [w.contiguous() for w in weights]
@@ -356,9 +356,9 @@ class CellLayer(nn.Module):
     cell state (``cell.states``), each [layers, B, hidden_size], the final values (pass them back
     in to continue a sequence; ``None`` starts from zeros). ``lengths`` (optional, integers [B],
     any order): example b runs only its first lengths[b] steps; after them its state stays as it
-    was (its final state is the state after its own last step, and y repeats it), and those rows
-    are no part of the loss (their gradient is ignored), as packed sequences in PyTorch; the
-    kernels skip them. ``step(x_t, states)`` runs one step for streaming inference, without
+    was (its final state is the state after its own last step, and y repeats it: where packed
+    sequences in PyTorch pad y with zeros, a loss that reads y's padding here reaches the held
+    state); the kernels skip those rows and x's padding gets no gradient. ``step(x_t, states)`` runs one step for streaming inference, without
     gradients.
 
     A cell with regularisers (``dropout``, ``vardropout``, ``zoneout`` in its equations) draws
@@ -461,7 +461,11 @@ class CellLayer(nn.Module):
         return y[:, back], tuple(f[:, back] for f in finals)
 
     def _layers(self, x, h0, lengths):
-        """Every layer over x (examples longest first when `lengths` is given)."""
+        """Every layer over x (examples longest first when `lengths` is given; x's padding is
+        replaced by zeros, so any padding value works)."""
+        if lengths is not None:
+            live = torch.arange(x.shape[0]).unsqueeze(1) < lengths.unsqueeze(0)
+            x = torch.where(live.unsqueeze(2), x, torch.zeros((), dtype=x.dtype))
         if self.directions == 1 and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
             return self._run_without_grad(x, h0, lengths)
         finals = []
@@ -497,7 +501,9 @@ class CellLayer(nn.Module):
 
     def step(self, x_t, states=None):
         """One step, for streaming: x_t [B, input_size] and the carried states to the emitted
-        state [B, hidden_size] and the new states (as ``forward`` returns them). No gradients."""
+        state [B, hidden_size] and the new states (as ``forward`` returns them). No gradients.
+        In training mode each call draws new masks (a ``vardropout`` mask too: a step does not
+        know its sequence); inference usually runs in eval mode, with their expectation."""
         if self.directions == 2:
             raise ValueError("cellc: a bidirectional layer reads the whole sequence; it has no step()")
         x = self._check_input(x_t, 2).unsqueeze(0)

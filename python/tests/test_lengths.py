@@ -22,10 +22,9 @@ def test_gradcheck_float64_with_lengths(name):
     lengths = torch.tensor([5, 3, 3, 0])
 
     def f(x, h0, *ws):
+        # y's padding repeats the held state: its gradient reaches the last real step.
         y, h_final, _ = ct.seq(key, x, h0, list(ws), -1, lengths)
-        # Rows past an example's end are no part of the loss.
-        live = (torch.arange(5)[:, None] < lengths[None, :]).unsqueeze(2)
-        return y * live, h_final
+        return y, h_final
 
     assert torch.autograd.gradcheck(f, (x, h0, *ws), eps=1e-6, atol=1e-5, rtol=1e-4)
 
@@ -81,3 +80,22 @@ def test_bad_lengths_get_clear_errors():
     key, xs, h0, ws = problem(cellc.Cell("gru"), torch.float32, B=2)
     with pytest.raises(ValueError, match="longest first"):
         ct.seq(key, xs, h0, ws, -1, torch.tensor([1, 5]))
+
+
+def test_padding_may_hold_anything():
+    torch.manual_seed(3)
+    layer = ct.CellLayer("lstm_ln", 3, 4)
+    x = torch.randn(4, 2, 3)
+    clean = x.clone().requires_grad_()
+    dirty = x.clone()
+    dirty[2:, 1] = float("nan")
+    dirty.requires_grad_()
+    outs = []
+    for inp in (clean, dirty):
+        y, (h, c) = layer(inp, lengths=[4, 2])
+        (h.sum() + c.sum()).backward()
+        outs.append([h.detach(), *[p.grad.clone() for p in layer.parameters()]])
+        layer.zero_grad()
+    for a, b in zip(*outs):
+        assert torch.equal(a, b)
+    assert torch.isfinite(dirty.grad).all() and (dirty.grad[2:, 1] == 0).all()

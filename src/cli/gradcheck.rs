@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long, default_value_t = 2)]
     batch: usize,
     /// Check a variable-length batch: one length per example, longest first (`--lengths 3,1`
-    /// sets the batch size); the loss reads each example's rows before its end.
+    /// sets the batch size); an ended example holds its state, which y repeats.
     #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
     lengths: Option<Vec<usize>>,
     /// Print one JSON object.
@@ -60,7 +60,7 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
         println!(
             "{}",
             json!({"cell": cell.name, "seed": args.seed, "checks": r.checks, "worst_relative_error": r.worst,
-                   "at": r.worst_at, "analytic": r.analytic, "numeric": r.numeric, "ok": ok})
+                   "at": r.worst_at, "analytic": r.analytic, "numeric": r.numeric, "loss": r.loss, "ok": ok})
         );
     } else {
         println!(

@@ -33,7 +33,7 @@ impl Sizes {
 /// Inputs of one sequence run: `x` is [T, B, D]; one [B, H] initial value per state; which
 /// masks the regularisers use (their expectation unless a seed says otherwise); and, for a
 /// variable-length batch, each example's length: example b runs steps 0..lengths[b], then its
-/// state stays as it was (y repeats it) and its later rows are no part of the loss.
+/// state stays as it was (y repeats it).
 #[derive(Clone, Debug)]
 pub struct SeqInputs {
     pub x: Array3<f64>,
@@ -248,11 +248,13 @@ pub fn backward_final(
     for t in (0..t_len).rev() {
         let mut new_carry: Vec<Array2<f64>> = carry.iter().map(|c| Array2::zeros(c.dim())).collect();
         for b in 0..b_len {
-            // An ended example: its state adjoint passes through, dy is no part of the loss.
+            // An ended example holds its state, y repeats it: the state adjoint passes through,
+            // with dy.
             if !inp.runs(b, t) {
                 for (s, c) in carry.iter().enumerate() {
                     new_carry[s].row_mut(b).assign(&c.row(b));
                 }
+                new_carry[g.sig.output].row_mut(b).scaled_add(1.0, &dy.index_axis(Axis(0), t).row(b));
                 continue;
             }
             let x: Vec<f64> = inp.x.index_axis(Axis(0), t).row(b).to_vec();

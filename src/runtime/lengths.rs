@@ -1,12 +1,12 @@
 //! Variable-length batches: example b runs steps 0..lengths[b] (longest first), so step t runs
 //! the examples still going, rows 0..active(t), and skips the rest. After its last step an
 //! example's state stays as it was (the final state is the state after its own last step; the
-//! state buffer repeats it at every later step), and its rows get no gradient: their dy is
-//! ignored, the state adjoint passes through them unchanged to the last real step, the backward
-//! phases skip them, and every value those phases store for them is zero, so the all-rows
-//! gradient GEMMs add nothing for padding. (The forward values of those rows are left as they
-//! were: the gradient GEMMs multiply them by those zeros, and zeroing them would make a
-//! division by a stored value infinite.)
+//! state buffer, y, repeats it at every later step), and its later rows are no part of the
+//! cell's work: the per-step phases and the backward post phase skip them, every value any
+//! phase stores for them is zero (x's padding too), and the all-rows gradient GEMMs add nothing
+//! for them. The state adjoint passes through them unchanged to the last real step, with their
+//! dy: the backward run is the derivative of exactly this forward run (a loss that ignores the
+//! padding, as the trainer's, has dy = 0 there).
 
 use super::ctx::Ctx;
 use super::{Buffers, Engine, ctx};
@@ -137,13 +137,31 @@ pub(super) fn clear_ended(e: &Engine, bufs: &mut Buffers, stages: &[Stage], adjo
     bufs.active = active;
 }
 
-/// Drops dy at the rows of ended examples (block t + 1 of the output state's adjoint).
-pub(super) fn drop_ended_dy(e: &Engine, bufs: &mut Buffers) {
+/// Before a forward run: x in the rows of ended examples (padding) is read by the weight
+/// gradients' GEMMs (times zero), so it must be finite: zeroed in the buffers' own memory, and
+/// checked (an error naming the row) in caller memory, which is read only.
+pub(super) fn clean_padding(e: &Engine, bufs: &mut Buffers) -> Result<(), String> {
+    if bufs.active.is_empty() {
+        return Ok(());
+    }
     let s = bufs.sizes;
+    let buf = e.schedule.input_buf;
+    let width = e.schedule.buffers[buf].width.at(s.hidden, s.input);
+    let attached = bufs.external[buf].0 != 0;
     let active = std::mem::take(&mut bufs.active);
-    let d = &mut bufs.data[e.schedule.adjoint_bufs[e.forward.sig.output]];
+    let mut result = Ok(());
+    let x = &mut bufs.buf_mut(buf)[..s.steps * s.batch * width];
     for (t, &live) in active.iter().enumerate().take(s.steps) {
-        d[((t + 1) * s.batch + live) * s.hidden..(t + 2) * s.batch * s.hidden].fill(0.0);
+        let rows = &mut x[(t * s.batch + live) * width..(t + 1) * s.batch * width];
+        if !attached {
+            rows.fill(0.0);
+        } else if let Some(i) = rows.iter().position(|v| !v.is_finite()) {
+            let b = live + i / width;
+            result =
+                Err(format!("x is not finite at step {t} of example {b}, past its length: padding must be finite"));
+            break;
+        }
     }
     bufs.active = active;
+    result
 }

@@ -208,6 +208,7 @@ impl Engine {
         stacks::prepare_stacks(self, bufs, weights);
         bufs.times.weights += t0.elapsed();
         masks::fill(self, bufs, threads);
+        lengths::clean_padding(self, bufs)?;
         guarded(|| steps::forward(self, bufs, weights, threads))
     }
 
@@ -291,7 +292,6 @@ impl Engine {
             return Err(format!("cell `{}`: its backward pass writes saved activations", self.forward.sig.name));
         }
         steps::seed_adjoints(self, bufs, dy);
-        lengths::drop_ended_dy(self, bufs);
         for (&buf, d) in self.schedule.adjoint_bufs.iter().zip(d_final) {
             // Block T holds the adjoint of the state after the last step.
             let last = &mut bufs.data[buf][s.steps * block..(s.steps + 1) * block];

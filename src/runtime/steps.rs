@@ -24,9 +24,17 @@ pub fn forward(e: &Engine, bufs: &mut Buffers, weights: &[Vec<f32>], threads: us
     });
     let t1 = Instant::now();
     run_steps(&ctx, &sch.forward_step, false, threads);
+    clear_ended_forward(e, bufs);
     times.forward_pre += t1 - t0;
     times.forward_step += t1.elapsed();
     bufs.times = times;
+}
+
+/// Zeroes what the forward phases stored for the rows of ended examples (stale or computed from
+/// padding): the gradient GEMMs read every row.
+fn clear_ended_forward(e: &Engine, bufs: &mut Buffers) {
+    super::lengths::clear_ended(e, bufs, &e.schedule.forward_pre, false);
+    super::lengths::clear_ended(e, bufs, &e.schedule.forward_step, false);
 }
 
 /// Whether per-step phases run in lockstep (threads split each GEMM's columns and each kernel's
@@ -288,6 +296,7 @@ pub fn forward_embedded(
     let t1 = Instant::now();
     let ctx = Ctx::new(e, bufs, weights);
     run_steps(&ctx, &sch.forward_step, false, threads);
+    clear_ended_forward(e, bufs);
     times.forward_pre += t1 - t0;
     times.forward_step += t1.elapsed();
     bufs.times = times;

@@ -60,8 +60,7 @@ pub struct LmRunner<'e> {
     /// [H, V]: the output matrix's gradient transposed, as its GEMM leaves it.
     pub(super) out_w_grad_t: Vec<f32>,
     /// Dropout: the keep probability's inverse-scaled masks, [T*B, H] each: index l < L for
-    /// layer l's input (the embedding for l = 0), index L for the output layer's input. Empty
-    /// when off.
+    /// layer l's input (the embedding for l = 0), index L for the output layer's (empty: off).
     pub(super) masks: Vec<Vec<f32>>,
     /// Variational dropout (Gal & Ghahramani 2016): one mask per batch column for all its steps.
     pub variational: bool,
@@ -488,7 +487,8 @@ impl<'e> LmRunner<'e> {
         &self.tables.row_hits[..self.rows()]
     }
 
-    /// [`LmRunner::forward_backward_weighted`] with every row counted and no dropout.
+    /// [`LmRunner::forward_backward_weighted`], every row counted, no dropout, the cell's masks
+    /// as `set_cell_masks` last set them (their expectation by default).
     pub fn forward_backward(
         &mut self,
         p: &LmParams,

@@ -86,15 +86,6 @@ def replayed_masks(expected):
     return masks or None
 
 
-def live_dy(inputs):
-    """dy without the rows past each example's end (no part of the loss, as in cellc)."""
-    dy = inputs["dy"].astype(np.float64)
-    if "lengths" in inputs:
-        for b, n in enumerate(inputs["lengths"].astype(np.int64)):
-            dy[n:, b, :] = 0.0
-    return dy
-
-
 def cell_torch(case, weights, inputs, expected, module, masks):
     x = inputs["x"]
     layer = layer_class(module)(x.shape[2], case["hidden"]).double()
@@ -114,7 +105,7 @@ def cell_torch(case, weights, inputs, expected, module, masks):
     if "lengths" in inputs:
         extra["lengths"] = torch.from_numpy(inputs["lengths"].astype(np.int64))
     ys, final = layer(xt, states, **extra)
-    loss = (ys * torch.from_numpy(live_dy(inputs))).sum()
+    loss = (ys * torch.from_numpy(inputs["dy"].astype(np.float64))).sum()
     if loss.requires_grad:  # a cell whose output is a constant has no gradients at all
         loss.backward()
     # A tensor the loss does not depend on has no gradient: it is zero.
@@ -134,7 +125,7 @@ def cell_jax(case, weights, inputs, expected, module, masks):
         raise AssertionError(f"PARAMS {sorted(module.PARAMS)}, cellc has {sorted(weights)}")
     xs = jnp.asarray(inputs["x"], jnp.float64)
     states = tuple(jnp.asarray(inputs[s], jnp.float64) for s in module.STATES)
-    dy = jnp.asarray(live_dy(inputs), jnp.float64)
+    dy = jnp.asarray(inputs["dy"], jnp.float64)
 
     replay = {} if masks is None else {"masks": tuple(jnp.asarray(m, jnp.float64) for m in masks)}
     if "lengths" in inputs:
