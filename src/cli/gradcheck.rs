@@ -48,10 +48,10 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
     let fwd = crate::ir::lower(&cell);
     let bwd = crate::autodiff::grad(&fwd);
     let batch = args.lengths.as_ref().map_or(args.batch, Vec::len);
-    if let Some(l) = &args.lengths {
-        if l.is_empty() || l.windows(2).any(|w| w[0] < w[1]) || l[0] > args.seq {
-            return Err(format!("--lengths must come longest first, each at most --seq {}", args.seq).into());
-        }
+    if let Some(l) = &args.lengths
+        && (l.is_empty() || l.windows(2).any(|w| w[0] < w[1]) || l[0] > args.seq)
+    {
+        return Err(format!("--lengths must come longest first, each at most --seq {}", args.seq).into());
     }
     let sizes = CheckSizes { hidden: args.hidden, input: args.input, seq: args.seq, batch, per_tensor: 8 };
     let r = gradcheck::check_lengths(&fwd, &bwd, args.seed, sizes, args.lengths.clone());
