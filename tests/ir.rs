@@ -150,3 +150,18 @@ fn gru_prints_as_written() {
     "#]]
     .assert_eq(&print::cell(&ir::raise::cell_def(&g)));
 }
+
+#[test]
+fn a_sum_of_a_number_prints_as_a_sum_over_its_vector() {
+    // Simplification folds the argument to a number; the sum still runs over H (or D) entries.
+    for rhs in ["tanh(W*x) + sum(2 + 0*h)", "tanh(W*x) + sum(3 + 0*x)*h"] {
+        let cell = support::checked_cell(&format!("cell t {{\n    state h\n    h' = {rhs}\n}}\n"));
+        let g = ir::lower(&cell);
+        let text = print::cell(&ir::raise::cell_def(&g));
+        let (wsp, checked) = support::check_text("printed.cell", &text);
+        assert!(!checked.has_errors(), "{text}\n{}", support::render(&wsp, &checked));
+        let g2 = ir::lower(&checked.cells[0]);
+        assert_eq!(print::cell(&ir::raise::cell_def(&g2)), text);
+        assert_eq!(g2.len(), g.len(), "{text}");
+    }
+}

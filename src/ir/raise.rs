@@ -7,7 +7,7 @@
 use std::collections::{BTreeSet, HashMap};
 
 use super::{Graph, MaskInfo, NodeId, Op};
-use crate::check::{Init, Stochastic};
+use crate::check::{Dim, Init, Shape, Stochastic};
 use crate::diag::Span;
 use crate::syntax::ast::{self, Expr, ExprKind, Ident, MulOp, Sign, Stmt, StmtKind};
 use crate::syntax::print::format_number;
@@ -67,6 +67,12 @@ impl Raiser<'_> {
             Op::Sign => call("sign", arg(0)),
             Op::MatVec(p) => matvec(&sig.params[p as usize].name, arg(0)),
             Op::MatVecT(p) => matvec(&format!("{}ᵀ", sig.params[p as usize].name), arg(0)),
+            // A sum of a number (simplification folded its argument) still runs over a vector's
+            // entries: `sum(2 + 0*h)` says which, and simplifies back to the same node.
+            Op::Sum(d) if self.g.node(node.args[0]).shape == Shape::Scalar => {
+                let zero = expr(ExprKind::Product(vec![(MulOp::Mul, number(0.0)), (MulOp::Mul, self.vector_of(d))]));
+                call("sum", expr(ExprKind::Sum(vec![(Sign::Plus, arg(0)), (Sign::Plus, zero)])))
+            }
             Op::Sum(_) => call("sum", arg(0)),
             Op::Mean(_) => call("mean", arg(0)),
             // Backward only, for people: a broadcast is implicit, a spread divides by the size.
@@ -108,6 +114,14 @@ impl Raiser<'_> {
                 zoneout.then(|| call(mask, vec![self.expr(new), self.expr(c.args[0])]))
             }
             _ => None,
+        }
+    }
+
+    /// A vector of size `d` to name in text: a state for H, x for D.
+    fn vector_of(&self, d: Dim) -> Expr {
+        match d {
+            Dim::D => var("x"),
+            Dim::H => var(self.g.sig.states.first().map_or("x", String::as_str)),
         }
     }
 
