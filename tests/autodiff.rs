@@ -1,6 +1,6 @@
-//! Symbolic differentiation: the printed backward steps of the GRU, LSTM and MUT1 (goldens in
-//! `tests/data/grad`, bless with `UPDATE_EXPECT=1`), and each op's rule checked on its own
-//! against finite differences.
+//! Symbolic differentiation: the printed backward steps of the GRU, LSTM, MUT1, minLSTM and a
+//! zoneout LSTM (goldens in `tests/data/grad`, bless with `UPDATE_EXPECT=1`), and each op's rule
+//! checked on its own against finite differences.
 
 mod support;
 
@@ -20,6 +20,12 @@ fn printed_backward_steps_match_goldens() {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/data/grad/{name}.grad"));
         expect_file![path].assert_eq(&grad_text(&cell));
     }
+    // Regularisers: the derivative multiplies by the very masks the forward step drew, by name.
+    let text = std::fs::read_to_string("examples/06_regularisers.cell").unwrap();
+    let (_, checked) = support::check_text("06.cell", &text);
+    let zoneout = checked.cells.iter().find(|c| c.name == "lstm_zoneout").unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/grad/lstm_zoneout.grad");
+    expect_file![path].assert_eq(&grad_text(zoneout));
 }
 
 #[test]

@@ -21,6 +21,14 @@ pub fn names(b: &Backward) -> HashMap<NodeId, String> {
 fn name_all(b: &Backward) -> Namer<'_> {
     let g = &b.graph;
     let mut namer = Namer::new(b);
+    // A regulariser's mask by name: the derivative multiplies by the very mask the forward
+    // step drew (`mask0`), which a call like `dropout(dn, 0.25)` would hide.
+    for id in g.ids().filter(|&id| matches!(g.node(id).op, Op::Mask(_))) {
+        if let Op::Mask(k) = g.node(id).op {
+            let name = namer.unique(&format!("mask{k}"));
+            namer.names.insert(id, name);
+        }
+    }
     namer.name_forward_temporaries();
     for (s, &d) in b.d_state.iter().enumerate() {
         namer.output(d, format!("d{}", g.sig.states[s]));
@@ -45,6 +53,20 @@ pub fn backward_text(b: &Backward) -> String {
         states.join(" and "),
         if states.len() > 1 { "s" } else { "" },
     );
+    let masks: Vec<NodeId> = g.ids().filter(|id| matches!(g.node(*id).op, Op::Mask(_))).collect();
+    if !masks.is_empty() {
+        out.push_str("    // the masks the forward step drew (training), or their expectation (evaluation)\n");
+        for id in masks {
+            let Op::Mask(k) = g.node(id).op else { continue };
+            let m = g.sig.masks[k as usize];
+            let what = match m.kind {
+                crate::check::Stochastic::Zoneout => "1 keeps the old value, probability",
+                _ => "0 drops the entry, probability",
+            };
+            out.push_str(&format!("    // {}: {} ({what} {})\n", raiser.names[&id], m.kind.name(), m.rate));
+        }
+        out.push('\n');
+    }
     if !forward_lines.is_empty() {
         out.push_str("    // forward values read more than once\n");
         for id in &forward_lines {

@@ -85,8 +85,9 @@ impl Raiser<'_> {
     /// or `zoneout(0, v, p)`), and `new + (old - new)*M` as `zoneout(new, old, p)`.
     fn regulariser(&self, id: NodeId) -> Option<Expr> {
         let node = self.g.node(id);
+        // A named mask (a derivative's display) is shown by name, as a factor.
         let mask_of = |n: NodeId| match self.g.node(n).op {
-            Op::Mask(k) => Some(self.g.sig.masks[k as usize]),
+            Op::Mask(k) if !self.names.contains_key(&n) => Some(self.g.sig.masks[k as usize]),
             _ => None,
         };
         let masked = |n: NodeId| {
