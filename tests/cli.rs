@@ -245,3 +245,17 @@ fn gradcheck_checks_variable_length_batches_and_refuses_bad_lengths() {
         assert!(String::from_utf8_lossy(&o.stderr).contains("longest first"), "{bad}");
     }
 }
+
+#[test]
+fn bench_runs_a_ragged_batch_and_counts_real_tokens() {
+    let o =
+        cellc(&["bench", "gru", "--ragged", "--batch", "4", "--hidden", "8", "--seq", "6", "--steps", "2", "--json"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let lengths: Vec<u64> = v["lengths"].as_array().unwrap().iter().map(|l| l.as_u64().unwrap()).collect();
+    assert_eq!(lengths.len(), 4);
+    assert!(lengths.windows(2).all(|w| w[0] >= w[1]) && lengths.iter().all(|&l| (3..=6).contains(&l)), "{lengths:?}");
+    let real: u64 = lengths.iter().sum();
+    let per_step = v["tokens_per_s"].as_f64().unwrap() * v["ms_per_step"].as_f64().unwrap() / 1e3;
+    assert!((per_step - real as f64).abs() < 1e-6 * real as f64, "tokens/s counts the real tokens");
+}

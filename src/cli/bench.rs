@@ -53,6 +53,11 @@ pub struct Args {
     /// what `cellc run` does).
     #[arg(long, value_enum, default_value_t = FirstLayer::Auto)]
     first_layer: FirstLayer,
+    /// A variable-length batch: example lengths drawn once, uniformly from T/2 to T, longest
+    /// first, as arith and memorize run; tokens/s then counts only the real tokens (the GEMM
+    /// rate line is left out: the work per step depends on the lengths).
+    #[arg(long)]
+    ragged: bool,
     /// The update after each step (the peer programs use SGD).
     #[arg(long, value_enum, default_value_t = OptimizerKind::Sgd)]
     optimizer: OptimizerKind,
@@ -83,8 +88,10 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
     let mut runner = LmRunner::with_first_layer(&engine, shape, threads, args.first_layer)?;
     runner.flush_denormals = args.denormals == Denormals::Flush;
     let embedded = runner.first_layer_embedded();
+    let lengths = ragged_lengths(&args);
+    runner.set_lengths(lengths.as_deref())?;
     let m = measure(&engine, &mut runner, &args)?;
-    let n = args.batch * args.seq;
+    let n = lengths.as_ref().map_or(args.batch * args.seq, |l| l.iter().sum());
     let median = m.times[m.times.len() / 2];
     let (flops, peer_flops) = flops_per_step(&engine, &args, embedded);
     let gflops = flops / median / 1e9;
@@ -100,7 +107,24 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
                    "ms_per_step": median * 1e3, "ms_per_step_min": m.times[0] * 1e3,
                    "ms_per_step_max": m.times[m.times.len() - 1] * 1e3, "tokens_per_s": tokens_per_s,
                    "flops_per_step": flops, "peer_flops_per_step": peer_flops, "gflops": gflops,
-                   "gemm_gflops": ceiling, "fraction_of_gemm": gflops / ceiling, "cpu_ms_per_step": m.cpu_ms})
+                   "gemm_gflops": ceiling, "fraction_of_gemm": gflops / ceiling, "cpu_ms_per_step": m.cpu_ms,
+                   "lengths": lengths})
+        );
+    } else if let Some(l) = &lengths {
+        println!(
+            "{} B={} H={} T={} V={}, {threads} thread{}, ragged (lengths {}..{}, {n} real tokens of {}): {:.2} ms/step ({:.2} ms of CPU), {:.0} real tokens/s",
+            cell.name,
+            args.batch,
+            args.hidden,
+            args.seq,
+            args.vocab,
+            if threads == 1 { "" } else { "s" },
+            l[l.len() - 1],
+            l[0],
+            args.batch * args.seq,
+            median * 1e3,
+            m.cpu_ms,
+            tokens_per_s
         );
     } else {
         println!(
@@ -131,6 +155,18 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
         print_profile(&runner, &m, ceiling);
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--ragged`: lengths uniform in T/2..=T from a fixed seed, longest first.
+fn ragged_lengths(args: &Args) -> Option<Vec<usize>> {
+    if !args.ragged {
+        return None;
+    }
+    let mut rng = crate::rng::Rng::new(2);
+    let low = args.seq.div_ceil(2);
+    let mut l: Vec<usize> = (0..args.batch).map(|_| rng.range(low, args.seq)).collect();
+    l.sort_unstable_by(|a, b| b.cmp(a));
+    Some(l)
 }
 
 /// Matrix-product flops of one training step: what cellc executes, and what a per-token first

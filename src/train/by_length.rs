@@ -10,9 +10,12 @@ impl LmRunner<'_> {
     pub fn set_batch(&mut self, b: &Batch, pad: u32) -> Result<(), String> {
         self.set_steps(b.steps)?;
         let lengths = if self.padded { None } else { b.lengths(pad) };
-        for layer in &mut self.layers {
-            layer.set_lengths(lengths.as_deref())?;
-        }
-        Ok(())
+        self.set_lengths(lengths.as_deref())
+    }
+
+    /// Each example's length for the next passes, longest first (`None`: every example every
+    /// step).
+    pub fn set_lengths(&mut self, lengths: Option<&[usize]>) -> Result<(), String> {
+        self.layers.iter_mut().try_for_each(|layer| layer.set_lengths(lengths))
     }
 }
