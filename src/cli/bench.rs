@@ -110,15 +110,52 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
                    "gemm_gflops": ceiling, "fraction_of_gemm": gflops / ceiling, "cpu_ms_per_step": m.cpu_ms,
                    "lengths": lengths})
         );
-    } else if let Some(l) = &lengths {
+    } else {
+        print_run(
+            &cell.name,
+            &args,
+            threads,
+            lengths.as_deref(),
+            &m,
+            n,
+            first_layer,
+            embedded,
+            (flops, peer_flops, ceiling),
+        );
+    }
+    if args.profile {
+        print_profile(&runner, &m, ceiling);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The one-line result (and the embedded first layer's share of the flops).
+#[allow(clippy::too_many_arguments)]
+fn print_run(
+    name: &str,
+    args: &Args,
+    threads: usize,
+    lengths: Option<&[usize]>,
+    m: &Measured,
+    n: usize,
+    first_layer: &str,
+    embedded: bool,
+    (flops, peer_flops, ceiling): (f64, f64, f64),
+) {
+    let median = m.times[m.times.len() / 2];
+    let tokens_per_s = n as f64 / median;
+    let gflops = flops / median / 1e9;
+    let run = format!(
+        "{name} B={} H={} T={} V={}, {threads} thread{}",
+        args.batch,
+        args.hidden,
+        args.seq,
+        args.vocab,
+        if threads == 1 { "" } else { "s" }
+    );
+    if let Some(l) = lengths {
         println!(
-            "{} B={} H={} T={} V={}, {threads} thread{}, ragged (lengths {}..{}, {n} real tokens of {}): {:.2} ms/step ({:.2} ms of CPU), {:.0} real tokens/s",
-            cell.name,
-            args.batch,
-            args.hidden,
-            args.seq,
-            args.vocab,
-            if threads == 1 { "" } else { "s" },
+            "{run}, ragged (lengths {}..{}, {n} real tokens of {}): {:.2} ms/step ({:.2} ms of CPU), {:.0} real tokens/s",
             l[l.len() - 1],
             l[0],
             args.batch * args.seq,
@@ -128,13 +165,7 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
         );
     } else {
         println!(
-            "{} B={} H={} T={} V={}, {threads} thread{}, first layer {first_layer}, {:?}: {:.2} ms/step ({:.2} ms of CPU), {:.0} tokens/s, {:.1} GFLOP/s executed = {:.0}% of the measured GEMM rate ({:.1} GFLOP/s)",
-            cell.name,
-            args.batch,
-            args.hidden,
-            args.seq,
-            args.vocab,
-            if threads == 1 { "" } else { "s" },
+            "{run}, first layer {first_layer}, {:?}: {:.2} ms/step ({:.2} ms of CPU), {:.0} tokens/s, {:.1} GFLOP/s executed = {:.0}% of the measured GEMM rate ({:.1} GFLOP/s)",
             args.optimizer,
             median * 1e3,
             m.cpu_ms,
@@ -151,10 +182,6 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
             );
         }
     }
-    if args.profile {
-        print_profile(&runner, &m, ceiling);
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 /// `--ragged`: lengths uniform in T/2..=T from a fixed seed, longest first.
