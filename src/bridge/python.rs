@@ -16,8 +16,7 @@ pub(super) trait Dialect {
     /// A regulariser through mask `mask` of the step's `masks` (random while training, the
     /// expectation otherwise): `v*M` for dropout, `new + M*(old - new)` for zoneout. `args` are
     /// parenthesised where they are sums; the result is one atom.
-    fn stochastic(&self, kind: Stochastic, rate: f64, mask: usize, args: &[String]) -> String {
-        let _ = rate;
+    fn stochastic(&self, kind: Stochastic, _rate: f64, mask: usize, args: &[String]) -> String {
         match (kind, args) {
             (Stochastic::Zoneout, [new, old]) => format!("({new} + masks[{mask}]*({old} - {new}))"),
             (_, [v, ..]) => format!("({v}*masks[{mask}])"),
