@@ -69,7 +69,7 @@ fn engine_pass(engine: &Engine, steps: usize, threads: usize) -> (usize, usize) 
 
 /// Allocations of one language-model training step (after a warm-up step).
 fn lm_step(engine: &Engine, steps: usize, vocab: usize, threads: usize) -> usize {
-    let shape = LmShape { vocab, hidden: 16, layers: 2, batch: 4, steps };
+    let shape = LmShape { vocab, hidden: 16, layers: 2, batch: 4, steps, bidirectional: false };
     let mut runner = LmRunner::new(engine, shape, threads).unwrap();
     let mut params = LmParams::init(engine, shape, 1.0, 3);
     let tokens: Vec<u32> = (0..steps * 4).map(|i| (i % vocab) as u32).collect();

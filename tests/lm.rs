@@ -13,13 +13,23 @@ use ndarray::{Array2, Array3, ArrayD};
 struct Reference {
     loss: f64,
     cells: Vec<Vec<Vec<f64>>>,
+    /// The bidirectional layers' reverse directions.
+    reverse: Vec<Vec<Vec<f64>>>,
     out_w: Vec<f64>,
     out_b: Vec<f64>,
     embed: Vec<f64>,
 }
 
 /// The loss and every gradient in f64: interpreter for the cell, loops for the rest.
-fn reference(engine: &Engine, p: &LmParams, s: LmShape, tokens: &[u32], targets: &[u32]) -> Reference {
+/// `questions`: each example's question length for a bidirectional model (else empty).
+fn reference(
+    engine: &Engine,
+    p: &LmParams,
+    s: LmShape,
+    tokens: &[u32],
+    targets: &[u32],
+    questions: &[usize],
+) -> Reference {
     let inputs: Vec<Vec<u32>> = tokens.iter().map(|&t| vec![t]).collect();
     // Softmax cross-entropy, mean over rows.
     let rows = s.steps * s.batch;
@@ -31,7 +41,7 @@ fn reference(engine: &Engine, p: &LmParams, s: LmShape, tokens: &[u32], targets:
             (0..z.len()).map(|c| ((z[c] - m).exp() / sum - if c == t { 1.0 } else { 0.0 }) / rows as f64).collect();
         ((m + sum.ln() - z[t]) / rows as f64, dz)
     };
-    reference_general(engine, p, s, &inputs, &softmax)
+    reference_general(engine, p, s, &inputs, &softmax, questions)
 }
 
 /// As [`reference`] for music: each row reads the sum of its units' embeddings and scores 88
@@ -50,44 +60,69 @@ fn reference_frames(engine: &Engine, p: &LmParams, s: LmShape, inputs: &[Vec<u32
             .collect();
         (loss / rows as f64, dz)
     };
-    reference_general(engine, p, s, inputs, &sigmoid)
+    reference_general(engine, p, s, inputs, &sigmoid, &[])
 }
 
 /// A row's loss and its gradient from the row index and its logits.
 type RowLoss<'a> = dyn Fn(usize, &[f64]) -> (f64, Vec<f64>) + 'a;
 
-/// The reference for any input sets and any per-row output loss `(row, logits) -> (loss, dlogits)`.
+/// A layer's run in the reference: the forward direction's, and per example its reverse one's
+/// (over its question read backwards, a batch of one; `None` without).
+type LayerRun = (SeqInputs, interp::SeqOutputs, Vec<Option<(SeqInputs, interp::SeqOutputs)>>);
+
+/// The reference for any input sets and any per-row output loss `(row, logits) -> (loss,
+/// dlogits)`; the layers below the top bidirectional over `questions` when it is not empty.
 fn reference_general(
     engine: &Engine,
     p: &LmParams,
     s: LmShape,
     tokens: &[Vec<u32>],
     row_loss: &RowLoss<'_>,
+    questions: &[usize],
 ) -> Reference {
-    let (h, v, rows) = (s.hidden, s.vocab, s.steps * s.batch);
+    let (h, v, rows, batch) = (s.hidden, s.vocab, s.steps * s.batch, s.batch);
     let g = &engine.forward;
     let to64 = |x: &[f32]| x.iter().map(|v| f64::from(*v)).collect::<Vec<f64>>();
-    let weights = |l: usize| -> Vec<ArrayD<f64>> {
+    let weights = |cell: &[Vec<f32>]| -> Vec<ArrayD<f64>> {
         g.sig
             .params
             .iter()
-            .zip(&p.cells[l])
+            .zip(cell)
             .map(|(info, w)| ArrayD::from_shape_vec(info.dims(h, h), to64(w)).unwrap())
             .collect()
+    };
+    let zeros = |b: usize| g.sig.states.iter().map(|_| Array2::zeros((b, h))).collect::<Vec<_>>();
+    // Example b's rows 0..q, last first.
+    let backwards = |values: &[f64], b: usize, q: usize| -> Array3<f64> {
+        let rows: Vec<f64> = (0..q).rev().flat_map(|t| values[(t * batch + b) * h..][..h].to_vec()).collect();
+        Array3::from_shape_vec((q, 1, h), rows).unwrap()
     };
     let mut x: Vec<f64> = tokens
         .iter()
         .flat_map(|set| (0..h).map(move |k| set.iter().map(|&t| f64::from(p.embed[t as usize * h + k])).sum::<f64>()))
         .collect();
-    let mut runs = vec![];
+    let mut runs: Vec<LayerRun> = vec![];
     for l in 0..s.layers {
-        let inputs = SeqInputs::new(
-            Array3::from_shape_vec((s.steps, s.batch, h), x.clone()).unwrap(),
-            g.sig.states.iter().map(|_| Array2::zeros((s.batch, h))).collect(),
-        );
-        let out = interp::forward(g, &weights(l), &inputs).unwrap();
-        x = out.y.iter().copied().collect();
-        runs.push((inputs, out));
+        let inputs = SeqInputs::new(Array3::from_shape_vec((s.steps, batch, h), x.clone()).unwrap(), zeros(batch));
+        let out = interp::forward(g, &weights(&p.cells[l]), &inputs).unwrap();
+        let mut y: Vec<f64> = out.y.iter().copied().collect();
+        let mut reverse = vec![];
+        for (b, &q) in questions.iter().enumerate().filter(|_| l < p.reverse.len()) {
+            if q == 0 {
+                reverse.push(None);
+                continue;
+            }
+            let rin = SeqInputs::new(backwards(&x, b, q), zeros(1));
+            let rout = interp::forward(g, &weights(&p.reverse[l]), &rin).unwrap();
+            for t in 0..q {
+                for k in 0..h {
+                    y[((q - 1 - t) * batch + b) * h + k] += rout.y[[t, 0, k]];
+                }
+            }
+            reverse.push(Some((rin, rout)));
+        }
+        x = y;
+        runs.push((inputs, out, reverse));
     }
     let (ow, ob) = (to64(&p.out_w), to64(&p.out_b));
     let mut loss = 0.0;
@@ -103,12 +138,27 @@ fn reference_general(
     let out_w = (0..v * h).map(|i| (0..rows).map(|r| dlogits[r * v + i / h] * x[r * h + i % h]).sum()).collect();
     let out_b = (0..v).map(|c| (0..rows).map(|r| dlogits[r * v + c]).sum()).collect();
     let mut cells = vec![vec![]; s.layers];
+    let mut reverse: Vec<Vec<Vec<f64>>> =
+        p.reverse.iter().map(|cell| cell.iter().map(|w| vec![0.0; w.len()]).collect()).collect();
     for l in (0..s.layers).rev() {
-        let (inputs, out) = &runs[l];
-        let d = Array3::from_shape_vec((s.steps, s.batch, h), dy.clone()).unwrap();
-        let grads = interp::backward(&engine.backward, &weights(l), inputs, out, &d);
+        let (inputs, out, reverse_runs) = &runs[l];
+        let d = Array3::from_shape_vec((s.steps, batch, h), dy.clone()).unwrap();
+        let grads = interp::backward(&engine.backward, &weights(&p.cells[l]), inputs, out, &d);
         cells[l] = grads.params.iter().map(|a| a.iter().copied().collect()).collect();
-        dy = grads.x.iter().copied().collect();
+        let mut dx: Vec<f64> = grads.x.iter().copied().collect();
+        for (b, run) in reverse_runs.iter().enumerate() {
+            let (Some((rin, rout)), q) = (run, questions[b]) else { continue };
+            let rg = interp::backward(&engine.backward, &weights(&p.reverse[l]), rin, rout, &backwards(&dy, b, q));
+            for (acc, a) in reverse[l].iter_mut().zip(&rg.params) {
+                acc.iter_mut().zip(a.iter()).for_each(|(acc, a)| *acc += a);
+            }
+            for t in 0..q {
+                for k in 0..h {
+                    dx[((q - 1 - t) * batch + b) * h + k] += rg.x[[t, 0, k]];
+                }
+            }
+        }
+        dy = dx;
     }
     let mut embed = vec![0.0; v * h];
     for (r, set) in tokens.iter().enumerate() {
@@ -118,7 +168,7 @@ fn reference_general(
             }
         }
     }
-    Reference { loss, cells, out_w, out_b, embed }
+    Reference { loss, cells, reverse, out_w, out_b, embed }
 }
 
 fn rel_error(a: &[f32], b: &[f64]) -> f64 {
@@ -138,11 +188,19 @@ fn assert_gradients(runner: &LmRunner<'_>, want: &Reference, what: &str) {
             errors.push(("cell", rel_error(&runner.grads.cells[l][k], g)));
         }
     }
+    assert_eq!(runner.grads.reverse.len(), want.reverse.len(), "{what}: reverse directions");
+    for (l, layer) in want.reverse.iter().enumerate() {
+        for (k, g) in layer.iter().enumerate() {
+            errors.push(("reverse cell", rel_error(&runner.grads.reverse[l][k], g)));
+        }
+    }
     for (name, e) in errors {
         assert!(e < 1e-4, "{what}: gradient of {name} off by {e:.2e}");
     }
 }
 
+/// The runner against the reference on random symbols; a bidirectional `shape` gets random
+/// question lengths (0 and T among them).
 fn check(cell: &str, shape: LmShape, threads: usize) {
     let ws = cellc::workspace::Workspace::new();
     let engine = Engine::compile(&ws.check_std(cell).unwrap().cells[0]).unwrap();
@@ -151,13 +209,21 @@ fn check(cell: &str, shape: LmShape, threads: usize) {
     let rows = shape.steps * shape.batch;
     let tokens: Vec<u32> = (0..rows).map(|_| rng.below(shape.vocab as u64) as u32).collect();
     let targets: Vec<u32> = (0..rows).map(|_| rng.below(shape.vocab as u64) as u32).collect();
-    let want = reference(&engine, &params, shape, &tokens, &targets);
+    let mut questions: Vec<usize> = vec![];
+    if shape.bidirectional {
+        questions = (0..shape.batch).map(|_| rng.below(shape.steps as u64 + 1) as usize).collect();
+        (questions[0], questions[shape.batch - 1]) = (0, shape.steps);
+    }
+    let want = reference(&engine, &params, shape, &tokens, &targets, &questions);
     // Per token, and per vocabulary entry (forced even where V is not below T*B).
     let modes: &[FirstLayer] =
         if engine.supports_embedding() { &[FirstLayer::Full, FirstLayer::Embedded] } else { &[FirstLayer::Full] };
     for &mode in modes {
         let mut runner = LmRunner::with_first_layer(&engine, shape, threads, mode).unwrap();
         assert_eq!(runner.first_layer_embedded(), mode == FirstLayer::Embedded);
+        if shape.bidirectional {
+            runner.set_questions(&questions).unwrap();
+        }
         let loss = runner.forward_backward(&params, &tokens, &targets, false).unwrap();
         let what = format!("{cell} {shape:?}, first layer {mode:?}, {threads} threads");
         assert!((loss - want.loss).abs() < 1e-5 * want.loss.abs().max(1.0), "{what}: loss {loss} vs {}", want.loss);
@@ -167,10 +233,58 @@ fn check(cell: &str, shape: LmShape, threads: usize) {
 
 #[test]
 fn gradients_match_the_f64_reference() {
-    check("gru", LmShape { vocab: 7, hidden: 5, layers: 1, batch: 3, steps: 6 }, 1);
-    check("lstm", LmShape { vocab: 9, hidden: 6, layers: 2, batch: 2, steps: 10 }, 2);
-    check("mut1", LmShape { vocab: 5, hidden: 4, layers: 1, batch: 4, steps: 5 }, 2);
-    check("mut2", LmShape { vocab: 30, hidden: 3, layers: 1, batch: 2, steps: 3 }, 1);
+    check("gru", LmShape { vocab: 7, hidden: 5, layers: 1, batch: 3, steps: 6, bidirectional: false }, 1);
+    check("lstm", LmShape { vocab: 9, hidden: 6, layers: 2, batch: 2, steps: 10, bidirectional: false }, 2);
+    check("mut1", LmShape { vocab: 5, hidden: 4, layers: 1, batch: 4, steps: 5, bidirectional: false }, 2);
+    check("mut2", LmShape { vocab: 30, hidden: 3, layers: 1, batch: 2, steps: 3, bidirectional: false }, 1);
+}
+
+#[test]
+fn bidirectional_gradients_match_the_f64_reference() {
+    check("gru", LmShape { vocab: 7, hidden: 5, layers: 2, batch: 4, steps: 6, bidirectional: true }, 1);
+    check("lstm", LmShape { vocab: 9, hidden: 6, layers: 3, batch: 3, steps: 7, bidirectional: true }, 2);
+    check("lstm_ln", LmShape { vocab: 6, hidden: 4, layers: 2, batch: 5, steps: 5, bidirectional: true }, 2);
+}
+
+/// A weighted row (the question's last and every answer row) reads no symbol after its own: its
+/// loss is the same bit for bit whatever comes later; a question row's reverse direction does
+/// read the rest of its question.
+#[test]
+fn a_bidirectional_prediction_reads_nothing_after_its_row() {
+    let ws = cellc::workspace::Workspace::new();
+    let engine = Engine::compile(&ws.check_std("lstm_ln").unwrap().cells[0]).unwrap();
+    let shape = LmShape { vocab: 8, hidden: 6, layers: 3, batch: 4, steps: 8, bidirectional: true };
+    let (b, steps) = (shape.batch, shape.steps);
+    let params = LmParams::init(&engine, shape, 1.0, 5);
+    let questions = [5, 8, 3, 1];
+    let weights: Vec<f32> = (0..steps * b).map(|r| if r / b + 1 >= questions[r % b] { 1.0 } else { 0.0 }).collect();
+    assert_eq!(cellc::tasks::question_lengths(&weights, b), questions);
+    let mut rng = Rng::new(8);
+    let tokens: Vec<u32> = (0..steps * b).map(|_| rng.below(8) as u32).collect();
+    let targets: Vec<u32> = (0..steps * b).map(|_| rng.below(8) as u32).collect();
+    let mut runner = LmRunner::new(&engine, shape, 2).unwrap();
+    runner.set_questions(&questions).unwrap();
+    let mut row_losses = |tokens: &[u32], weights: &[f32]| {
+        runner.evaluate(&params, tokens, &targets, Some(weights), false).unwrap();
+        runner.row_results().1.to_vec()
+    };
+    let base = row_losses(&tokens, &weights);
+    for (col, &q) in questions.iter().enumerate() {
+        for t in q - 1..steps {
+            let mut later = tokens.clone();
+            for r in (t + 1..steps).map(|u| u * b + col) {
+                later[r] = (later[r] + 1 + rng.below(7) as u32) % 8;
+            }
+            let moved = row_losses(&later, &weights);
+            assert_eq!(moved[t * b + col].to_bits(), base[t * b + col].to_bits(), "example {col} row {t}");
+        }
+    }
+    // Row 0 of a question of 5 changes with its question's last symbol (every row weighted).
+    let all = vec![1.0; steps * b];
+    let before = row_losses(&tokens, &all)[0];
+    let mut last = tokens.clone();
+    last[4 * b] = (last[4 * b] + 1) % 8;
+    assert_ne!(row_losses(&last, &all)[0], before, "the reverse direction reads the question's end");
 }
 
 #[test]
@@ -179,7 +293,7 @@ fn music_gradients_match_the_f64_reference() {
     for (cell, threads) in [("lstm", 1), ("mut1", 2)] {
         let ws = cellc::workspace::Workspace::new();
         let engine = Engine::compile(&ws.check_std(cell).unwrap().cells[0]).unwrap();
-        let shape = LmShape { vocab: 88, hidden: 6, layers: 2, batch: 3, steps: 5 };
+        let shape = LmShape { vocab: 88, hidden: 6, layers: 2, batch: 3, steps: 5, bidirectional: false };
         let params = LmParams::init(&engine, shape, 1.0, 4);
         let mut rng = Rng::new(6);
         let rows = shape.steps * shape.batch;
@@ -212,7 +326,7 @@ fn music_gradients_match_the_f64_reference() {
 fn training_lowers_the_loss() {
     let ws = cellc::workspace::Workspace::new();
     let engine = Engine::compile(&ws.check_std("gru").unwrap().cells[0]).unwrap();
-    let shape = LmShape { vocab: 10, hidden: 16, layers: 1, batch: 8, steps: 12 };
+    let shape = LmShape { vocab: 10, hidden: 16, layers: 1, batch: 8, steps: 12, bidirectional: false };
     let mut params = LmParams::init(&engine, shape, 1.0, 1);
     let mut runner = LmRunner::new(&engine, shape, 2).unwrap();
     // A deterministic stream: the next symbol is the current one plus one.
@@ -229,17 +343,26 @@ fn training_lowers_the_loss() {
 
 /// The directional derivative of the loss along a random direction, by the runner's gradients
 /// and by central differences with the same dropout masks, for dropout (per step and
-/// variational) and tied embeddings.
+/// variational), tied embeddings and bidirectional layers.
 #[test]
 fn dropout_and_tied_embeddings_have_the_right_gradients() {
     let ws = cellc::workspace::Workspace::new();
     let engine = Engine::compile(&ws.check_std("lstm").unwrap().cells[0]).unwrap();
-    let shape = LmShape { vocab: 11, hidden: 8, layers: 2, batch: 3, steps: 6 };
+    let shape = LmShape { vocab: 11, hidden: 8, layers: 2, batch: 3, steps: 6, bidirectional: false };
     let rows = shape.steps * shape.batch;
     let mut rng = Rng::new(9);
     let tokens: Vec<u32> = (0..rows).map(|_| rng.below(11) as u32).collect();
     let targets: Vec<u32> = (0..rows).map(|_| rng.below(11) as u32).collect();
-    for (variational, tied) in [(false, false), (true, false), (false, true), (true, true)] {
+    let combos = [
+        (false, false, false),
+        (true, false, false),
+        (false, true, false),
+        (true, true, false),
+        (false, false, true),
+        (true, true, true),
+    ];
+    for (variational, tied, bidirectional) in combos {
+        let shape = LmShape { bidirectional, ..shape };
         let mut params = LmParams::init(&engine, shape, 1.0, 2);
         if tied {
             params.out_w.clone_from(&params.embed);
@@ -247,6 +370,9 @@ fn dropout_and_tied_embeddings_have_the_right_gradients() {
         let mut runner = LmRunner::new(&engine, shape, 1).unwrap();
         runner.variational = variational;
         runner.tied = tied;
+        if bidirectional {
+            runner.set_questions(&[6, 0, 4]).unwrap();
+        }
         let masks = Rng::new(4);
         let loss_at = |p: &LmParams, runner: &mut LmRunner<'_>| {
             runner
@@ -254,7 +380,7 @@ fn dropout_and_tied_embeddings_have_the_right_gradients() {
                 .unwrap()
         };
         loss_at(&params, &mut runner);
-        let what = format!("variational {variational}, tied {tied}");
+        let what = format!("variational {variational}, tied {tied}, bidirectional {bidirectional}");
         // Dropout is on every non-recurrent connection; a variational mask repeats over steps.
         for l in 0..=shape.layers {
             let m = runner.dropout_mask(l);
@@ -300,7 +426,7 @@ fn training_flushes_denormals_to_zero_unless_told_not_to() {
     // Every output of this cell is subnormal (1e-40 is below f32's smallest normal, 1.2e-38).
     let cell = support::checked_cell("cell tiny {\n    state h\n    h' = 1e-40*sigm(W*x + b)\n}\n");
     let engine = Engine::compile(&cell).unwrap();
-    let shape = LmShape { vocab: 5, hidden: 4, layers: 1, batch: 2, steps: 3 };
+    let shape = LmShape { vocab: 5, hidden: 4, layers: 1, batch: 2, steps: 3, bidirectional: false };
     let params = LmParams::init(&engine, shape, 1.0, 1);
     let (tokens, targets) = (vec![1, 2, 3, 4, 0, 1], vec![2, 3, 4, 0, 1, 2]);
     let outputs = |flush: bool| {

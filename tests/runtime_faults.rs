@@ -112,7 +112,7 @@ fn a_failing_step_reaches_the_trainer_as_an_error_and_training_goes_on() {
     use cellc::train::lm::{LmParams, LmRunner, LmShape};
     let out = within(Duration::from_secs(120), "a failing training step", || {
         let e = engine("lstm");
-        let shape = LmShape { vocab: 10, hidden: 16, layers: 2, batch: 8, steps: 12 };
+        let shape = LmShape { vocab: 10, hidden: 16, layers: 2, batch: 8, steps: 12, bidirectional: false };
         let tokens: Vec<u32> = (0..96).map(|i| (i % 10) as u32).collect();
         let targets: Vec<u32> = tokens.iter().map(|t| (t + 1) % 10).collect();
         let run = |fault: Option<(usize, usize)>| {

@@ -335,3 +335,40 @@ fn batches_run_by_length_train_exactly_as_padded_ones() {
         assert_eq!(by_length.1, padded.1, "{}: histories differ", cell.name);
     }
 }
+
+#[test]
+fn a_bidirectional_run_repeats_resumes_and_runs_by_length_exactly() {
+    let (e, source) = (cell("gru"), std_source("gru"));
+    for (task, dropout) in [("arith", 0.0), ("memorize", 0.2)] {
+        let mut cfg = config(task, 60);
+        (cfg.layers, cfg.bidirectional, cfg.dropout) = (2, true, dropout);
+        let whole = train(&e, cfg.clone());
+        assert_eq!(whole.2, train(&e, cfg.clone()).2, "{task}: the seed fixes every number");
+        let mut one_way = cfg.clone();
+        one_way.bidirectional = false;
+        let one_way = train(&e, one_way);
+        // The embedding and output layer, then a cell per layer and per reverse direction (one).
+        let per_cell = (one_way.2.len() - 3) / 2;
+        assert_eq!(whole.2.len(), 3 + 3 * per_cell, "{task}: tensors");
+        let forward = 1 + 2 * per_cell;
+        assert_ne!(one_way.2[..forward], whole.2[..forward], "{task}: the reverse directions count");
+        let mut padded = cfg.clone();
+        padded.padded = true;
+        assert_eq!(train(&e, padded).2, whole.2, "{task}: by length as padded");
+        let dir = support::scratch(&format!("resume-bidirectional-{task}"));
+        let mut half = cfg.clone();
+        half.budget = Budget::Steps(25);
+        Run::start(&e, half).unwrap().train(Hooks { save: Some((&dir, &source)), ..Hooks::default() }).unwrap().unwrap();
+        let mut run = Run::resume(&e, &dir).unwrap();
+        run.state.config.budget = Budget::Steps(60);
+        let out = run.train(Hooks::default()).unwrap().unwrap();
+        assert_eq!(run.state.params.tensors().into_iter().cloned().collect::<Vec<_>>(), whole.2, "{task}: resumed");
+        assert_eq!(out.test.metric.to_bits(), whole.0.to_bits(), "{task}: resumed test result");
+    }
+    // Refused where it cannot mean anything.
+    let mut cfg = config("arith", 10);
+    cfg.bidirectional = true;
+    assert!(Run::start(&e, cfg.clone()).err().unwrap().contains("--layers 2"));
+    (cfg.layers, cfg.task.kind) = (2, TaskKind::Xml);
+    assert!(Run::start(&e, cfg).err().unwrap().contains("whole question"));
+}

@@ -84,7 +84,14 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
     let threads = args.threads.get();
     let mut engine = Engine::compile(&cell).map_err(|e| format!("cannot compile `{}`: {e}", cell.name))?;
     engine.step_mode = args.step_mode;
-    let shape = LmShape { vocab: args.vocab, hidden: args.hidden, layers: 1, batch: args.batch, steps: args.seq };
+    let shape = LmShape {
+        vocab: args.vocab,
+        hidden: args.hidden,
+        layers: 1,
+        batch: args.batch,
+        steps: args.seq,
+        bidirectional: false,
+    };
     let mut runner = LmRunner::with_first_layer(&engine, shape, threads, args.first_layer)?;
     runner.flush_denormals = args.denormals == Denormals::Flush;
     let embedded = runner.first_layer_embedded();
@@ -224,7 +231,14 @@ struct Measured {
 
 /// Warm-up steps, then the timed ones, on random tokens of a fixed seed.
 fn measure(engine: &Engine, runner: &mut LmRunner<'_>, args: &Args) -> Result<Measured, String> {
-    let shape = LmShape { vocab: args.vocab, hidden: args.hidden, layers: 1, batch: args.batch, steps: args.seq };
+    let shape = LmShape {
+        vocab: args.vocab,
+        hidden: args.hidden,
+        layers: 1,
+        batch: args.batch,
+        steps: args.seq,
+        bidirectional: false,
+    };
     let mut params = LmParams::init(engine, shape, 1.0, 0);
     let mut rng = crate::rng::Rng::new(1);
     let n = args.batch * args.seq;

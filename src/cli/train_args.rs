@@ -70,6 +70,12 @@ pub struct TrainArgs {
     /// gradients, less work).
     #[arg(long)]
     pub padded: bool,
+    /// Bidirectional layers (arith, memorize: tasks that read a whole question before
+    /// answering): every layer below the top also reads each question backwards, its own
+    /// weights, the two directions' outputs summed. Needs --layers 2 or more; the top layer
+    /// answers left to right.
+    #[arg(long)]
+    pub bidirectional: bool,
     /// Stop after this many training steps.
     #[arg(long, group = "budget")]
     pub steps: Option<u64>,
@@ -197,6 +203,7 @@ impl TrainArgs {
             dropout: args.dropout,
             variational: args.variational,
             padded: args.padded,
+            bidirectional: args.bidirectional,
             tied: args.tied,
             budget: args.budget()?.unwrap_or(default_budget),
             // 0: once per epoch for a corpus or music, else 200 (decided when the task is built).

@@ -154,6 +154,12 @@ impl Buffers {
         self.external.iter().any(|&(a, _)| a != 0)
     }
 
+    /// x, [T, B, D] row-major, as the last run read it.
+    pub fn input(&self, e: &Engine) -> &[f32] {
+        let n = self.input_rows();
+        &self.buf(e.schedule.input_buf)[..n]
+    }
+
     /// x, [T, B, D] row-major.
     pub fn input_mut(&mut self, e: &Engine) -> &mut [f32] {
         // An attached x is the caller's read-only memory.

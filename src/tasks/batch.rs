@@ -82,6 +82,12 @@ impl Batch {
         lengths.windows(2).all(|w| w[0] >= w[1]).then_some(lengths)
     }
 
+    /// Each column's question length: the rows before its first answer target and that row
+    /// (the one predicting the answer's first symbol); 0 for a column with no answer.
+    pub fn question_lengths(&self) -> Vec<usize> {
+        question_lengths(&self.weights, self.batch)
+    }
+
     /// Places one example (its symbols, and the answer mask over its targets) in column `b`.
     /// `symbols[i]` is read at step i and `symbols[i + 1]` is its target.
     pub fn put_example(&mut self, b: usize, symbols: &[u32], answer_from: usize) {
@@ -92,6 +98,12 @@ impl Batch {
             self.weights[r] = if i + 1 >= answer_from { 1.0 } else { 0.0 };
         }
     }
+}
+
+/// [`Batch::question_lengths`] from a batch's row weights ([T, B]).
+pub fn question_lengths(weights: &[f32], batch: usize) -> Vec<usize> {
+    let steps = weights.len() / batch.max(1);
+    (0..batch).map(|b| (0..steps).find(|t| weights[t * batch + b] != 0.0).map_or(0, |t| t + 1)).collect()
 }
 
 /// One example of a sequence task: `symbols[i]` is read at step i and predicts `symbols[i + 1]`;

@@ -20,7 +20,7 @@ mod kind;
 mod metrics;
 mod stream;
 
-pub use batch::{Batch, Example, Frames, Sets};
+pub use batch::{Batch, Example, Frames, Sets, question_lengths};
 pub use config::{Task, TaskConfig, builds_on_this_thread, column_text};
 pub use kind::{DataNeed, Found, PaperRole, Scored, TaskKind, survey};
 pub use metrics::{Metrics, Tally};

@@ -1,5 +1,6 @@
 //! Sequence batches run by length: each example only for its own steps (the runtime's
-//! variable-length runs), unless the run asks for padded batches.
+//! variable-length runs), unless the run asks for padded batches; a bidirectional model's
+//! reverse directions read each example's question.
 
 use super::lm::LmRunner;
 use crate::tasks::Batch;
@@ -10,7 +11,11 @@ impl LmRunner<'_> {
     pub fn set_batch(&mut self, b: &Batch, pad: u32) -> Result<(), String> {
         self.set_steps(b.steps)?;
         let lengths = if self.padded { None } else { b.lengths(pad) };
-        self.set_lengths(lengths.as_deref())
+        self.set_lengths(lengths.as_deref())?;
+        if self.shape.bidirectional {
+            self.set_questions(&b.question_lengths())?;
+        }
+        Ok(())
     }
 
     /// Each example's length for the next passes, longest first (`None`: every example every

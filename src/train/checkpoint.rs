@@ -1,7 +1,7 @@
 //! Checkpoints of a training run, in a directory:
 //!
 //! - `model.safetensors`: the best parameters so far (validation), named `embed`,
-//!   `layer<l>.<param>`, `out.W`, `out.b`, with the run's description as JSON in the file's
+//!   `layer<l>.<param>`, `layer<l>.reverse.<param>` (bidirectional layers), `out.W`, `out.b`, with the run's description as JSON in the file's
 //!   metadata (key `cellc`). `cellc test DIR` reads it. (No `model.json` beside it any more: a
 //!   second copy nothing reads could be damaged unnoticed.)
 //! - `state.safetensors`: everything a resumed run needs to continue exactly: the current
@@ -163,11 +163,14 @@ fn params_from(
     }
     let mut it = tensors.into_iter();
     let embed = it.next().unwrap_or_default();
-    let per_layer = (layout.len() - 3) / shape.layers.max(1);
-    let cells = (0..shape.layers).map(|_| it.by_ref().take(per_layer).collect()).collect();
+    let per_layer = (layout.len() - 3) / (shape.layers + shape.reverse_layers()).max(1);
+    let mut layers =
+        |n: usize| -> Vec<Vec<Vec<f32>>> { (0..n).map(|_| it.by_ref().take(per_layer).collect()).collect() };
+    let cells = layers(shape.layers);
+    let reverse = layers(shape.reverse_layers());
     let out_w = it.next().unwrap_or_default();
     let out_b = it.next().unwrap_or_default();
-    Ok(LmParams { embed, cells, out_w, out_b })
+    Ok(LmParams { embed, cells, reverse, out_w, out_b })
 }
 
 /// A saved model: its description and best parameters (`cellc test`).

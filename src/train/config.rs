@@ -50,6 +50,10 @@ pub struct TrainConfig {
     /// instead of each example for its own length.
     #[serde(default)]
     pub padded: bool,
+    /// Every layer below the top also reads each example's question backwards (tasks that read
+    /// a whole question before answering: arith, memorize); see `train/bidirectional.rs`.
+    #[serde(default)]
+    pub bidirectional: bool,
     pub budget: Budget,
     /// Steps between validations (0: chosen when the run starts: about once per epoch for a
     /// corpus or music, every 200 steps otherwise).
@@ -93,6 +97,7 @@ impl TrainConfig {
             variational: false,
             tied: false,
             padded: false,
+            bidirectional: false,
             budget: Budget::Steps(steps),
             eval_every: (steps / 5).max(1),
             eval_examples: 500,
@@ -123,6 +128,14 @@ impl TrainConfig {
             (self.threads >= 1, "--threads must be at least 1"),
             (self.budget.is_valid(), "the budget (--steps, --epochs, --time) must be positive"),
             (self.schedule_is_valid(), "--warmup and --floor must be fractions in [0, 1]"),
+            (
+                !self.bidirectional || self.layers >= 2,
+                "--bidirectional needs --layers 2 or more: the layers below the top read the question both ways, the top one answers left to right",
+            ),
+            (
+                !self.bidirectional || !self.task.kind.is_stream(),
+                "--bidirectional is for tasks that read a whole question before answering (arith, memorize); this one predicts every next symbol",
+            ),
             (
                 self.schedule.is_plateau() || self.decay_epoch.is_none(),
                 "--decay-epoch is a schedule of its own: use it with --schedule plateau",
@@ -164,7 +177,14 @@ impl TrainConfig {
     pub fn model_shape(&self, task: &Task) -> LmShape {
         let batch = task.streams().unwrap_or(self.batch);
         let steps = if task.kind().is_stream() { self.bptt } else { 32 };
-        LmShape { vocab: task.vocab(), hidden: self.hidden, layers: self.layers, batch, steps }
+        LmShape {
+            vocab: task.vocab(),
+            hidden: self.hidden,
+            layers: self.layers,
+            batch,
+            steps,
+            bidirectional: self.bidirectional,
+        }
     }
 }
 

@@ -29,6 +29,8 @@ pub(super) enum Input<'a> {
 #[derive(Clone, Debug)]
 pub struct LmGrads {
     pub cells: Vec<Vec<Vec<f32>>>,
+    /// Per bidirectional layer, its reverse direction's.
+    pub reverse: Vec<Vec<Vec<f32>>>,
     pub out_w: Vec<f32>,
     pub out_b: Vec<f32>,
 }
@@ -52,6 +54,8 @@ pub struct LmRunner<'e> {
     pub threads: usize,
     pub(super) softmax: Softmax,
     pub(super) layers: Vec<Buffers>,
+    /// The bidirectional layers' reverse directions (`bidirectional.rs`).
+    pub(super) reverse: super::bidirectional::Reverse,
     /// [T*B, V]: logits, then (after the softmax pass) the gradient of the loss.
     pub(super) logits: Vec<f32>,
     pub(super) tables: SoftmaxTables,
@@ -135,6 +139,7 @@ impl<'e> LmRunner<'e> {
             threads,
             softmax: Softmax::compile()?,
             layers,
+            reverse: super::bidirectional::Reverse::new(engine, shape)?,
             logits: vec![0.0; rows * shape.vocab],
             tables: SoftmaxTables::new(rows, shape.vocab, threads),
             dy: vec![0.0; rows * shape.hidden],
@@ -153,6 +158,7 @@ impl<'e> LmRunner<'e> {
             flush_denormals: true,
             grads: LmGrads {
                 cells: (0..shape.layers).map(|_| lens.iter().map(|&n| vec![0.0; n]).collect()).collect(),
+                reverse: (0..shape.reverse_layers()).map(|_| lens.iter().map(|&n| vec![0.0; n]).collect()).collect(),
                 out_w: vec![0.0; shape.vocab * shape.hidden],
                 out_b: vec![0.0; shape.vocab],
             },
@@ -194,32 +200,6 @@ impl<'e> LmRunner<'e> {
         }
         self.shape.steps = steps;
         Ok(())
-    }
-
-    /// Draws fresh dropout masks (drop probability `p`) for every non-recurrent connection.
-    fn draw_masks(&mut self, rng: &mut Rng, p: f64) {
-        let s = self.shape;
-        let n = self.rows() * s.hidden;
-        let cap = self.dy.len();
-        if self.masks.len() != s.layers + 1 {
-            self.masks = (0..=s.layers).map(|_| vec![0.0; cap]).collect();
-            self.top_dropped = vec![0.0; cap];
-        }
-        let keep = (1.0 / (1.0 - p)) as f32;
-        let per_column = s.batch * s.hidden;
-        for m in &mut self.masks {
-            let drawn = if self.variational { per_column } else { n };
-            for v in &mut m[..drawn] {
-                *v = if rng.chance(p) { 0.0 } else { keep };
-            }
-            if self.variational {
-                // Step t's rows are t*B..(t+1)*B: repeat step 0's mask.
-                let (first, rest) = m[..n].split_at_mut(per_column);
-                for chunk in rest.chunks_mut(per_column) {
-                    chunk.copy_from_slice(&first[..chunk.len()]);
-                }
-            }
-        }
     }
 
     /// Forward through every layer from `tokens` ([T, B]); states start at zero, or (with
@@ -310,6 +290,7 @@ impl<'e> LmRunner<'e> {
                 } else {
                     x.copy_from_slice(y);
                 }
+                self.add_reverse_output(l - 1, dropping);
             }
             if carry {
                 self.layers[l].carry_states(e);
@@ -327,6 +308,7 @@ impl<'e> LmRunner<'e> {
             } else {
                 e.forward(&mut self.layers[l], &p.cells[l], self.threads)?;
             }
+            self.forward_reverse(p, l, input, masks)?;
         }
         if dropping {
             let top = self.layers[self.shape.layers - 1].output(e);
@@ -375,6 +357,7 @@ impl<'e> LmRunner<'e> {
         self.touched.sort_unstable();
         self.touched.dedup();
         for l in (0..s.layers).rev() {
+            self.backward_reverse(p, l)?;
             let (bufs, grads) = (&mut self.layers[l], &mut self.grads.cells[l]);
             if let (0, true, Input::Tokens(tokens)) = (l, self.first_embedded, input) {
                 e.backward_embedded(
@@ -420,6 +403,7 @@ impl<'e> LmRunner<'e> {
                     }
                 }
             }
+            self.add_reverse_input_grad(l, input);
         }
         Ok(())
     }
@@ -475,18 +459,6 @@ impl<'e> LmRunner<'e> {
         Ok(self.sigmoid_layer(p, &frames.target, weights, true))
     }
 
-    /// The dropout mask of the last training pass on connection `l` (layer l's input for l < L,
-    /// the output layer's input for l = L), [T*B, H]; empty without dropout.
-    pub fn dropout_mask(&self, l: usize) -> &[f32] {
-        if self.masks_live { &self.masks[l][..self.rows() * self.shape.hidden] } else { &[] }
-    }
-
-    /// Per row of the last `evaluate_frames`: (true positives, false positives, false negatives)
-    /// of the notes predicted sounding (probability above 1/2).
-    pub fn row_hits(&self) -> &[[u32; 3]] {
-        &self.tables.row_hits[..self.rows()]
-    }
-
     /// [`LmRunner::forward_backward_weighted`], every row counted, no dropout, the cell's masks
     /// as `set_cell_masks` last set them (their expectation by default).
     pub fn forward_backward(
@@ -521,80 +493,5 @@ impl<'e> LmRunner<'e> {
         let _fp = FlushDenormals::new(self.flush_denormals);
         self.forward_layers(p, tokens, carry, None, MaskDraw::Expected)?;
         Ok(self.output_layer(p, targets, weights, true))
-    }
-
-    /// Per row of the last `evaluate`: whether the top prediction was the target, and the
-    /// cross-entropy (0 for rows of weight 0).
-    pub fn row_results(&self) -> (&[bool], &[f32]) {
-        let n = self.rows();
-        (&self.tables.row_right[..n], &self.tables.row_loss[..n])
-    }
-
-    /// The Euclidean norm of all gradients together (the embedding's included), the same for
-    /// any thread count.
-    pub fn grad_norm(&self) -> f64 {
-        let h = self.shape.hidden;
-        let mut slices: Vec<&[f32]> =
-            self.touched.iter().map(|&t| &self.dembed[t as usize * h..(t as usize + 1) * h]).collect();
-        slices.extend(self.grads.cells.iter().flatten().map(Vec::as_slice));
-        slices.push(&self.grads.out_w);
-        slices.push(&self.grads.out_b);
-        super::optim::norm(&slices, self.threads)
-    }
-
-    /// The gradients in [`LmParams::tensors`] order.
-    pub fn grad_tensors(&self) -> Vec<&[f32]> {
-        let mut g: Vec<&[f32]> = vec![&self.dembed];
-        g.extend(self.grads.cells.iter().flatten().map(|v| v.as_slice()));
-        g.push(&self.grads.out_w);
-        g.push(&self.grads.out_b);
-        g
-    }
-
-    /// The distinct symbols of the last batch: the embedding rows with a gradient.
-    pub fn touched(&self) -> &[u32] {
-        &self.touched
-    }
-
-    /// The states the next `carry` run starts from, per layer and state ([B, H] each).
-    pub fn carried_states(&self) -> Vec<Vec<Vec<f32>>> {
-        let e = self.engine;
-        let n = e.forward.sig.states.len();
-        self.layers.iter().map(|l| (0..n).map(|s| l.final_state(e, s).to_vec()).collect()).collect()
-    }
-
-    /// Sets what the next `carry` run starts from (see [`LmRunner::carried_states`]).
-    pub fn set_carried_states(&mut self, states: &[Vec<Vec<f32>>]) -> Result<(), String> {
-        let e = self.engine;
-        let want = self.shape.batch * self.shape.hidden;
-        if states.len() != self.layers.len() || states.iter().flatten().any(|s| s.len() != want) {
-            return Err("carried states do not match the model's layers and sizes".into());
-        }
-        for (l, layer) in states.iter().enumerate() {
-            for (s, v) in layer.iter().enumerate() {
-                self.layers[l].final_state_mut(e, s).copy_from_slice(v);
-            }
-        }
-        Ok(())
-    }
-
-    /// Each layer's buffers (their stored values are the last forward pass).
-    pub fn layers(&self) -> &[Buffers] {
-        &self.layers
-    }
-
-    /// The accumulated phase times of every layer's cell runs.
-    pub fn cell_times(&self) -> crate::runtime::PhaseTimes {
-        let mut t = crate::runtime::PhaseTimes::default();
-        for l in &self.layers {
-            let x = l.times;
-            t.weights += x.weights;
-            t.forward_pre += x.forward_pre;
-            t.forward_step += x.forward_step;
-            t.backward_step += x.backward_step;
-            t.backward_post += x.backward_post;
-            t.weight_grads += x.weight_grads;
-        }
-        t
     }
 }

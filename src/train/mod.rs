@@ -3,14 +3,17 @@
 //! diverged run, the paper's hyperparameter grid, and [`run::Run`], the one path every command
 //! trains through.
 
+mod bidirectional;
 mod by_length;
 pub mod checkpoint;
 pub mod config;
 pub mod diverge;
+mod dropout;
 pub mod evaluate;
 pub mod fit;
 pub mod grid;
 pub mod lm;
+mod lm_views;
 pub mod model;
 pub mod optim;
 mod output;

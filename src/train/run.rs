@@ -127,6 +127,7 @@ pub fn loss_on_batch(cell: &Cell, dir: &Path, mut batch: crate::tensors::TensorS
         layers: config.layers,
         batch: b,
         steps: t,
+        bidirectional: config.bidirectional,
     };
     let mut runner = LmRunner::new(&engine, shape, 1)?;
     let symbols = |a: &ndarray::ArrayD<f32>| -> Result<Vec<u32>, String> {
@@ -155,6 +156,13 @@ pub fn loss_on_batch(cell: &Cell, dir: &Path, mut batch: crate::tensors::TensorS
         }
         let frames = crate::tasks::Frames { input: sets(&inputs), target: sets(&targets) };
         return runner.evaluate_frames(&model.params, &frames, weights.as_deref(), false);
+    }
+    if config.bidirectional {
+        // The reverse directions read each question: the rows up to the first one weighted.
+        let w = weights.as_deref().ok_or_else(|| {
+            format!("{what}: a bidirectional model needs `weights` (they mark where each question ends)")
+        })?;
+        runner.set_questions(&crate::tasks::question_lengths(w, b))?;
     }
     runner.evaluate(&model.params, &symbols(&inputs)?, &symbols(&targets)?, weights.as_deref(), false)
 }

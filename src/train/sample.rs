@@ -38,6 +38,9 @@ pub struct Generator<'e> {
 
 impl<'e> Generator<'e> {
     pub fn new(engine: &'e Engine, params: &'e LmParams, shape: LmShape) -> Result<Generator<'e>, String> {
+        if shape.bidirectional {
+            return Err("a bidirectional model reads a whole question before answering; generation runs one symbol at a time (evaluate it with `cellc test`)".into());
+        }
         let h = shape.hidden;
         let layers = (0..shape.layers).map(|_| Stream::new(engine, h, h, 1, 1)).collect::<Result<_, _>>()?;
         Ok(Generator { params, shape, layers, x: vec![0.0; h] })
