@@ -222,6 +222,7 @@ fn an_exported_trained_model_gives_the_loss_cellc_test_gives() {
         trained(&dir, "gru", "arith", &[]),
         trained(&dir, "lstm", "music:jsb", &["--layers", "2", "--data", data]),
         trained(&dir, "mut1", "xml", &["--layers", "2"]),
+        trained(&dir, "gru", "memorize", &["--layers", "3", "--bidirectional", "--dropout", "0.1"]),
     ];
     let mut cases = vec![];
     for (i, m) in models.iter().enumerate() {

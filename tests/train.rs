@@ -358,7 +358,11 @@ fn a_bidirectional_run_repeats_resumes_and_runs_by_length_exactly() {
         let dir = support::scratch(&format!("resume-bidirectional-{task}"));
         let mut half = cfg.clone();
         half.budget = Budget::Steps(25);
-        Run::start(&e, half).unwrap().train(Hooks { save: Some((&dir, &source)), ..Hooks::default() }).unwrap().unwrap();
+        Run::start(&e, half)
+            .unwrap()
+            .train(Hooks { save: Some((&dir, &source)), ..Hooks::default() })
+            .unwrap()
+            .unwrap();
         let mut run = Run::resume(&e, &dir).unwrap();
         run.state.config.budget = Budget::Steps(60);
         let out = run.train(Hooks::default()).unwrap().unwrap();

@@ -69,11 +69,13 @@ fn model_info(dir: &Path, config: &crate::train::TrainConfig) -> Result<ModelInf
     let embed = set.tensors.get("embed").ok_or_else(|| format!("{}: no tensor `embed`", path.display()))?;
     let (vocab, hidden) = (embed.shape()[0], embed.shape()[1]);
     let layers = (0..).take_while(|l| set.tensors.keys().any(|k| k.starts_with(&format!("layer{l}.")))).count();
+    let bidirectional = set.tensors.keys().any(|k| k.starts_with("layer0.reverse."));
     let kind = config.task.kind;
     Ok(ModelInfo {
         vocab,
         hidden,
         layers,
+        bidirectional,
         music: matches!(kind, crate::tasks::TaskKind::Music(_)),
         task: kind.name().into(),
     })
