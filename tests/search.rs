@@ -335,3 +335,28 @@ fn a_search_from_regularised_cells_trains_mutants_that_keep_their_masks() {
         assert!(!checked.has_errors(), "{text}\n{}", support::render(&ws, &checked));
     }
 }
+
+#[test]
+fn a_bidirectional_search_trains_its_question_tasks_bidirectional() {
+    let dir = support::scratch("bidirectional");
+    let store = dir.join("s.sqlite");
+    let o = run_ok(search(&store, 2, &["--bidirectional", "--json"]));
+    let summary: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let board = summary["leaderboard"].as_array().unwrap();
+    assert!(board.iter().any(|c| c["runs"].as_u64() > Some(0)), "{board:?}");
+    // Every stored run: arith and memorize with a bidirectional lower layer, xml one-directional.
+    let mut s = Store::open(&store).unwrap();
+    let mut seen = std::collections::BTreeSet::new();
+    for e in s.experiments().unwrap() {
+        for j in s.jobs(&e).unwrap() {
+            let spec: serde_json::Value = serde_json::from_str(&j.spec).unwrap();
+            let config = &spec["config"];
+            let kind = config["task"]["name"].to_string();
+            let question = kind.contains("arith") || kind.contains("memorize");
+            assert_eq!(config["bidirectional"].as_bool(), Some(question), "{kind}: {config}");
+            assert!(!question || config["layers"].as_u64() >= Some(2), "{config}");
+            seen.insert(kind);
+        }
+    }
+    assert!(seen.len() >= 2, "runs of a question task and of xml: {seen:?}");
+}

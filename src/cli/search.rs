@@ -148,6 +148,11 @@ struct StartArgs {
     /// 1e-5)*g + b`, new gain and bias): a seventh operator beside the paper's six.
     #[arg(long)]
     normalise: bool,
+    /// Train the runs on tasks that read a whole question first (arith, memorize) with two
+    /// layers, the lower one bidirectional (as `cellc run --bidirectional`); every cell and the
+    /// GRU alike, so scores stay relative to the same model. Other tasks are unchanged.
+    #[arg(long)]
+    bidirectional: bool,
     /// The most seeds a confirmation adds per cell before calling it inconclusive (at least 3).
     #[arg(long, default_value_t = 10)]
     confirm_seeds: usize,
@@ -302,6 +307,7 @@ fn config(ui: &Ui, a: &StartArgs) -> Result<SearchConfig, Failure> {
         confirm_top: a.confirm,
         confirm_seeds: a.confirm_seeds,
         normalise: a.normalise,
+        bidirectional: a.bidirectional,
     })
 }
 

@@ -53,6 +53,11 @@ pub struct SearchConfig {
     /// operators; off by default and in searches stored before it existed).
     #[serde(default)]
     pub normalise: bool,
+    /// Runs on tasks that read a whole question first (arith, memorize) use two layers, the
+    /// lower one bidirectional (`cellc run --bidirectional`); the others are unchanged. Every
+    /// cell, the GRU too, is trained so: scores stay relative to the same model.
+    #[serde(default)]
+    pub bidirectional: bool,
     /// The most seeds a confirmation adds before it calls a difference inconclusive.
     #[serde(default = "default_confirm_seeds")]
     pub confirm_seeds: usize,
@@ -99,6 +104,9 @@ impl SearchConfig {
         c.threads = self.threads;
         if task == TaskKind::Ptb {
             c.task.eval_tokens = Some(PTB_EVAL_WORDS);
+        }
+        if self.bidirectional && !task.is_stream() {
+            (c.layers, c.bidirectional) = (c.layers.max(2), true);
         }
         Ok(c)
     }

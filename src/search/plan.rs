@@ -282,6 +282,7 @@ mod tests {
             confirm_top: 5,
             confirm_seeds: 10,
             normalise: false,
+            bidirectional: false,
         }
     }
 
