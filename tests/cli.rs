@@ -259,3 +259,22 @@ fn bench_runs_a_ragged_batch_and_counts_real_tokens() {
     let per_step = v["tokens_per_s"].as_f64().unwrap() * v["ms_per_step"].as_f64().unwrap() / 1e3;
     assert!((per_step - real as f64).abs() < 1e-6 * real as f64, "tokens/s counts the real tokens");
 }
+
+#[test]
+fn bench_times_bidirectional_layers_and_counts_their_flops() {
+    let bench = |extra: &[&str]| {
+        let args = [&["bench", "gru", "--batch", "4", "--hidden", "8", "--seq", "6", "--steps", "2", "--json"], extra];
+        let o = cellc(&args.concat());
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        serde_json::from_slice::<serde_json::Value>(&o.stdout).unwrap()
+    };
+    let full = ["--first-layer", "full", "--layers", "3"];
+    let (one_way, both) = (bench(&full), bench(&[&full[..], &["--bidirectional"]].concat()));
+    assert_eq!((both["layers"].as_u64(), both["bidirectional"].as_bool()), (Some(3), Some(true)));
+    // Two reverse directions beside three layers: the cells' flops grow by 5/3.
+    let output = 3.0 * 2.0 * 24.0 * 8.0 * 64.0;
+    let cells = |v: &serde_json::Value| v["peer_flops_per_step"].as_f64().unwrap() - output;
+    assert!((cells(&both) / cells(&one_way) - 5.0 / 3.0).abs() < 1e-9, "{one_way} {both}");
+    let o = cellc(&["bench", "gru", "--bidirectional", "--steps", "1"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("--layers 2"));
+}

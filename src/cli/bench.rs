@@ -31,6 +31,13 @@ pub struct Args {
     /// Vocabulary size V of the embedding and the softmax.
     #[arg(long, default_value_t = 64)]
     vocab: usize,
+    /// Stacked layers of the cell.
+    #[arg(long, default_value_t = 1)]
+    layers: usize,
+    /// Every layer below the top also reads each example backwards (as `cellc run
+    /// --bidirectional`, the question being the whole example here). Needs --layers 2 or more.
+    #[arg(long)]
+    bidirectional: bool,
     #[command(flatten)]
     threads: ThreadsArg,
     /// Timed training steps (the median is reported).
@@ -78,8 +85,11 @@ enum Denormals {
 pub fn run(ui: &Ui, args: Args) -> Outcome {
     let mut ws = Workspace::new();
     let cell = input::load_cell(&mut ws, &args.cell.cell, ui)?;
-    if [args.batch, args.hidden, args.seq, args.vocab, args.steps].contains(&0) {
-        return Err("--batch, --hidden, --seq, --vocab and --steps must be at least 1".into());
+    if [args.batch, args.hidden, args.seq, args.vocab, args.steps, args.layers].contains(&0) {
+        return Err("--batch, --hidden, --seq, --vocab, --steps and --layers must be at least 1".into());
+    }
+    if args.bidirectional && args.layers < 2 {
+        return Err("--bidirectional needs --layers 2 or more (the top layer has one direction)".into());
     }
     let threads = args.threads.get();
     let mut engine = Engine::compile(&cell).map_err(|e| format!("cannot compile `{}`: {e}", cell.name))?;
@@ -87,16 +97,17 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
     let shape = LmShape {
         vocab: args.vocab,
         hidden: args.hidden,
-        layers: 1,
+        layers: args.layers,
         batch: args.batch,
         steps: args.seq,
-        bidirectional: false,
+        bidirectional: args.bidirectional,
     };
     let mut runner = LmRunner::with_first_layer(&engine, shape, threads, args.first_layer)?;
     runner.flush_denormals = args.denormals == Denormals::Flush;
     let embedded = runner.first_layer_embedded();
     let lengths = ragged_lengths(&args);
     runner.set_lengths(lengths.as_deref())?;
+    runner.set_questions(&lengths.clone().unwrap_or_else(|| vec![args.seq; args.batch]))?;
     let m = measure(&engine, &mut runner, &args)?;
     let n = lengths.as_ref().map_or(args.batch * args.seq, |l| l.iter().sum());
     let median = m.times[m.times.len() / 2];
@@ -109,6 +120,7 @@ pub fn run(ui: &Ui, args: Args) -> Outcome {
         println!(
             "{}",
             json!({"cell": cell.name, "batch": args.batch, "hidden": args.hidden, "seq": args.seq, "vocab": args.vocab,
+                   "layers": args.layers, "bidirectional": args.bidirectional,
                    "threads": threads, "first_layer": first_layer, "optimizer": args.optimizer,
                    "denormals": args.denormals,
                    "ms_per_step": median * 1e3, "ms_per_step_min": m.times[0] * 1e3,
@@ -152,8 +164,13 @@ fn print_run(
     let median = m.times[m.times.len() / 2];
     let tokens_per_s = n as f64 / median;
     let gflops = flops / median / 1e9;
+    let layers = match (args.layers, args.bidirectional) {
+        (1, _) => String::new(),
+        (l, false) => format!(" L={l}"),
+        (l, true) => format!(" L={l} (bidirectional below the top)"),
+    };
     let run = format!(
-        "{name} B={} H={} T={} V={}, {threads} thread{}",
+        "{name} B={} H={} T={} V={}{layers}, {threads} thread{}",
         args.batch,
         args.hidden,
         args.seq,
@@ -211,7 +228,9 @@ fn ragged_lengths(args: &Args) -> Option<Vec<usize>> {
 fn flops_per_step(engine: &Engine, args: &Args, embedded: bool) -> (f64, f64) {
     let n = (args.batch * args.seq) as f64;
     let stats = crate::stats::stats(&engine.forward, &engine.backward, args.hidden, args.hidden);
-    let peer = 3.0 * n * (stats.forward.matmul_flops as f64 + 2.0 * (args.hidden * args.vocab) as f64);
+    // Every layer, and each reverse direction (it reads every row: the question is the example).
+    let cells = (args.layers + if args.bidirectional { args.layers - 1 } else { 0 }) as f64;
+    let peer = 3.0 * n * (cells * stats.forward.matmul_flops as f64 + 2.0 * (args.hidden * args.vocab) as f64);
     if !embedded {
         return (peer, peer);
     }
@@ -231,15 +250,7 @@ struct Measured {
 
 /// Warm-up steps, then the timed ones, on random tokens of a fixed seed.
 fn measure(engine: &Engine, runner: &mut LmRunner<'_>, args: &Args) -> Result<Measured, String> {
-    let shape = LmShape {
-        vocab: args.vocab,
-        hidden: args.hidden,
-        layers: 1,
-        batch: args.batch,
-        steps: args.seq,
-        bidirectional: false,
-    };
-    let mut params = LmParams::init(engine, shape, 1.0, 0);
+    let mut params = LmParams::init(engine, runner.shape, 1.0, 0);
     let mut rng = crate::rng::Rng::new(1);
     let n = args.batch * args.seq;
     let tokens: Vec<u32> = (0..n).map(|_| rng.below(args.vocab as u64) as u32).collect();
