@@ -29,8 +29,9 @@ pub(super) struct Reverse {
     rows: Vec<u32>,
     /// [Tq*B, H]: the reverse direction's share of a layer's output gradient.
     dy: Vec<f32>,
-    /// Whether `rows` describes the current batch (`LmRunner::set_questions`).
-    ready: bool,
+    /// Whether `rows` describes the current batch (`LmRunner::set_questions`; a new batch
+    /// length clears it).
+    pub(super) ready: bool,
 }
 
 impl Reverse {

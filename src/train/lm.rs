@@ -198,6 +198,8 @@ impl<'e> LmRunner<'e> {
         for l in &mut self.layers {
             l.set_steps(steps)?;
         }
+        // The questions were the last batch's.
+        self.reverse.ready = false;
         self.shape.steps = steps;
         Ok(())
     }
