@@ -100,6 +100,8 @@ const TORCH_QUESTIONS: &str = r#"def question_lengths(weights):
 def _backwards(questions, steps):
     """For rows [T, B]: the row each mirrors within its example's question (q - 1 - t) as [T, B, 1]
     indices, and whether it is inside the question."""
+    if questions is None:
+        raise ValueError("a bidirectional model needs questions=question_lengths(weights)")
     t = torch.arange(steps, device=questions.device)[:, None]
     inside = t < questions[None, :]
     return torch.where(inside, questions[None, :] - 1 - t, t)[..., None], inside[..., None]
@@ -120,6 +122,8 @@ const JAX_QUESTIONS: &str = r#"def question_lengths(weights):
 def _backwards(questions, steps):
     """For rows [T, B]: the row each mirrors within its example's question (q - 1 - t), and
     whether it is inside the question ([T, B, 1] each)."""
+    if questions is None:
+        raise ValueError("a bidirectional model needs questions=question_lengths(weights)")
     t = jnp.arange(steps)[:, None]
     inside = t < questions[None, :]
     return jnp.where(inside, questions[None, :] - 1 - t, t)[..., None], inside[..., None]

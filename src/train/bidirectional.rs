@@ -5,13 +5,14 @@
 //! `merge_mode="sum"`, so every layer keeps width H and the layer above reads H values).
 //!
 //! An example's question is its rows before the first answer target, the last of them the row
-//! that predicts the answer's first symbol: all of them read before anything is predicted, so
-//! no prediction sees a symbol it has to predict. The answer rows get what the reverse direction
-//! read through the layers above; that is why the top layer has one direction only.
+//! that predicts the answer's first symbol: all of them read before the first weighted
+//! prediction, so no weighted (answer) row reads a symbol after its own row. (The question's
+//! own rows, weight 0, do read later question symbols.) The answer rows get what the reverse
+//! direction read through the layers above; that is why the top layer has one direction only.
 //!
 //! The reverse runs are the runtime's variable-length runs (longest question first, so the
 //! reverse columns are the batch's in another order): reverse row t*B + j mirrors forward row
-//! (q_j - 1 - t)*B + order[j], where q_j is that example's question length.
+//! (q[order[j]] - 1 - t)*B + order[j], where q[b] is example b's question length.
 
 use super::lm::{Input, LmParams, LmRunner, LmShape};
 use crate::ir::MaskDraw;
@@ -52,6 +53,8 @@ impl LmRunner<'_> {
     /// bidirectional model: its reverse directions read rows 0..q backwards.
     pub fn set_questions(&mut self, lengths: &[usize]) -> Result<(), String> {
         let (b, h) = (self.shape.batch, self.shape.hidden);
+        // Until this succeeds, no pass runs on the last batch's questions.
+        self.reverse.ready = false;
         if self.reverse.layers.is_empty() {
             return Ok(());
         }

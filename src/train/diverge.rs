@@ -17,7 +17,11 @@ pub fn origin(runner: &LmRunner<'_>, params: &LmParams, batch: &Batch) -> String
         }
     }
     if !batch.tokens.is_empty() {
-        for (l, bufs) in runner.layers().iter().enumerate() {
+        // In computation order: layer l, then its reverse direction (which layer l + 1 reads).
+        let reverse = runner.reverse_layers().iter().enumerate().map(|(l, b)| (l, " (reverse direction)", b));
+        let mut runs: Vec<_> = runner.layers().iter().enumerate().map(|(l, b)| (l, "", b)).chain(reverse).collect();
+        runs.sort_by_key(|&(l, direction, _)| (l, !direction.is_empty()));
+        for (l, direction, bufs) in runs {
             if let Some(bad) = first_non_finite(e, bufs) {
                 let raiser = Raiser { g: &e.backward.graph, names: crate::autodiff::print::names(&e.backward) };
                 let what = match raiser.names.get(&bad.node) {
@@ -28,7 +32,7 @@ pub fn origin(runner: &LmRunner<'_>, params: &LmParams, batch: &Batch) -> String
                     Some(t) => format!("at time step {} of {}", t + 1, bufs.sizes.steps),
                     None => "in the values computed once per batch".to_string(),
                 };
-                return format!("`{what}` in layer {l} {when}");
+                return format!("`{what}` in layer {l}{direction} {when}");
             }
         }
     }

@@ -66,6 +66,11 @@ impl LmRunner<'_> {
         Ok(())
     }
 
+    /// Each bidirectional layer's reverse direction's buffers (the last forward pass's values).
+    pub fn reverse_layers(&self) -> &[Buffers] {
+        &self.reverse.layers
+    }
+
     /// Each layer's buffers (their stored values are the last forward pass).
     pub fn layers(&self) -> &[Buffers] {
         &self.layers
